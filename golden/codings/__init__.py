@@ -1,0 +1,41 @@
+"""Registry: a coding name → its golden module and its RTL core module.
+
+Adding a coding means adding `golden/codings/<name>.py`, `hdl/cores/<name>.py` and one
+line here. A golden module provides `Params`-like `<Name>Params`, `convert(...)` and a
+network with `simulate(pixels)`; the core module provides the per-lane datapath used by
+the layer engine (see `hdl/cores/__init__.py`).
+"""
+from dataclasses import dataclass
+from importlib import import_module
+
+
+@dataclass(frozen=True)
+class Coding:
+    name: str
+    golden_module: str
+    core_module: str
+    params_class: str
+
+    @property
+    def golden(self):
+        return import_module(self.golden_module)
+
+    @property
+    def core(self):
+        return import_module(self.core_module)
+
+    @property
+    def params(self):
+        return getattr(self.golden, self.params_class)
+
+
+REGISTRY: dict[str, Coding] = {
+    "phase": Coding("phase", "golden.codings.phase", "hdl.cores.phase", "PhaseParams"),
+}
+
+
+def get_coding(name: str) -> Coding:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown coding {name!r}; available: {', '.join(REGISTRY)}") from None

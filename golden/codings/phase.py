@@ -1,0 +1,323 @@
+"""Single-spike phase coding with threshold shift and base Q (One-Spike, CODINGS.md §2).
+
+Neuron (Algorithm 1 with the wait w of §V-C2), input base Q_in, output base Q_out:
+
+    v = b                                   before the first phase
+    v = Q_in·v + Σ_i w[i][j]·s_i(k)         k = 1 .. T+w   (Eq. 1, neuron-based leak λ = Q_in)
+    fire once at t = k - w  iff  v > Θ_t = θ·(Q_out+1)/(2·Q_out)·Q_in^(t+w)·Q_out^-t
+
+Θ_t is the round-off threshold of Eq. (4) (midpoint between Q^-t and Q^-(t+1)) moved into
+potential units; the factor Q_in/Q_out per phase is the base manipulation of §III-B2.
+A spike at output phase t stands for Q_out^-t times the neuron's scale (Eq. 4).
+
+Integer conventions (the RTL does exactly the same):
+- Q is the fixed-point constant `num / 2^frac`; `Q·v` is `(v·num) >> frac` (floor).
+- Synaptic additions enter the potential shifted left by `guard_bits`, so the floor of
+  `Q·v` loses a fraction of a weight unit, not a whole one. The bias is stored in the
+  same units. Widths come from exact worst-case bounds of this integer recurrence.
+- Normalisation (Eq. 2, channel-wise): neuron j of a hidden layer has scale
+  `Q·max(calibration activation of j)`, so its calibration maximum is exactly the value
+  of a spike at t = 1 (Q^-1 of the scale): the top of the range is never clipped.
+  The output layer has one scale for all neurons (per-neuron scales would change argmax).
+- The output layer never fires; it runs T phases (scaling by Q > 1 afterwards is strictly
+  monotone and cannot change the argmax) and the class is the argmax of v, ties to the
+  lowest index.
+"""
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+from ..convert import ConversionError, FloatLayer, quantise_weights, signed_width
+from ..data import PIXEL_BITS
+from .base import LayerCounts, SimResult
+
+NAME = "phase"
+GOLDEN_INT_BITS = 62   # the NumPy model computes in int64; v·Q_num must stay below 2^63
+
+
+@dataclass(frozen=True)
+class FixedQ:
+    """A base Q held as `num / 2^frac` (CODINGS.md §2, Decision on fixed-point Q)."""
+    num: int
+    frac: int
+
+    @classmethod
+    def from_float(cls, q: float, frac_bits: int) -> "FixedQ":
+        num, frac = int(round(q * (1 << frac_bits))), frac_bits
+        while frac > 0 and num % 2 == 0:
+            num, frac = num // 2, frac - 1
+        return cls(num, frac)
+
+    @property
+    def value(self) -> Fraction:
+        return Fraction(self.num, 1 << self.frac)
+
+    def mul(self, v):
+        """Q·v as the hardware computes it: (v·num) >> frac, floor toward minus infinity."""
+        return (v * self.num) >> self.frac
+
+
+BINARY = FixedQ(2, 0)   # the input layer's base: pixels are binary coded
+
+
+@dataclass(frozen=True)
+class NeuronParams:
+    """Everything one neuron's datapath needs: shared by `neuron_trace` and the RTL core."""
+    potential_width: int
+    weight_width: int
+    bias_width: int
+    threshold_width: int
+    q_in: FixedQ
+    guard_bits: int
+
+
+@dataclass(frozen=True)
+class PhaseParams:
+    T: int = 16              # phases per layer carrying information
+    Q: float = 1.25          # output base of hidden layers, 1 < Q ≤ 2
+    wait: int = 8            # w: phases a layer waits before its first compare (§V-C2)
+    weight_bits: int = 8     # signed weight width in the ROMs
+    q_frac_bits: int = 8     # fraction bits available to hold Q
+    guard_bits: int = 4      # extra low bits of the potential (see module docstring)
+
+    def __post_init__(self):
+        def need_int(name, lo, hi):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+                raise ConversionError(f"phase: {name} must be an integer from {lo} to {hi}, "
+                                      f"not {value!r}")
+        need_int("T", 2, 64)
+        need_int("wait", 0, 64)
+        need_int("weight_bits", 2, 16)
+        need_int("q_frac_bits", 1, 16)
+        need_int("guard_bits", 0, 16)
+        if not isinstance(self.Q, (int, float)) or not 1.0 < float(self.Q) <= 2.0:
+            raise ConversionError(f"phase: Q must lie in (1, 2], not {self.Q!r}")
+        if self.q_fixed.value <= 1:
+            raise ConversionError(f"phase: Q={self.Q} rounds to {float(self.q_fixed.value)} "
+                                  f"with {self.q_frac_bits} fraction bits; it must stay above 1")
+
+    @property
+    def q_fixed(self) -> FixedQ:
+        return FixedQ.from_float(float(self.Q), self.q_frac_bits)
+
+
+@dataclass
+class PhaseLayer:
+    """One layer in integers: everything the RTL needs, and nothing float."""
+    name: str
+    weight: np.ndarray            # int64 (n_in, n_out), w[i][j]
+    bias: np.ndarray              # int64 (n_out,), in potential units (guard bits included)
+    q_in: FixedQ
+    q_out: FixedQ
+    steps: int                    # phases run: T + w (hidden) or T (output)
+    input_phases: int             # phases that can carry input spikes
+    wait: int
+    guard_bits: int
+    threshold_table: list[int]    # Θ_1 .. Θ_T (empty for the output layer)
+    is_output: bool
+    potential_width: int = 0
+    bias_width: int = 0
+    weight_width: int = 0
+    threshold_width: int = 0
+    info: dict = field(default_factory=dict)   # float-side facts for reports
+
+    @property
+    def n_in(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def n_out(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def T(self) -> int:
+        return len(self.threshold_table) if not self.is_output else self.steps
+
+    @property
+    def neuron_params(self) -> NeuronParams:
+        return NeuronParams(self.potential_width, self.weight_width, self.bias_width,
+                            self.threshold_width, self.q_in, self.guard_bits)
+
+    def potential_bounds(self) -> tuple[int, int]:
+        """Exact worst case of v over every phase and every input pattern.
+
+        floor(Q·v) is monotone in v, so the largest (smallest) v after k phases follows the
+        same recurrence fed with every positive (negative) weight at every input phase.
+        """
+        shifted = self.weight << self.guard_bits
+        pos, neg = np.maximum(shifted, 0).sum(0), np.minimum(shifted, 0).sum(0)
+        hi = [int(b) for b in self.bias]
+        lo = list(hi)
+        top, bottom = max(hi), min(lo)
+        for k in range(1, self.steps + 1):
+            feed = k <= self.input_phases
+            hi = [self.q_in.mul(h) + (int(p) if feed else 0) for h, p in zip(hi, pos)]
+            lo = [self.q_in.mul(v) + (int(n) if feed else 0) for v, n in zip(lo, neg)]
+            top, bottom = max(top, *hi), min(bottom, *lo)
+        return bottom, top
+
+    def derive_widths(self) -> None:
+        lo, hi = self.potential_bounds()
+        self.potential_width = signed_width(lo, hi)
+        self.bias_width = signed_width(int(self.bias.min()), int(self.bias.max()))
+        self.weight_width = signed_width(int(self.weight.min()), int(self.weight.max()))
+        self.threshold_width = max([1] + [int(x).bit_length() for x in self.threshold_table])
+        product_bits = self.potential_width + self.q_in.num.bit_length()
+        if product_bits > GOLDEN_INT_BITS:
+            raise ConversionError(
+                f"{self.name}: the potential needs {self.potential_width} bits "
+                f"(Q·v {product_bits} bits), more than the {GOLDEN_INT_BITS}-bit golden model "
+                f"holds; reduce T ({self.T}) or the wait ({self.wait})")
+
+
+def threshold_table(theta: Fraction, q_in: FixedQ, q_out: FixedQ, T: int, wait: int) -> list[int]:
+    """Θ_t = floor(θ·(Q_out+1)/(2·Q_out)·Q_in^(t+w)·Q_out^-t), t = 1..T, exact rationals.
+
+    v is an integer, so v > Θ_real ⇔ v > floor(Θ_real).
+    """
+    qi, qo = q_in.value, q_out.value
+    midpoint = theta * (qo + 1) / (2 * qo)
+    return [int(midpoint * qi ** (t + wait) / qo ** t // 1) for t in range(1, T + 1)]
+
+
+@dataclass
+class PhaseNetwork:
+    params: PhaseParams
+    layers: list[PhaseLayer]
+    coding: str = NAME
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layers[0].n_in
+
+    def describe(self) -> dict:
+        return {"coding": NAME, "params": asdict(self.params),
+                "Q_fixed": {"num": self.params.q_fixed.num, "frac": self.params.q_fixed.frac,
+                            "value": float(self.params.q_fixed.value)},
+                "layers": [{"name": l.name, "n_in": l.n_in, "n_out": l.n_out,
+                            "steps": l.steps, "is_output": l.is_output,
+                            "potential_width": l.potential_width, "bias_width": l.bias_width,
+                            "weight_width": l.weight_width,
+                            "threshold_width": l.threshold_width, **l.info}
+                           for l in self.layers]}
+
+    def simulate(self, pixels: np.ndarray, record_potentials: bool = False) -> SimResult:
+        return simulate(self, pixels)
+
+
+def convert(layers: list[FloatLayer], calibration_max: list[np.ndarray],
+            params: PhaseParams) -> PhaseNetwork:
+    """Float layers (BN folded) + per-neuron calibration maxima → integer phase network."""
+    q = params.q_fixed
+    q_real = float(q.value)
+    in_scale = np.ones(layers[0].n_in)          # pixel/256 is coded exactly in binary
+    out: list[PhaseLayer] = []
+    for index, layer in enumerate(layers):
+        is_output = index == len(layers) - 1
+        peak = calibration_max[index]
+        if is_output:
+            top = float(np.abs(peak).max())
+            scale = np.full(layer.n_out, top if top > 0 else 1.0)
+        else:
+            # Eq. (2) per neuron; a neuron silent on all calibration data keeps the layer's
+            # scale so its weights stay finite.
+            layer_peak = float(peak.max()) if peak.max() > 0 else 1.0
+            scale = q_real * np.where(peak > 0, peak, layer_peak)
+        w_norm = layer.weight * in_scale[None, :] / scale[:, None]      # (n_out, n_in)
+        b_norm = layer.bias / scale
+        w_int, sigma = quantise_weights(w_norm, params.weight_bits, layer.name)
+        theta = Fraction(sigma) * (1 << params.guard_bits)
+        bias = np.array([int(round(Fraction(float(b)) * theta)) for b in b_norm], dtype=np.int64)
+        q_in = BINARY if index == 0 else q
+        input_phases = min(params.T, PIXEL_BITS) if index == 0 else params.T
+        steps = params.T if is_output else params.T + params.wait
+        table = [] if is_output else threshold_table(theta, q_in, q, params.T, params.wait)
+        phase_layer = PhaseLayer(
+            name=layer.name, weight=w_int.T.copy(), bias=bias, q_in=q_in, q_out=q,
+            steps=steps, input_phases=input_phases, wait=params.wait,
+            guard_bits=params.guard_bits, threshold_table=table, is_output=is_output,
+            info={"weight_scale_sigma": sigma, "activation_scale_max": float(scale.max())})
+        phase_layer.derive_widths()
+        out.append(phase_layer)
+        in_scale = scale
+    return PhaseNetwork(params, out)
+
+
+def input_spikes(pixels: np.ndarray, T: int) -> list[np.ndarray]:
+    """Binary coding of 8-bit pixels, MSB first: phase k carries bit (8 - k) (k ≤ min(T, 8))."""
+    return [((pixels >> (PIXEL_BITS - k)) & 1).astype(np.int64)
+            for k in range(1, min(T, PIXEL_BITS) + 1)]
+
+
+def run_layer(layer: PhaseLayer, spikes: list[np.ndarray]):
+    """Run one layer on a batch. spikes[k-1] is the (batch, n_in) 0/1 input of phase k.
+
+    Returns (fire_phase (batch, n_out) with 0 = no spike, final potential, synaptic adds).
+    """
+    batch = spikes[0].shape[0]
+    v = np.broadcast_to(layer.bias, (batch, layer.n_out)).copy()
+    fire_phase = np.zeros((batch, layer.n_out), dtype=np.int64)
+    shifted = layer.weight << layer.guard_bits
+    lo, hi = -(1 << (layer.potential_width - 1)), (1 << (layer.potential_width - 1)) - 1
+    adds = np.zeros(batch, dtype=np.int64)
+    for k in range(1, layer.steps + 1):
+        v = layer.q_in.mul(v)
+        if k <= min(layer.input_phases, len(spikes)):
+            v = v + spikes[k - 1] @ shifted
+            adds += spikes[k - 1].sum(1) * layer.n_out
+        assert lo <= v.min() and v.max() <= hi, f"{layer.name}: potential left its width"
+        if not layer.is_output and k > layer.wait:
+            t = k - layer.wait
+            fire = (fire_phase == 0) & (v > layer.threshold_table[t - 1])
+            fire_phase[fire] = t
+    return fire_phase, v, adds
+
+
+def simulate(network: PhaseNetwork, pixels: np.ndarray) -> SimResult:
+    """Classify uint8 pixels (n, n_in) exactly as `snn_top` does; count spikes and operations."""
+    T = network.params.T
+    spikes = input_spikes(pixels.astype(np.int64), T)
+    input_count = sum(s.sum(1) for s in spikes)
+    counts, fire_phases = [], []
+    for layer in network.layers:
+        fire_phase, v, adds = run_layer(layer, spikes)
+        in_events = [s.sum(1) for s in spikes[:layer.input_phases]]
+        if layer.is_output:
+            classes = np.argmax(v, axis=1)       # first maximum: ties to the lowest index
+            out_spikes = np.zeros(len(pixels), dtype=np.int64)
+        else:
+            out_spikes = (fire_phase > 0).sum(1)
+            fire_phases.append(fire_phase)
+            spikes = [(fire_phase == t).astype(np.int64) for t in range(1, T + 1)]
+        counts.append(LayerCounts(
+            name=layer.name, neurons=layer.n_out, output_spikes=out_spikes,
+            synaptic_adds=adds,
+            other_ops={"q_multiplies": np.full(len(pixels), layer.n_out * layer.steps),
+                       "comparisons": np.full(len(pixels), layer.n_out - 1 if layer.is_output
+                                              else layer.n_out * T)},
+            input_events_per_phase=np.stack(in_events, 1),
+            fire_phase=None if layer.is_output else fire_phase))
+    return SimResult(classes=classes, input_spikes=input_count, layers=counts,
+                     final_potential=v)
+
+
+def neuron_trace(params: NeuronParams, bias: int, inputs: list[list[int]], table: list[int],
+                 steps: int, wait: int) -> tuple[list[int], int]:
+    """One neuron in plain Python ints, phase by phase: (v after each phase, fire phase).
+
+    inputs[k-1] lists the weights of the input spikes of phase k. The reference the core
+    is checked against step by step.
+    """
+    v, fired, trace = bias, 0, []
+    for k in range(1, steps + 1):
+        v = params.q_in.mul(v)
+        for weight in (inputs[k - 1] if k <= len(inputs) else []):
+            v += weight << params.guard_bits
+        limit = 1 << (params.potential_width - 1)
+        assert -limit <= v < limit, f"potential {v} left its {params.potential_width} bits"
+        trace.append(v)
+        if table and not fired and k > wait and v > table[k - wait - 1]:
+            fired = k - wait
+    return trace, fired

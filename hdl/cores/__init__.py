@@ -1,0 +1,21 @@
+"""Neuron cores: one module per coding, mirroring `golden/codings/<name>.py`.
+
+A core is the combinational datapath of one lane. The layer engine (`hdl.layer`) owns the
+memories and the schedule and, each cycle, hands every lane one operation:
+
+- `Op.STEP`: the per-phase neuron update (leak / scale, bias load when `first`), with the
+  fire decision for the phase that just ended when `compare` is set;
+- `Op.ADD`: one synaptic event, `weight` from the weight ROM;
+- `Op.READ`: read-out pass of the output layer (state unchanged).
+
+A core module provides `state_layout(params)` (the per-neuron word kept in the state RAM)
+and a `wiring.Component` class `NeuronCore(params)` with ports `op`, `first`, `compare`,
+`enable`, `state`, `weight`, `bias`, `threshold` in and `next_state`, `fire`, `readout` out.
+"""
+from amaranth.lib import enum
+
+
+class Op(enum.Enum, shape=2):
+    STEP = 0
+    ADD = 1
+    READ = 2

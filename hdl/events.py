@@ -1,0 +1,120 @@
+"""Spike event storage between layers: the engine reads events of one phase at a time.
+
+Two sources share one read interface (`EventSource`, seen from the reading engine):
+- `InputPlanes`: the pixels of one image as bit planes; phase k lists the pixels whose bit
+  (8 - k) is set (binary input coding, MSB first). One pixel is stored per cycle: each
+  plane has its own small memory, so a pixel's bits go to all planes at once.
+- `EventBuffer`: the spikes a hidden layer emits, in the order it emits them (phase order),
+  with a count and a start address per phase.
+Only events are stored and read: a phase with no spikes costs no cycle.
+"""
+from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+
+def EventSource(n_inputs: int, phases: int, max_phase: int) -> wiring.Signature:
+    """Read side, from the engine's point of view. `index` is valid one cycle after a
+    `read_en` at (`phase`, `read_pos`); `count` is the number of events of `phase`."""
+    return wiring.Signature({
+        "phase": Out(range(max_phase + 1)),
+        "read_pos": Out(range(max(n_inputs, 2))),
+        "read_en": Out(1),
+        "count": In(range(n_inputs + 1)),
+        "index": In(range(max(n_inputs, 2))),
+    })
+
+
+def EventSink(n_neurons: int, phases: int) -> wiring.Signature:
+    """Write side, from the producing engine's point of view. `clear` empties the buffer."""
+    return wiring.Signature({
+        "clear": Out(1),
+        "valid": Out(1),
+        "neuron": Out(range(max(n_neurons, 2))),
+        "phase": Out(range(phases + 1)),
+    })
+
+
+class EventBuffer(wiring.Component):
+    """Holds at most one spike per neuron of the producing layer (single-spike coding)."""
+
+    def __init__(self, n_neurons: int, phases: int, max_phase: int):
+        self.n_neurons, self.phases = n_neurons, phases
+        super().__init__({
+            "write": In(EventSink(n_neurons, phases)),
+            "read": In(EventSource(n_neurons, phases, max_phase)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n, phases = self.n_neurons, self.phases
+        m.submodules.events = events = Memory(shape=range(max(n, 2)), depth=max(n, 2), init=[])
+        counts = Array(Signal(range(n + 1), name=f"count_{t}") for t in range(phases + 1))
+        starts = Array(Signal(range(max(n, 2)), name=f"start_{t}") for t in range(phases + 1))
+        write_ptr = Signal(range(n + 1))
+
+        writer = events.write_port()
+        m.d.comb += [writer.addr.eq(write_ptr), writer.data.eq(self.write.neuron),
+                     writer.en.eq(self.write.valid)]
+        with m.If(self.write.clear):
+            m.d.sync += write_ptr.eq(0)
+            m.d.sync += [c.eq(0) for c in counts]
+        with m.Elif(self.write.valid):
+            m.d.sync += [write_ptr.eq(write_ptr + 1),
+                         counts[self.write.phase].eq(counts[self.write.phase] + 1)]
+            with m.If(counts[self.write.phase] == 0):
+                m.d.sync += starts[self.write.phase].eq(write_ptr)
+
+        reader = events.read_port()
+        in_range = (self.read.phase >= 1) & (self.read.phase <= phases)
+        m.d.comb += [
+            self.read.count.eq(Mux(in_range, counts[self.read.phase], 0)),
+            reader.addr.eq(starts[self.read.phase] + self.read.read_pos),
+            reader.en.eq(self.read.read_en),
+            self.read.index.eq(reader.data),
+        ]
+        return m
+
+
+class InputPlanes(wiring.Component):
+    """The current image as `phases` bit planes (phase k = pixel bit 8 - k)."""
+
+    def __init__(self, n_inputs: int, phases: int, max_phase: int, pixel_bits: int = 8):
+        self.n_inputs, self.phases, self.pixel_bits = n_inputs, phases, pixel_bits
+        super().__init__({
+            "clear": In(1),
+            "pixel_valid": In(1),
+            "pixel": In(pixel_bits),
+            "pixel_index": In(range(max(n_inputs, 2))),
+            "read": In(EventSource(n_inputs, phases, max_phase)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.n_inputs
+        counts = Array(Signal(range(n + 1), name=f"count_{k}") for k in range(self.phases + 1))
+        read_phase = Signal.like(self.read.phase)   # phase of the read in flight
+        m.d.comb += self.read.count.eq(
+            Mux((self.read.phase >= 1) & (self.read.phase <= self.phases),
+                counts[self.read.phase], 0))
+        with m.If(self.read.read_en):
+            m.d.sync += read_phase.eq(self.read.phase)
+        plane_data = []
+        for k in range(1, self.phases + 1):
+            plane = Memory(shape=range(max(n, 2)), depth=max(n, 2), init=[])
+            m.submodules[f"plane_{k}"] = plane
+            bit = self.pixel[self.pixel_bits - k]
+            writer = plane.write_port()
+            m.d.comb += [writer.addr.eq(counts[k]), writer.data.eq(self.pixel_index),
+                         writer.en.eq(self.pixel_valid & bit)]
+            with m.If(self.clear):
+                m.d.sync += counts[k].eq(0)
+            with m.Elif(self.pixel_valid & bit):
+                m.d.sync += counts[k].eq(counts[k] + 1)
+            reader = plane.read_port()
+            m.d.comb += [reader.addr.eq(self.read.read_pos),
+                         reader.en.eq(self.read.read_en & (self.read.phase == k))]
+            plane_data.append(reader.data)
+        m.d.comb += self.read.index.eq(Array(plane_data)[read_phase - 1])
+        return m

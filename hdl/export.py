@@ -1,0 +1,15 @@
+"""Verilog of `snn_top` for a converted network."""
+from amaranth.back import verilog
+
+from golden.codings import get_coding
+
+from .network import SnnTop
+
+
+def build_top(network, lanes: int) -> SnnTop:
+    return SnnTop(network, get_coding(network.coding).core, lanes=lanes)
+
+
+def snn_top_verilog(network, lanes: int) -> tuple[str, SnnTop]:
+    top = build_top(network, lanes)
+    return verilog.convert(top, name="snn_top"), top

@@ -1,0 +1,77 @@
+"""`snn_top`: pixels in, class out, the layer engines chained through event buffers.
+
+Interface (Amaranth flattens the stream ports to these Verilog names):
+
+    clk, rst                                   clock, synchronous reset (active high)
+    pixels__payload[7:0], pixels__valid, pixels__ready     In stream: N_in pixels per image
+    result__payload, result__valid, result__ready          Out stream: class index
+
+Per image: `pixels__ready` is high while the image is loading (one pixel per cycle,
+row-major). After the last pixel the layers run one after another; `result__valid` rises
+a fixed, data-dependent number of cycles later (`golden.cycles`), and stays high until
+`result__ready`. The next image is accepted from the cycle after the result handshake;
+no reset is needed between images.
+"""
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.data import PIXEL_BITS
+
+from .events import EventBuffer, InputPlanes
+from .layer import LayerEngine
+
+
+class SnnTop(wiring.Component):
+    def __init__(self, network, core_module, lanes: int = 4):
+        self.network, self.core_module = network, core_module
+        layers = network.layers
+        self.engines = [LayerEngine(layer, lanes, core_module, f"layer{i + 1}")
+                        for i, layer in enumerate(layers)]
+        super().__init__({
+            "pixels": In(stream.Signature(PIXEL_BITS)),
+            "result": Out(stream.Signature(range(max(layers[-1].n_out, 2)))),
+        })
+
+    def roms(self):
+        return [rom for engine in self.engines for rom in engine.roms()]
+
+    def elaborate(self, platform):
+        m = Module()
+        first = self.network.layers[0]
+        n_in = first.n_in
+        for i, engine in enumerate(self.engines):
+            m.submodules[engine.name] = engine
+
+        m.submodules.input_planes = planes = InputPlanes(
+            n_in, first.input_phases, self.engines[0].last_step, PIXEL_BITS)
+        wiring.connect(m, self.engines[0].events, planes.read)
+        for producer, consumer in zip(self.engines, self.engines[1:]):
+            buffer = EventBuffer(producer.layer.n_out, producer.layer.T, consumer.last_step)
+            m.submodules[f"{producer.name}_spikes"] = buffer
+            wiring.connect(m, producer.spikes, buffer.write)
+            wiring.connect(m, consumer.events, buffer.read)
+            m.d.comb += consumer.start.eq(producer.done)
+
+        pixel_index = Signal(range(max(n_in, 2)))
+        loading = Signal(init=1)
+        accept = self.pixels.valid & self.pixels.ready
+        m.d.comb += [
+            self.pixels.ready.eq(loading),
+            planes.pixel_valid.eq(accept),
+            planes.pixel.eq(self.pixels.payload),
+            planes.pixel_index.eq(pixel_index),
+        ]
+        with m.If(accept):
+            m.d.sync += pixel_index.eq(pixel_index + 1)
+            with m.If(pixel_index == n_in - 1):
+                m.d.sync += [loading.eq(0), pixel_index.eq(0)]
+        m.d.sync += self.engines[0].start.eq(accept & (pixel_index == n_in - 1))
+
+        last = self.engines[-1]
+        with m.If(last.done):
+            m.d.sync += [self.result.valid.eq(1), self.result.payload.eq(last.result)]
+        with m.If(self.result.valid & self.result.ready):
+            m.d.sync += [self.result.valid.eq(0), loading.eq(1)]
+        m.d.comb += planes.clear.eq(self.result.valid & self.result.ready)
+        return m

@@ -1,0 +1,1 @@
+"""cocotb testbenches on Verilator that check the RTL against `golden/`."""

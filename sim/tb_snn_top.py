@@ -1,0 +1,74 @@
+"""cocotb driver and monitor for `snn_top`: stream images in, record class and latency.
+
+Inputs come from the .npy file named by SNN_IMAGES; outputs go to SNN_OUTPUTS (JSON).
+The checker (golden comparison) lives in the pytest that runs this.
+"""
+import json
+import os
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ReadOnly, RisingEdge
+
+MAX_LATENCY = 5_000_000
+
+
+class PixelDriver:
+    def __init__(self, dut):
+        self.dut = dut
+
+    async def send(self, image):
+        dut = self.dut
+        for pixel in image:
+            dut.pixels__payload.value = int(pixel)
+            dut.pixels__valid.value = 1
+            while True:
+                await ReadOnly()
+                accepted = bool(dut.pixels__ready.value)
+                await RisingEdge(dut.clk)   # the handshake happens on this edge
+                if accepted:
+                    break
+        dut.pixels__valid.value = 0
+
+
+class ResultMonitor:
+    def __init__(self, dut):
+        self.dut = dut
+
+    async def receive(self):
+        """Wait for result__valid; return (class, cycles waited since the last pixel)."""
+        dut = self.dut
+        dut.result__ready.value = 1
+        cycles = 0
+        while True:
+            await ReadOnly()
+            if dut.result__valid.value:
+                value = int(dut.result__payload.value)
+                await RisingEdge(dut.clk)
+                return value, cycles
+            await RisingEdge(dut.clk)
+            cycles += 1
+            if cycles > MAX_LATENCY:
+                raise TimeoutError(f"no result after {MAX_LATENCY} cycles")
+
+
+@cocotb.test()
+async def classify_images(dut):
+    images = np.load(os.environ["SNN_IMAGES"])
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    dut.rst.value = 1
+    dut.pixels__valid.value = 0
+    dut.result__ready.value = 0
+    for _ in range(3):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0
+    driver, monitor = PixelDriver(dut), ResultMonitor(dut)
+    classes, latency = [], []
+    for image in images:   # back to back, no reset in between
+        await driver.send(image)
+        value, cycles = await monitor.receive()
+        classes.append(value)
+        latency.append(cycles)
+    with open(os.environ["SNN_OUTPUTS"], "w") as f:
+        json.dump({"classes": classes, "latency": latency}, f)
