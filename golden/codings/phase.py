@@ -321,3 +321,27 @@ def neuron_trace(params: NeuronParams, bias: int, inputs: list[list[int]], table
         if table and not fired and k > wait and v > table[k - wait - 1]:
             fired = k - wait
     return trace, fired
+
+
+def network_to_json(network: PhaseNetwork) -> dict:
+    """Everything `simulate` and the RTL need, as plain JSON (integers stay exact)."""
+    return {"coding": NAME, "params": asdict(network.params), "layers": [
+        {"name": l.name, "weight": l.weight.tolist(), "bias": l.bias.tolist(),
+         "q_in": [l.q_in.num, l.q_in.frac], "q_out": [l.q_out.num, l.q_out.frac],
+         "steps": l.steps, "input_phases": l.input_phases, "wait": l.wait,
+         "guard_bits": l.guard_bits, "threshold_table": l.threshold_table,
+         "is_output": l.is_output, "info": l.info} for l in network.layers]}
+
+
+def network_from_json(data: dict) -> PhaseNetwork:
+    layers = []
+    for d in data["layers"]:
+        layer = PhaseLayer(
+            name=d["name"], weight=np.array(d["weight"], dtype=np.int64),
+            bias=np.array(d["bias"], dtype=np.int64), q_in=FixedQ(*d["q_in"]),
+            q_out=FixedQ(*d["q_out"]), steps=d["steps"], input_phases=d["input_phases"],
+            wait=d["wait"], guard_bits=d["guard_bits"], threshold_table=d["threshold_table"],
+            is_output=d["is_output"], info=d["info"])
+        layer.derive_widths()
+        layers.append(layer)
+    return PhaseNetwork(PhaseParams(**data["params"]), layers)

@@ -1,0 +1,1 @@
+"""Command-line flows: `python -m flows.build`, `python -m flows.simulate`."""

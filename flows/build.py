@@ -1,0 +1,183 @@
+"""Convert the bundled digits network, simulate it, generate the RTL, build for a board.
+
+    python -m flows.build --coding phase --Q 1.25 --board arty
+
+Writes into the build directory (default build/<coding>-<board>):
+    snn_top.v          Verilog of snn_top (ROM contents inlined as memory initialisers)
+    roms/*.hex         the same ROM words as $readmemh files, for flows that load memories
+    network.json       the integer network (input of python -m flows.simulate)
+    <board>/           board build: Vivado plan + Yosys estimate, or iCE40 bitstream
+    report.json        parameters, accuracies, spikes, operations, cycles, resources
+"""
+import argparse
+import datetime
+import json
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from boards import TARGETS, get_target
+from golden.codings import REGISTRY
+from golden.cycles import inference_cycles
+from golden.network import ann_accuracy
+from hdl.export import snn_top_verilog
+
+from .common import FlowError, Progress, coding_params, convert_bundled, save_network, \
+    staged_directory
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m flows.build", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--coding", default="phase", choices=sorted(REGISTRY),
+                        help="spike coding (default: phase)")
+    parser.add_argument("--T", type=int, help="phases / time steps (phase default: 16)")
+    parser.add_argument("--Q", type=float, help="phase: base of hidden layers, 1 < Q <= 2 "
+                                                "(default 1.25)")
+    parser.add_argument("--wait", type=int, help="phase: wait phases w (default 8)")
+    parser.add_argument("--weight-bits", type=int, help="signed weight width (default 8)")
+    parser.add_argument("--lanes", type=int,
+                        help="neurons updated in parallel per layer (default: 4; 1 on icebreaker)")
+    parser.add_argument("--board", default="none", choices=sorted(TARGETS),
+                        help="board target (default: none = Verilog and ROM files only)")
+    parser.add_argument("--out", type=Path, help="build directory (default: build/<coding>-<board>)")
+    return parser.parse_args(argv)
+
+
+def rom_report(top) -> dict:
+    """Memory bits of the design: constant ROMs and the per-layer state RAMs."""
+    rom_bits = sum(rom.width * len(rom.words) for rom in top.roms())
+    state_bits = sum(engine.groups * engine.lanes
+                     * engine.core_module.state_layout(engine.layer.neuron_params).size
+                     for engine in top.engines)
+    return {"rom_bits": rom_bits, "state_ram_bits": state_bits}
+
+
+def evaluate(network, model, split, lanes: int) -> dict:
+    result = network.simulate(split.test_pixels)
+    summary = result.summary()
+    cycles = inference_cycles(network, result, lanes)
+    return {
+        "accuracy": {
+            "test_images": int(len(split.test_labels)),
+            "ann_float_percent": round(100 * ann_accuracy(model, split.test_pixels,
+                                                          split.test_labels), 3),
+            "snn_golden_percent": round(100 * float((result.classes == split.test_labels)
+                                                    .mean()), 3),
+        },
+        "spikes_per_inference": {
+            "input": summary["input_spikes"],
+            "per_layer": [{k: l[k] for k in ("layer", "neurons", "spikes", "spikes_per_neuron")}
+                          for l in summary["layers"]],
+            "total_excluding_input": summary["total_spikes"],
+        },
+        "operations_per_inference": {
+            "per_layer": [{k: v for k, v in l.items() if k not in ("spikes", "spikes_per_neuron")}
+                          for l in summary["layers"]],
+            "total_synaptic_adds": summary["total_synaptic_adds"],
+        },
+        "cycles_per_inference": {
+            "definition": "from the cycle after the last pixel is accepted to result__valid",
+            "mean": float(cycles["latency"].mean()), "min": int(cycles["latency"].min()),
+            "max": int(cycles["latency"].max()),
+            "per_layer_mean": [float(c.mean()) for c in cycles["per_layer"]],
+            "pixel_load_cycles": cycles["load"],
+            "back_to_back_period_mean": float(cycles["period"].mean()),
+        },
+    }
+
+
+def print_summary(report: dict, out: Path) -> None:
+    acc, cyc = report["accuracy"], report["cycles_per_inference"]
+    spikes = report["spikes_per_inference"]
+    print(f"\n{report['coding']} coding, {report['params']}, lanes={report['lanes']}, "
+          f"board={report['board']}")
+    print(f"  accuracy   ANN {acc['ann_float_percent']:.2f} %   "
+          f"SNN (golden) {acc['snn_golden_percent']:.2f} %   on {acc['test_images']} test images")
+    layers = "  ".join(f"{l['layer'].split(' (')[0]}: {l['spikes']:.1f}" for l in spikes["per_layer"])
+    print(f"  spikes     input {spikes['input']:.1f}   {layers}")
+    print(f"  synaptic   {report['operations_per_inference']['total_synaptic_adds']:.0f} "
+          f"additions per inference")
+    print(f"  cycles     {cyc['mean']:.0f} per inference (min {cyc['min']}, max {cyc['max']}), "
+          f"+{cyc['pixel_load_cycles']} to load the pixels")
+    res = report["resources"]
+    if "LUT" in res:
+        print(f"  resources  LUT {res['LUT']}  FF {res['FF']}  BRAM36 {res['BRAM36']}  "
+              f"BRAM18 {res['BRAM18']}  DSP {res['DSP']}  ({res['tool']})")
+    if "utilisation" in res:
+        use = "  ".join(f"{k} {v['used']}/{v['available']}" for k, v in res["utilisation"].items())
+        print(f"  resources  {use}")
+        print(f"  fmax       {res['fmax_mhz']} MHz (board clock {res['clock_mhz']} MHz)")
+    print(f"  memories   {res['rom_bits']} ROM bits, {res['state_ram_bits']} state RAM bits")
+    print(f"  written    {out}")
+
+
+def build(args) -> Path:
+    target = get_target(args.board)
+    lanes = args.lanes if args.lanes is not None else target.default_lanes
+    if lanes < 1:
+        raise FlowError(f"--lanes must be a positive integer, not {lanes}")
+    params = coding_params(args.coding, {"T": args.T, "Q": args.Q, "wait": args.wait,
+                                         "weight_bits": args.weight_bits})
+    out = args.out or Path("build") / f"{args.coding}-{args.board}"
+    progress = Progress(5 if args.board == "none" else 6)
+
+    progress.step(f"converting the bundled digits MLP to {args.coding} coding")
+    model, split, network = convert_bundled(args.coding, params)
+    progress.step(f"golden simulation of {len(split.test_labels)} test images")
+    report = {"coding": args.coding, "params": network.describe()["params"], "lanes": lanes,
+              "board": args.board, **evaluate(network, model, split, lanes)}
+
+    with staged_directory(out) as staging:
+        progress.step("generating Verilog of snn_top and the ROM files")
+        verilog, top = snn_top_verilog(network, lanes)
+        (staging / "snn_top.v").write_text(verilog)
+        (staging / "roms").mkdir()
+        for rom in top.roms():
+            rom.write_hex(staging / "roms")
+        save_network(network, staging)
+        resources = rom_report(top)
+        if args.board != "none":
+            progress.step(f"board build: {args.board}")
+            resources.update(target.build(network, lanes, staging, progress.note))
+            resources = {k: str(v).replace(str(staging), str(out)) if isinstance(v, str) else v
+                         for k, v in resources.items()}
+        progress.step("writing report.json")
+        report.update({
+            "network": network.describe(),
+            "resources": resources,
+            "generated": {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec="seconds"), "host": platform.node(), "command": sys.argv},
+        })
+        (staging / "report.json").write_text(json.dumps(report, indent=2, default=_jsonable))
+    progress.step("done")
+    print_summary(report, out)
+    return out
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        build(args)
+    except FlowError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        from boards.targets import StepError
+        if isinstance(error, StepError):
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Pieces the flows share: the bundled network, coding parameters, safe build directories."""
+import dataclasses
+import json
+import shutil
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from golden.codings import get_coding
+from golden.convert import ConversionError, calibrate, fold_network
+from golden.data import load_digits_split, pixels_to_input
+from golden.network import load_bundled
+
+NETWORK_FILE = "network.json"
+
+
+class FlowError(RuntimeError):
+    """An error to show the user as one clear message, without a traceback."""
+
+
+def coding_params(coding_name: str, given: dict):
+    """The coding's parameter object from the options the user gave (None = default)."""
+    coding = get_coding(coding_name)
+    fields = {f.name for f in dataclasses.fields(coding.params)}
+    values = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        if name not in fields:
+            raise FlowError(f"--{name.replace('_', '-')} does not apply to the "
+                            f"{coding_name} coding (its parameters: {', '.join(sorted(fields))})")
+        values[name] = value
+    try:
+        return coding.params(**values)
+    except ConversionError as error:
+        raise FlowError(str(error)) from None
+
+
+def convert_bundled(coding_name: str, params):
+    """Bundled digits MLP → (float model, data split, integer network for the coding)."""
+    model, split = load_bundled(), load_digits_split()
+    coding = get_coding(coding_name)
+    try:
+        layers = fold_network(model)
+        calibration = calibrate(layers, pixels_to_input(split.train_pixels))
+        network = coding.golden.convert(layers, calibration, params)
+    except ConversionError as error:
+        raise FlowError(str(error)) from None
+    return model, split, network
+
+
+def save_network(network, directory: Path) -> None:
+    golden = get_coding(network.coding).golden
+    (directory / NETWORK_FILE).write_text(json.dumps(golden.network_to_json(network)))
+
+
+def load_network(directory: Path):
+    path = Path(directory) / NETWORK_FILE
+    if not path.exists():
+        raise FlowError(f"{directory} is not a finished build directory (no {NETWORK_FILE}); "
+                        "run python -m flows.build first")
+    data = json.loads(path.read_text())
+    return get_coding(data["coding"]).golden.network_from_json(data)
+
+
+class Progress:
+    """Numbered steps with elapsed time, on stderr so stdout stays machine-readable."""
+
+    def __init__(self, total: int):
+        self.total, self.number, self.started = total, 0, time.monotonic()
+
+    def step(self, text: str) -> None:
+        self.number += 1
+        elapsed = time.monotonic() - self.started
+        print(f"[{self.number}/{self.total} {elapsed:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+    def note(self, text: str) -> None:
+        print(f"          {text}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def staged_directory(out: Path):
+    """Build into `<out>.incomplete`; only a complete build is renamed to `<out>`.
+
+    On failure the staging directory stays for inspection, with FAILED.txt naming the
+    error, and an earlier finished `<out>` is left untouched.
+    """
+    out = Path(out)
+    staging = out.with_name(out.name + ".incomplete")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    try:
+        yield staging
+    except BaseException as error:
+        (staging / "FAILED.txt").write_text(f"{type(error).__name__}: {error}\n")
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)

@@ -1,0 +1,40 @@
+"""A single neuron around a core, for step-by-step checks of the core against golden.
+
+The harness holds one neuron's state in a register and applies one operation per cycle
+when `apply` is high; `fire` is the core's decision for the operation on the inputs now.
+"""
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hdl.cores import Op
+
+
+class NeuronHarness(wiring.Component):
+    def __init__(self, core_module, params):
+        self.core_module, self.params = core_module, params
+        self.core = core_module.NeuronCore(params)
+        ports = self.core.signature.members
+        super().__init__({
+            "apply": In(1),
+            "op": In(Op),
+            "first": In(1),
+            "compare": In(1),
+            "weight": In(ports["weight"].shape),
+            "bias": In(ports["bias"].shape),
+            "threshold": In(ports["threshold"].shape),
+            "state": Out(ports["state"].shape),
+            "fire": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = core = self.core
+        m.d.comb += [core.op.eq(self.op), core.first.eq(self.first),
+                     core.compare.eq(self.compare), core.enable.eq(1),
+                     core.state.eq(self.state), core.weight.eq(self.weight),
+                     core.bias.eq(self.bias), core.threshold.eq(self.threshold),
+                     self.fire.eq(core.fire & self.apply)]
+        with m.If(self.apply):
+            m.d.sync += self.state.eq(core.next_state)
+        return m
