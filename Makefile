@@ -1,0 +1,26 @@
+# Everything runs from a local virtual environment that these targets create on first use.
+VENV := .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+
+.PHONY: build test test-full clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first and pinned: 2.13.0 is the CPU build; a looser pin pulls a multi-GB CUDA build
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+build: $(VENV)/.installed   ## default build: phase coding, bundled digits MLP (ARGS="--board arty" ...)
+	$(PY) -m flows.build $(ARGS)
+
+test: $(VENV)/.installed    ## the CI suite (slow regressions deselected)
+	$(PY) -m pytest $(ARGS)
+
+test-full: $(VENV)/.installed   ## full regression: every test-split image on Verilator, more random cores
+	$(PY) -m pytest -m "slow or not slow" $(ARGS)
+
+clean:
+	rm -rf build sim_build .pytest_cache

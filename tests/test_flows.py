@@ -1,0 +1,130 @@
+"""python -m flows.build / flows.simulate as a user runs them."""
+import json
+import re
+
+import numpy as np
+import pytest
+
+from boards.targets import StepError, TARGETS
+from flows import build as build_flow
+from flows import simulate as simulate_flow
+from golden.codings.phase import PhaseParams
+from flows.common import convert_bundled
+from hdl.export import build_top
+
+
+@pytest.fixture(scope="module")
+def small_build(tmp_path_factory):
+    out = tmp_path_factory.mktemp("builds") / "phase-small"
+    assert build_flow.main(["--T", "10", "--wait", "4", "--lanes", "2", "--out", str(out)]) == 0
+    return out
+
+
+def test_build_writes_a_complete_directory(small_build, split):
+    report = json.loads((small_build / "report.json").read_text())
+    assert report["params"]["T"] == 10 and report["lanes"] == 2
+    assert set(report) >= {"accuracy", "spikes_per_inference", "operations_per_inference",
+                           "cycles_per_inference", "resources", "network"}
+    assert report["accuracy"]["test_images"] == len(split.test_labels)
+    assert report["cycles_per_inference"]["mean"] > 0
+    assert "module snn_top(" in (small_build / "snn_top.v").read_text()
+    assert not (small_build.with_name(small_build.name + ".incomplete")).exists()
+
+
+def test_rom_files_hold_the_memory_init_words(small_build):
+    _, _, network = convert_bundled("phase", PhaseParams(T=10, wait=4))
+    top = build_top(network, 2)
+    for rom in top.roms():
+        lines = (small_build / "roms" / f"{rom.name}.hex").read_text().split()
+        assert [int(line, 16) for line in lines] == rom.words
+
+
+def test_build_report_matches_golden_accuracy(small_build, split):
+    report = json.loads((small_build / "report.json").read_text())
+    _, _, network = convert_bundled("phase", PhaseParams(T=10, wait=4))
+    accuracy = (network.simulate(split.test_pixels).classes == split.test_labels).mean()
+    assert report["accuracy"]["snn_golden_percent"] == round(100 * accuracy, 3)
+
+
+def test_simulate_prints_one_class_per_line(small_build, split, tmp_path, capsys):
+    images = split.test_pixels[:7].reshape(7, 8, 8)
+    np.save(tmp_path / "images.npy", images)
+    assert simulate_flow.main([str(small_build), "--images", str(tmp_path / "images.npy")]) == 0
+    printed = [int(line) for line in capsys.readouterr().out.split()]
+    _, _, network = convert_bundled("phase", PhaseParams(T=10, wait=4))
+    assert printed == network.simulate(split.test_pixels[:7]).classes.tolist()
+
+
+def test_simulate_rtl_equals_golden(small_build, split, tmp_path, capsys):
+    np.save(tmp_path / "images.npy", split.test_pixels[:3])
+    assert simulate_flow.main([str(small_build), "--images", str(tmp_path / "images.npy")]) == 0
+    golden = capsys.readouterr().out
+    assert simulate_flow.main([str(small_build), "--images", str(tmp_path / "images.npy"),
+                               "--rtl"]) == 0
+    assert capsys.readouterr().out == golden
+
+
+@pytest.mark.parametrize("array, message", [
+    (np.zeros((2, 64), dtype=np.float64), "must be uint8"),
+    (np.zeros((2, 65), dtype=np.uint8), "shape must be"),
+])
+def test_simulate_rejects_malformed_images(small_build, tmp_path, capsys, array, message):
+    np.save(tmp_path / "bad.npy", array)
+    assert simulate_flow.main([str(small_build), "--images", str(tmp_path / "bad.npy")]) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_simulate_rejects_a_missing_or_unfinished_build(tmp_path, capsys):
+    np.save(tmp_path / "images.npy", np.zeros((1, 64), dtype=np.uint8))
+    assert simulate_flow.main([str(tmp_path), "--images", str(tmp_path / "images.npy")]) == 2
+    assert "not a finished build directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--Q", "2.5"], r"Q must lie in \(1, 2\]"),
+    (["--T", "1"], "T must be an integer"),
+    (["--lanes", "0"], "--lanes must be a positive integer"),
+])
+def test_bad_build_parameters_fail_before_anything_is_built(tmp_path, capsys, option, message):
+    out = tmp_path / "never"
+    assert build_flow.main(option + ["--out", str(out)]) == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not out.exists() and not out.with_name("never.incomplete").exists()
+
+
+def test_failed_step_leaves_earlier_build_intact(small_build, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "kept"
+    out.mkdir()
+    (out / "report.json").write_text("{}")
+
+    def broken(*args, **kwargs):
+        raise StepError("iCE40 synthesis / place and route / icepack failed (exit 1)")
+    monkeypatch.setattr(TARGETS["icebreaker"], "build", broken)
+    assert build_flow.main(["--board", "icebreaker", "--out", str(out)]) == 1
+    assert "place and route" in capsys.readouterr().err
+    assert (out / "report.json").read_text() == "{}"
+    failed = out.with_name("kept.incomplete")
+    assert "StepError" in (failed / "FAILED.txt").read_text()
+    assert not (failed / "report.json").exists()
+
+
+def test_arty_build_fits(tmp_path):
+    out = tmp_path / "arty"
+    assert build_flow.main(["--board", "arty", "--out", str(out)]) == 0
+    resources = json.loads((out / "report.json").read_text())["resources"]
+    for kind in ("LUT", "FF", "DSP"):
+        assert 0 <= resources[kind] <= resources["capacity"][kind]
+    assert resources["LUT"] > 100
+    assert resources["BRAM36"] + resources["BRAM18"] / 2 <= resources["capacity"]["BRAM36"]
+    assert (out / "arty" / "build_snn_board.sh").exists()
+    assert (out / "arty" / "snn_board.xdc").exists()
+
+
+def test_icebreaker_bitstream_fits_and_meets_the_board_clock(tmp_path):
+    out = tmp_path / "icebreaker"
+    assert build_flow.main(["--board", "icebreaker", "--out", str(out)]) == 0
+    resources = json.loads((out / "report.json").read_text())["resources"]
+    for cell, use in resources["utilisation"].items():
+        assert use["used"] <= use["available"], cell
+    assert min(resources["fmax_mhz"].values()) >= resources["clock_mhz"]
+    assert (out / "icebreaker" / "snn_board.bin").stat().st_size > 100_000
