@@ -9,7 +9,6 @@ channel-wise normalisation of One-Spike Eq. (2) divides by. Each coding's module
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 from torch import nn
 
 

@@ -1,5 +1,4 @@
 """RTL against golden: Amaranth simulation (fast) and cocotb on Verilator."""
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -11,7 +11,7 @@ The compare of STEP looks at the potential *before* scaling: the engine issues t
 of phase k+1 right after the synaptic events of phase k, so one pass serves both.
 Q_in·x is `(x·num) >> frac` built from shifts and adds (no multiplier).
 """
-from amaranth.hdl import Elaboratable, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
