@@ -37,10 +37,11 @@ def EventSink(n_neurons: int, phases: int) -> wiring.Signature:
 
 
 class EventBuffer(wiring.Component):
-    """Holds at most one spike per neuron of the producing layer (single-spike coding)."""
+    """Holds up to `capacity` spikes of the producing layer (n_neurons × its spikes per neuron),
+    written in phase order; at most one spike per neuron and phase."""
 
-    def __init__(self, n_neurons: int, phases: int, max_phase: int):
-        self.n_neurons, self.phases = n_neurons, phases
+    def __init__(self, capacity: int, n_neurons: int, phases: int, max_phase: int):
+        self.capacity, self.n_neurons, self.phases = capacity, n_neurons, phases
         super().__init__({
             "write": In(EventSink(n_neurons, phases)),
             "read": In(EventSource(n_neurons, phases, max_phase)),
@@ -48,11 +49,13 @@ class EventBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        n, phases = self.n_neurons, self.phases
-        m.submodules.events = events = Memory(shape=range(max(n, 2)), depth=max(n, 2), init=[])
+        n, phases, capacity = self.n_neurons, self.phases, self.capacity
+        m.submodules.events = events = Memory(shape=range(max(n, 2)), depth=max(capacity, 2),
+                                              init=[])
         counts = Array(Signal(range(n + 1), name=f"count_{t}") for t in range(phases + 1))
-        starts = Array(Signal(range(max(n, 2)), name=f"start_{t}") for t in range(phases + 1))
-        write_ptr = Signal(range(n + 1))
+        starts = Array(Signal(range(max(capacity, 2)), name=f"start_{t}")
+                       for t in range(phases + 1))
+        write_ptr = Signal(range(capacity + 1))
 
         writer = events.write_port()
         m.d.comb += [writer.addr.eq(write_ptr), writer.data.eq(self.write.neuron),

@@ -34,16 +34,17 @@ class LayerEngine(wiring.Component):
         self.layer, self.lanes, self.core_module, self.name = layer, lanes, core_module, name
         self.lanes = min(lanes, layer.n_out)
         self.groups = groups_of(layer.n_out, self.lanes)
-        self.last_step = layer.steps if layer.is_output else layer.steps + 1
+        self.schedule = schedule = layer.schedule
+        self.last_step = schedule.step_passes
         members = {
             "start": In(1),
             "done": Out(1),
-            "events": Out(EventSource(layer.n_in, layer.input_phases, self.last_step)),
+            "events": Out(EventSource(layer.n_in, schedule.input_phases, self.last_step)),
         }
-        if layer.is_output:
+        if schedule.is_output:
             members["result"] = Out(range(max(layer.n_out, 2)))
         else:
-            members["spikes"] = Out(EventSink(layer.n_out, layer.T))
+            members["spikes"] = Out(EventSink(layer.n_out, schedule.output_phases))
         super().__init__(members)
 
     def roms(self) -> list[Rom]:
@@ -51,7 +52,7 @@ class LayerEngine(wiring.Component):
         layer, p = self.layer, self.layer.neuron_params
         roms = [weight_rom(f"{self.name}_weights", layer.weight, p.weight_width, self.lanes),
                 vector_rom(f"{self.name}_bias", layer.bias, p.bias_width, self.lanes)]
-        if not layer.is_output:
+        if not self.schedule.is_output:
             roms.append(table_rom(f"{self.name}_thresholds", layer.threshold_table,
                                   p.threshold_width))
         return roms
@@ -60,7 +61,8 @@ class LayerEngine(wiring.Component):
         m = Module()
         layer, lanes, groups = self.layer, self.lanes, self.groups
         params = layer.neuron_params
-        hidden = not layer.is_output
+        schedule = self.schedule
+        hidden = not schedule.is_output
         group_range = range(max(groups, 2))
 
         roms = {rom.name.rsplit("_", 1)[1]: rom for rom in self.roms()}
@@ -73,7 +75,7 @@ class LayerEngine(wiring.Component):
         m.submodules.state = state = Memory(shape=state_shape, depth=groups, init=[])
         if hidden:
             m.submodules.thresholds = thresholds = Memory(
-                shape=unsigned(params.threshold_width), depth=layer.T,
+                shape=unsigned(params.threshold_width), depth=len(layer.threshold_table),
                 init=roms["thresholds"].words)
 
         # --- A0: sequencer -------------------------------------------------------------
@@ -88,7 +90,7 @@ class LayerEngine(wiring.Component):
         m.d.comb += [self.events.phase.eq(a_phase), self.events.read_pos.eq(a_pos),
                      self.events.read_en.eq(advance & a_valid & (a_kind == Op.ADD))]
         last_group = a_group == groups - 1
-        has_events = (a_phase <= layer.input_phases) & (self.events.count != 0)
+        has_events = (a_phase <= schedule.input_phases) & (self.events.count != 0)
 
         m.d.comb += [n_valid.eq(a_valid), n_kind.eq(a_kind), n_phase.eq(a_phase),
                      n_group.eq(a_group), n_pos.eq(a_pos)]
@@ -155,7 +157,7 @@ class LayerEngine(wiring.Component):
         ]
         if hidden:
             threshold_read = thresholds.read_port()
-            m.d.comb += [threshold_read.addr.eq(a1_phase - (layer.wait + 2)),
+            m.d.comb += [threshold_read.addr.eq(a1_phase - (schedule.emit_offset + 1)),
                          threshold_read.en.eq(advance)]
 
         # --- B: the cores ----------------------------------------------------------------
@@ -169,7 +171,8 @@ class LayerEngine(wiring.Component):
             m.d.comb += [
                 core.op.eq(b_kind),
                 core.first.eq(b_phase == 1),
-                core.compare.eq((b_phase >= layer.wait + 2) if hidden else 0),
+                core.compare.eq((b_phase > schedule.emit_offset) if hidden else 0),
+                core.window_start.eq(b_phase == schedule.emit_offset + 1),
                 core.enable.eq((b_group != groups - 1) | (lane < padded_from)),
                 core.state.eq(state_read.data[lane]),
                 core.weight.eq(weight_read.data[lane * width_w:(lane + 1) * width_w]),
@@ -199,7 +202,7 @@ class LayerEngine(wiring.Component):
                 self.spikes.clear.eq(~busy & self.start),
                 self.spikes.valid.eq(active & (pending != 0)),
                 self.spikes.neuron.eq(b_group * lanes + lane_index),
-                self.spikes.phase.eq(b_phase - (layer.wait + 1)),
+                self.spikes.phase.eq(b_phase - schedule.emit_offset),
             ]
             m.d.sync += remaining.eq(pending & ~lowest)
         else:

@@ -44,10 +44,13 @@ class SnnTop(wiring.Component):
             m.submodules[engine.name] = engine
 
         m.submodules.input_planes = planes = InputPlanes(
-            n_in, first.input_phases, self.engines[0].last_step, PIXEL_BITS)
+            n_in, first.schedule.input_phases, self.engines[0].last_step, PIXEL_BITS)
         wiring.connect(m, self.engines[0].events, planes.read)
         for producer, consumer in zip(self.engines, self.engines[1:]):
-            buffer = EventBuffer(producer.layer.n_out, producer.layer.T, consumer.last_step)
+            schedule = producer.schedule
+            buffer = EventBuffer(producer.layer.n_out * schedule.max_spikes_per_neuron,
+                                 producer.layer.n_out, schedule.output_phases,
+                                 consumer.last_step)
             m.submodules[f"{producer.name}_spikes"] = buffer
             wiring.connect(m, producer.spikes, buffer.write)
             wiring.connect(m, consumer.events, buffer.read)

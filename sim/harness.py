@@ -20,6 +20,7 @@ class NeuronHarness(wiring.Component):
             "op": In(Op),
             "first": In(1),
             "compare": In(1),
+            "window_start": In(1),
             "weight": In(ports["weight"].shape),
             "bias": In(ports["bias"].shape),
             "threshold": In(ports["threshold"].shape),
@@ -31,7 +32,8 @@ class NeuronHarness(wiring.Component):
         m = Module()
         m.submodules.core = core = self.core
         m.d.comb += [core.op.eq(self.op), core.first.eq(self.first),
-                     core.compare.eq(self.compare), core.enable.eq(1),
+                     core.compare.eq(self.compare), core.window_start.eq(self.window_start),
+                     core.enable.eq(1),
                      core.state.eq(self.state), core.weight.eq(self.weight),
                      core.bias.eq(self.bias), core.threshold.eq(self.threshold),
                      self.fire.eq(core.fire & self.apply)]

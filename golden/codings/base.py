@@ -4,6 +4,23 @@ from dataclasses import dataclass
 import numpy as np
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """How the layer engine (hdl/layer.py) runs one layer; golden/cycles.py reads it too.
+
+    STEP passes run for k = 1 .. step_passes; an ADD pass over the input events of phase k
+    follows STEP k when k <= input_phases. STEP passes k > emit_offset make the fire
+    decision for output phase k - emit_offset (threshold_table[k - emit_offset - 1]).
+    The output layer ends with a READ pass instead of emitting spikes.
+    """
+    step_passes: int
+    input_phases: int
+    emit_offset: int
+    output_phases: int            # phases of the emitted spikes (0 for the output layer)
+    max_spikes_per_neuron: int
+    is_output: bool
+
+
 @dataclass
 class LayerCounts:
     name: str
@@ -12,7 +29,7 @@ class LayerCounts:
     synaptic_adds: np.ndarray             # (n_images,) weight additions
     other_ops: dict[str, np.ndarray]      # name → (n_images,) counts
     input_events_per_phase: np.ndarray    # (n_images, phases) input spikes seen per phase
-    fire_phase: np.ndarray | None         # (n_images, neurons) 0 = silent (hidden layers)
+    spike_train: np.ndarray | None        # (n_images, phases, neurons) 0/1 (hidden layers)
 
 
 @dataclass

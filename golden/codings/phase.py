@@ -30,7 +30,7 @@ import numpy as np
 
 from ..convert import ConversionError, FloatLayer, quantise_weights, signed_width
 from ..data import PIXEL_BITS
-from .base import LayerCounts, SimResult
+from .base import LayerCounts, Schedule, SimResult
 
 NAME = "phase"
 GOLDEN_INT_BITS = 62   # the NumPy model computes in int64; v·Q_num must stay below 2^63
@@ -134,6 +134,14 @@ class PhaseLayer:
     @property
     def T(self) -> int:
         return len(self.threshold_table) if not self.is_output else self.steps
+
+    @property
+    def schedule(self) -> Schedule:
+        """Hidden: T+w phases plus one pass for the last compare; output: T phases."""
+        return Schedule(step_passes=self.steps if self.is_output else self.steps + 1,
+                        input_phases=self.input_phases, emit_offset=self.wait + 1,
+                        output_phases=0 if self.is_output else self.T,
+                        max_spikes_per_neuron=1, is_output=self.is_output)
 
     @property
     def neuron_params(self) -> NeuronParams:
@@ -298,7 +306,7 @@ def simulate(network: PhaseNetwork, pixels: np.ndarray) -> SimResult:
                        "comparisons": np.full(len(pixels), layer.n_out - 1 if layer.is_output
                                               else layer.n_out * T)},
             input_events_per_phase=np.stack(in_events, 1),
-            fire_phase=None if layer.is_output else fire_phase))
+            spike_train=None if layer.is_output else np.stack(spikes, 1).astype(np.int8)))
     return SimResult(classes=classes, input_spikes=input_count, layers=counts,
                      final_potential=v)
 

@@ -8,9 +8,13 @@ memories and the schedule and, each cycle, hands every lane one operation:
 - `Op.ADD`: one synaptic event, `weight` from the weight ROM;
 - `Op.READ`: read-out pass of the output layer (state unchanged).
 
+Flags with STEP: `first` (first pass of the layer), `compare` (pass inside the output
+window, see `golden.codings.base.Schedule`), `window_start` (first pass of that window).
+
 A core module provides `state_layout(params)` (the per-neuron word kept in the state RAM)
 and a `wiring.Component` class `NeuronCore(params)` with ports `op`, `first`, `compare`,
-`enable`, `state`, `weight`, `bias`, `threshold` in and `next_state`, `fire`, `readout` out.
+`window_start`, `enable`, `state`, `weight`, `bias`, `threshold` in and `next_state`,
+`fire`, `readout` out.
 """
 from amaranth.lib import enum
 

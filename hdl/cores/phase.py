@@ -41,6 +41,7 @@ class NeuronCore(wiring.Component):
             "op": In(Op),
             "first": In(1),
             "compare": In(1),
+            "window_start": In(1),   # first pass of the output window (unused by phase)
             "enable": In(1),
             "state": In(layout),
             "weight": In(signed(params.weight_width)),
