@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from boards import TARGETS, get_target
-from golden.codings import REGISTRY
+from golden.codings import REGISTRY, get_coding
 from golden.cycles import inference_cycles
 from golden.network import ann_accuracy
 from hdl.export import snn_top_verilog
@@ -33,7 +33,8 @@ def parse_args(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--coding", default="phase", choices=sorted(REGISTRY),
                         help="spike coding (default: phase)")
-    parser.add_argument("--T", type=int, help="phases / time steps (phase default: 16)")
+    parser.add_argument("--T", type=int, help="phases / bits per activation "
+                                              "(default: phase 16, radix 6)")
     parser.add_argument("--Q", type=float, help="phase: base of hidden layers, 1 < Q <= 2 "
                                                 "(default 1.25)")
     parser.add_argument("--wait", type=int, help="phase: wait phases w (default 8)")
@@ -55,6 +56,25 @@ def rom_report(top) -> dict:
     return {"rom_bits": rom_bits, "state_ram_bits": state_bits}
 
 
+def percent(classes, labels) -> float:
+    return round(100 * float((classes == labels).mean()), 3)
+
+
+def quantised_ann_check(network, result, split) -> dict:
+    """For codings with an exact ANN counterpart: its accuracy and the SNN/ANN mismatches."""
+    golden = get_coding(network.coding).golden
+    if not hasattr(golden, "quantised_ann"):
+        return {}
+    codes, classes = golden.quantised_ann(network, split.test_pixels)
+    mismatched_bits = 0
+    for layer, code, counts in zip(network.layers, codes, result.layers):
+        bits = np.stack([(code >> (layer.T - t)) & 1 for t in range(1, layer.T + 1)], 1)
+        mismatched_bits += int((bits != counts.spike_train).sum())
+    return {"ann_quantised_percent": percent(classes, split.test_labels),
+            "snn_vs_quantised_ann_class_mismatches": int((classes != result.classes).sum()),
+            "snn_vs_quantised_ann_spike_mismatches": mismatched_bits}
+
+
 def evaluate(network, model, split, lanes: int) -> dict:
     result = network.simulate(split.test_pixels)
     summary = result.summary()
@@ -62,10 +82,10 @@ def evaluate(network, model, split, lanes: int) -> dict:
     return {
         "accuracy": {
             "test_images": int(len(split.test_labels)),
-            "ann_float_percent": round(100 * ann_accuracy(model, split.test_pixels,
-                                                          split.test_labels), 3),
-            "snn_golden_percent": round(100 * float((result.classes == split.test_labels)
-                                                    .mean()), 3),
+            "ann_float_percent": round(
+                100 * ann_accuracy(model, split.test_pixels, split.test_labels), 3),
+            "snn_golden_percent": percent(result.classes, split.test_labels),
+            **quantised_ann_check(network, result, split),
         },
         "spikes_per_inference": {
             "input": summary["input_spikes"],
@@ -96,6 +116,10 @@ def print_summary(report: dict, out: Path) -> None:
           f"board={report['board']}")
     print(f"  accuracy   ANN {acc['ann_float_percent']:.2f} %   "
           f"SNN (golden) {acc['snn_golden_percent']:.2f} %   on {acc['test_images']} test images")
+    if "ann_quantised_percent" in acc:
+        print(f"             quantised ANN {acc['ann_quantised_percent']:.2f} %, SNN differs from "
+              f"it in {acc['snn_vs_quantised_ann_class_mismatches']} classes and "
+              f"{acc['snn_vs_quantised_ann_spike_mismatches']} spikes")
     layers = "  ".join(f"{l['layer'].split(' (')[0]}: {l['spikes']:.1f}" for l in spikes["per_layer"])
     print(f"  spikes     input {spikes['input']:.1f}   {layers}")
     print(f"  synaptic   {report['operations_per_inference']['total_synaptic_adds']:.0f} "

@@ -44,6 +44,8 @@ def convert_bundled(coding_name: str, params):
     try:
         layers = fold_network(model)
         calibration = calibrate(layers, pixels_to_input(split.train_pixels))
+        if hasattr(coding.golden, "finetune"):
+            layers = coding.golden.finetune(layers, calibration, split, params)
         network = coding.golden.convert(layers, calibration, params)
     except ConversionError as error:
         raise FlowError(str(error)) from None

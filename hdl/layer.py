@@ -207,7 +207,7 @@ class LayerEngine(wiring.Component):
             m.d.sync += remaining.eq(pending & ~lowest)
         else:
             # Argmax over the lanes in order; strict > keeps the lowest index on ties.
-            best_value = Signal(signed(params.potential_width))
+            best_value = Signal(readouts[0][0].shape())
             best_index = Signal.like(self.result)
             value, index, valid = best_value, best_index, best_valid
             for lane, (readout, enable) in enumerate(readouts):

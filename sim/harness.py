@@ -26,6 +26,7 @@ class NeuronHarness(wiring.Component):
             "threshold": In(ports["threshold"].shape),
             "state": Out(ports["state"].shape),
             "fire": Out(1),
+            "readout": Out(ports["readout"].shape),
         })
 
     def elaborate(self, platform):
@@ -36,7 +37,7 @@ class NeuronHarness(wiring.Component):
                      core.enable.eq(1),
                      core.state.eq(self.state), core.weight.eq(self.weight),
                      core.bias.eq(self.bias), core.threshold.eq(self.threshold),
-                     self.fire.eq(core.fire & self.apply)]
+                     self.fire.eq(core.fire & self.apply), self.readout.eq(core.readout)]
         with m.If(self.apply):
             m.d.sync += self.state.eq(core.next_state)
         return m

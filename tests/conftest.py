@@ -42,3 +42,13 @@ def make_phase_network(float_layers, calibration):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def make_radix_network(float_layers, calibration, split):
+    from golden.codings.radix import RadixParams, convert, finetune
+
+    def make(**params):
+        p = RadixParams(**params)
+        return convert(finetune(float_layers, calibration, split, p), calibration, p)
+    return make

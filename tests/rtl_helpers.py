@@ -1,12 +1,10 @@
 """Shared pieces of the RTL tests: Amaranth simulation of snn_top, random core cases."""
-import json
-from fractions import Fraction
-
 import numpy as np
 from amaranth.sim import Simulator
 
-from golden.codings.phase import BINARY, FixedQ, PhaseLayer, threshold_table
-from hdl.export import build_top
+from golden.cycles import inference_cycles
+from hdl.export import build_top, snn_top_verilog
+from sim.runner import run_snn_top
 
 
 def amaranth_run(network, images, lanes):
@@ -57,34 +55,24 @@ def expected_spikes(spike_train):
             for j in np.flatnonzero(image[t])]
 
 
-def random_core_case(seed: int, neurons: int = 12) -> tuple[PhaseLayer, dict]:
-    """Random parameters (T, Q, w, widths) and stimuli for the core test."""
-    rng = np.random.default_rng(seed)
-    T, weight_bits, guard = int(rng.integers(2, 17)), int(rng.integers(3, 10)), int(rng.integers(0, 5))
-    wait = int(rng.integers(0, T + 1))
-    q_out = FixedQ.from_float(float(rng.uniform(1.05, 2.0)), int(rng.integers(2, 9)))
-    q_in = BINARY if rng.random() < 0.3 else q_out
-    n_in = int(rng.integers(1, 12))
-    top = (1 << (weight_bits - 1)) - 1
-    weight = rng.integers(-top, top + 1, size=(n_in, neurons))
-    bias = rng.integers(-(top << guard), (top << guard) + 1, size=neurons)
-    theta = Fraction(float(rng.uniform(1, 2 * top))) * (1 << guard)
-    layer = PhaseLayer("core test", weight, bias, q_in, q_out, T + wait, T, wait, guard,
-                       threshold_table(theta, q_in, q_out, T, wait), is_output=False)
-    layer.derive_widths()
-    spikes = rng.random((T, n_in)) < 0.35
-    p = layer.neuron_params
-    case = {
-        "params": {"potential_width": p.potential_width, "weight_width": p.weight_width,
-                   "bias_width": p.bias_width, "threshold_width": p.threshold_width,
-                   "q_in": [q_in.num, q_in.frac], "guard_bits": guard},
-        "steps": layer.steps, "wait": wait,
-        "neurons": [{"bias": int(bias[j]), "table": layer.threshold_table,
-                     "inputs": [[int(weight[i, j]) for i in np.flatnonzero(spikes[k])]
-                                for k in range(T)]} for j in range(neurons)],
-    }
-    return layer, case
+def rtl_vs_golden(network, images, lanes, tmp_path):
+    """snn_top on Verilator equals golden on every image: class and cycle count."""
+    source = tmp_path / "snn_top.v"
+    source.write_text(snn_top_verilog(network, lanes)[0])
+    rtl = run_snn_top(source, images, tmp_path / "sim")
+    golden = network.simulate(images)
+    mismatched = np.flatnonzero(rtl["classes"] != golden.classes)
+    assert mismatched.size == 0, f"class mismatches at images {mismatched.tolist()}"
+    cycles = inference_cycles(network, golden, lanes)["latency"]
+    mismatched = np.flatnonzero(rtl["latency"] != cycles)
+    assert mismatched.size == 0, f"cycle mismatches at images {mismatched.tolist()}"
 
 
-def write_case(case: dict, path) -> None:
-    path.write_text(json.dumps(case))
+def amaranth_vs_golden(network, images, lanes):
+    """snn_top in Amaranth's simulator equals golden: classes, cycles, every spike."""
+    golden = network.simulate(images)
+    classes, latency, spikes = amaranth_run(network, images, lanes)
+    np.testing.assert_array_equal(classes, golden.classes)
+    np.testing.assert_array_equal(latency, inference_cycles(network, golden, lanes)["latency"])
+    for events, counts in zip(spikes, golden.layers[:-1]):
+        assert events == expected_spikes(counts.spike_train)

@@ -4,8 +4,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from golden.codings.phase import (BINARY, FixedQ, NeuronParams, PhaseParams, input_spikes,
-                                  neuron_trace, run_layer, threshold_table)
+from golden.codings.phase import (BINARY, FixedQ, NeuronParams, PhaseParams, fire_phases,
+                                  input_spikes, neuron_trace, run_layer, threshold_table)
 from golden.convert import ConversionError
 from golden.roms import weight_rom
 
@@ -74,7 +74,8 @@ def test_with_wait_at_least_T_a_neuron_fires_where_eq4_puts_its_exact_sum(
     network = make_phase_network(T=T, wait=T)
     layer = network.layers[0]                      # binary input: Q_in·v is exact
     pixels = split.test_pixels[:40].astype(np.int64)
-    fire_phase, _, _ = run_layer(layer, input_spikes(pixels, T))
+    train, _, _ = run_layer(layer, input_spikes(pixels, T))
+    fire_phase = fire_phases(train)
     theta = Fraction(layer.info["weight_scale_sigma"]) * (1 << layer.guard_bits)
     q = layer.q_out.value
     checked = 0

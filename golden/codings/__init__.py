@@ -1,9 +1,11 @@
 """Registry: a coding name → its golden module and its RTL core module.
 
 Adding a coding means adding `golden/codings/<name>.py`, `hdl/cores/<name>.py` and one
-line here. A golden module provides `Params`-like `<Name>Params`, `convert(...)` and a
-network with `simulate(pixels)`; the core module provides the per-lane datapath used by
-the layer engine (see `hdl/cores/__init__.py`).
+line here. A golden module provides `<Name>Params`, `convert(layers, calibration, params)`,
+a network with `simulate(pixels)` and `describe()`, `network_to_json`/`network_from_json`,
+and optionally `finetune(layers, calibration, split, params)` (its ANN side, run before
+`convert`) and `quantised_ann(network, pixels)` (an ANN the SNN must equal exactly). The
+core module provides the per-lane datapath used by the layer engine (`hdl/cores/`).
 """
 from dataclasses import dataclass
 from importlib import import_module
@@ -31,6 +33,7 @@ class Coding:
 
 REGISTRY: dict[str, Coding] = {
     "phase": Coding("phase", "golden.codings.phase", "hdl.cores.phase", "PhaseParams"),
+    "radix": Coding("radix", "golden.codings.radix", "hdl.cores.radix", "RadixParams"),
 }
 
 

@@ -1,7 +1,9 @@
-"""What every coding's golden simulation returns: classes, spikes and operation counts."""
+"""Shared by every coding's golden model: the schedule, the network loop, the counts."""
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..data import PIXEL_BITS
 
 
 @dataclass(frozen=True)
@@ -51,3 +53,40 @@ class SimResult:
                 "layers": per_layer,
                 "total_spikes": float(sum(l["spikes"] for l in per_layer)),
                 "total_synaptic_adds": float(sum(l["synaptic_adds"] for l in per_layer))}
+
+
+def input_spikes(pixels: np.ndarray, phases: int) -> list[np.ndarray]:
+    """Binary coding of 8-bit pixels, MSB first: phase k carries bit (8 - k), k ≤ min(phases, 8)."""
+    pixels = pixels.astype(np.int64)
+    return [((pixels >> (PIXEL_BITS - k)) & 1) for k in range(1, min(phases, PIXEL_BITS) + 1)]
+
+
+def simulate_network(network, pixels: np.ndarray, run_layer) -> SimResult:
+    """Run the layers of `network` on uint8 pixels (n, n_in), as `snn_top` does.
+
+    `run_layer(layer, spikes)` takes the per-phase (batch, n_in) 0/1 inputs and returns
+    (spike train (batch, phases, n_out) or None for the output layer, read-out
+    (batch, n_out), synaptic additions per image). Each layer provides `schedule` and
+    `fixed_ops()` (operations that do not depend on the data, per image).
+    """
+    spikes = input_spikes(pixels, network.layers[0].schedule.input_phases)
+    input_count = sum(s.sum(1) for s in spikes)
+    counts = []
+    for layer in network.layers:
+        spikes = spikes[:layer.schedule.input_phases]
+        train, readout, adds = run_layer(layer, spikes)
+        in_events = np.stack([s.sum(1) for s in spikes], 1)
+        if layer.schedule.is_output:
+            classes = np.argmax(readout, axis=1)       # first maximum: ties to the lowest index
+            out_spikes = np.zeros(len(pixels), dtype=np.int64)
+        else:
+            out_spikes = train.sum((1, 2))
+            spikes = [train[:, t].astype(np.int64) for t in range(train.shape[1])]
+        counts.append(LayerCounts(
+            name=layer.name, neurons=layer.n_out, output_spikes=out_spikes,
+            synaptic_adds=adds,
+            other_ops={k: np.full(len(pixels), v) for k, v in layer.fixed_ops().items()},
+            input_events_per_phase=in_events,
+            spike_train=None if train is None else train.astype(np.int8)))
+    return SimResult(classes=classes, input_spikes=input_count, layers=counts,
+                     final_potential=readout)

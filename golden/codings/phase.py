@@ -30,7 +30,7 @@ import numpy as np
 
 from ..convert import ConversionError, FloatLayer, quantise_weights, signed_width
 from ..data import PIXEL_BITS
-from .base import LayerCounts, Schedule, SimResult
+from .base import Schedule, SimResult, input_spikes, simulate_network  # noqa: F401
 
 NAME = "phase"
 GOLDEN_INT_BITS = 62   # the NumPy model computes in int64; v·Q_num must stay below 2^63
@@ -143,6 +143,12 @@ class PhaseLayer:
                         output_phases=0 if self.is_output else self.T,
                         max_spikes_per_neuron=1, is_output=self.is_output)
 
+    def fixed_ops(self) -> dict[str, int]:
+        """Per inference: one Q-multiply per neuron and phase, one compare per neuron and
+        output phase (argmax compares for the output layer)."""
+        return {"q_multiplies": self.n_out * self.steps,
+                "comparisons": self.n_out - 1 if self.is_output else self.n_out * self.T}
+
     @property
     def neuron_params(self) -> NeuronParams:
         return NeuronParams(self.potential_width, self.weight_width, self.bias_width,
@@ -253,16 +259,10 @@ def convert(layers: list[FloatLayer], calibration_max: list[np.ndarray],
     return PhaseNetwork(params, out)
 
 
-def input_spikes(pixels: np.ndarray, T: int) -> list[np.ndarray]:
-    """Binary coding of 8-bit pixels, MSB first: phase k carries bit (8 - k) (k ≤ min(T, 8))."""
-    return [((pixels >> (PIXEL_BITS - k)) & 1).astype(np.int64)
-            for k in range(1, min(T, PIXEL_BITS) + 1)]
-
-
 def run_layer(layer: PhaseLayer, spikes: list[np.ndarray]):
     """Run one layer on a batch. spikes[k-1] is the (batch, n_in) 0/1 input of phase k.
 
-    Returns (fire_phase (batch, n_out) with 0 = no spike, final potential, synaptic adds).
+    Returns (spike train (batch, T, n_out) or None, final potential, synaptic adds).
     """
     batch = spikes[0].shape[0]
     v = np.broadcast_to(layer.bias, (batch, layer.n_out)).copy()
@@ -280,35 +280,20 @@ def run_layer(layer: PhaseLayer, spikes: list[np.ndarray]):
             t = k - layer.wait
             fire = (fire_phase == 0) & (v > layer.threshold_table[t - 1])
             fire_phase[fire] = t
-    return fire_phase, v, adds
+    if layer.is_output:
+        return None, v, adds
+    train = np.stack([fire_phase == t for t in range(1, layer.T + 1)], 1)
+    return train, v, adds
+
+
+def fire_phases(train: np.ndarray) -> np.ndarray:
+    """(batch, T, n) single-spike trains → (batch, n) fire phase, 0 = silent."""
+    return np.where(train.any(1), train.argmax(1) + 1, 0)
 
 
 def simulate(network: PhaseNetwork, pixels: np.ndarray) -> SimResult:
     """Classify uint8 pixels (n, n_in) exactly as `snn_top` does; count spikes and operations."""
-    T = network.params.T
-    spikes = input_spikes(pixels.astype(np.int64), T)
-    input_count = sum(s.sum(1) for s in spikes)
-    counts, fire_phases = [], []
-    for layer in network.layers:
-        fire_phase, v, adds = run_layer(layer, spikes)
-        in_events = [s.sum(1) for s in spikes[:layer.input_phases]]
-        if layer.is_output:
-            classes = np.argmax(v, axis=1)       # first maximum: ties to the lowest index
-            out_spikes = np.zeros(len(pixels), dtype=np.int64)
-        else:
-            out_spikes = (fire_phase > 0).sum(1)
-            fire_phases.append(fire_phase)
-            spikes = [(fire_phase == t).astype(np.int64) for t in range(1, T + 1)]
-        counts.append(LayerCounts(
-            name=layer.name, neurons=layer.n_out, output_spikes=out_spikes,
-            synaptic_adds=adds,
-            other_ops={"q_multiplies": np.full(len(pixels), layer.n_out * layer.steps),
-                       "comparisons": np.full(len(pixels), layer.n_out - 1 if layer.is_output
-                                              else layer.n_out * T)},
-            input_events_per_phase=np.stack(in_events, 1),
-            spike_train=None if layer.is_output else np.stack(spikes, 1).astype(np.int8)))
-    return SimResult(classes=classes, input_spikes=input_count, layers=counts,
-                     final_potential=v)
+    return simulate_network(network, pixels, run_layer)
 
 
 def neuron_trace(params: NeuronParams, bias: int, inputs: list[list[int]], table: list[int],

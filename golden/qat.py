@@ -1,0 +1,49 @@
+"""Quantisation-aware fine-tuning of folded float layers (straight-through estimator).
+
+Codings whose ANN side has activations quantised to T bits (radix) fine-tune the folded
+layers with the hidden activations quantised exactly as the converter will quantise them:
+neuron j codes `a ≈ S·λ_j/(2^T - 1)`, S = clamp(round(z·(2^T - 1)/λ_j), 0, 2^T - 1), λ_j
+its calibration maximum (held fixed). The rounding's gradient is passed straight through
+inside the clamp range. Deterministic: seeded, CPU, full order fixed.
+"""
+import numpy as np
+import torch
+
+from .convert import FloatLayer
+from .data import Split, pixels_to_input
+
+SEED = 0
+
+
+def _quantise(z: torch.Tensor, step: torch.Tensor, levels: int) -> torch.Tensor:
+    code = torch.clamp(z / step, 0, levels)
+    code = code + (torch.floor(code + 0.5).clamp(max=levels) - code).detach()   # STE
+    return code * step
+
+
+def finetune(layers: list[FloatLayer], calibration_max: list[np.ndarray], split: Split,
+             T: int, epochs: int = 15, batch: int = 64, lr: float = 1e-3) -> list[FloatLayer]:
+    torch.manual_seed(SEED)
+    levels = (1 << T) - 1
+    weights = [torch.tensor(l.weight, dtype=torch.float64, requires_grad=True) for l in layers]
+    biases = [torch.tensor(l.bias, dtype=torch.float64, requires_grad=True) for l in layers]
+    steps = []
+    for peak in calibration_max[:-1]:
+        layer_peak = float(peak.max()) if peak.max() > 0 else 1.0
+        steps.append(torch.tensor(np.where(peak > 0, peak, layer_peak) / levels))
+    x_all = torch.tensor(pixels_to_input(split.train_pixels), dtype=torch.float64)
+    y_all = torch.from_numpy(split.train_labels)
+    optimiser = torch.optim.Adam(weights + biases, lr=lr)
+    order = torch.Generator().manual_seed(SEED)
+    for _ in range(epochs):
+        for index in torch.randperm(len(x_all), generator=order).split(batch):
+            a = x_all[index]
+            for layer, (w, b) in enumerate(zip(weights, biases)):
+                a = a @ w.T + b
+                if layer < len(steps):
+                    a = _quantise(a, steps[layer], levels)
+            optimiser.zero_grad()
+            torch.nn.functional.cross_entropy(a, y_all[index]).backward()
+            optimiser.step()
+    return [FloatLayer(l.name, w.detach().numpy().copy(), b.detach().numpy().copy(), l.relu)
+            for l, w, b in zip(layers, weights, biases)]

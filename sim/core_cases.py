@@ -1,0 +1,93 @@
+"""Random core test cases: random parameters and stimuli, expectations from golden.
+
+Each `<coding>_case(seed)` returns (neuron params, case dict for `sim/tb_core.py`). The
+op sequence is the one the layer engine issues for one neuron (hdl/layer.py).
+"""
+from fractions import Fraction
+
+import numpy as np
+
+from golden.codings import phase, radix
+from hdl.cores import Op
+
+
+def _op(kind, note, *, first=0, compare=0, window_start=0, weight=0, bias=0, threshold=0,
+        fire=0, potential_before=None, readout=None):
+    return {"op": kind.value, "note": note, "first": first, "compare": compare,
+            "window_start": window_start, "weight": int(weight), "bias": int(bias),
+            "threshold": int(threshold), "fire": int(fire),
+            "potential_before": None if potential_before is None else int(potential_before),
+            "readout": None if readout is None else int(readout)}
+
+
+def _stimulus(rng, n_in, phases, neurons, weight_bits):
+    top = (1 << (weight_bits - 1)) - 1
+    weight = rng.integers(-top, top + 1, size=(n_in, neurons))
+    spikes = rng.random((phases, n_in)) < 0.35
+    inputs = [[[int(weight[i, j]) for i in np.flatnonzero(spikes[k])] for k in range(phases)]
+              for j in range(neurons)]
+    return weight, top, inputs
+
+
+def phase_case(seed: int, neurons: int = 12):
+    """Random T, Q (fixed point), wait, weight width, guard bits, input base."""
+    rng = np.random.default_rng(seed)
+    T, weight_bits = int(rng.integers(2, 17)), int(rng.integers(3, 10))
+    guard, wait = int(rng.integers(0, 5)), int(rng.integers(0, T + 1))
+    q_out = phase.FixedQ.from_float(float(rng.uniform(1.05, 2.0)), int(rng.integers(2, 9)))
+    q_in = phase.BINARY if rng.random() < 0.3 else q_out
+    weight, top, inputs = _stimulus(rng, int(rng.integers(1, 12)), T, neurons, weight_bits)
+    bias = rng.integers(-(top << guard), (top << guard) + 1, size=neurons)
+    theta = Fraction(float(rng.uniform(1, 2 * top))) * (1 << guard)
+    table = phase.threshold_table(theta, q_in, q_out, T, wait)
+    layer = phase.PhaseLayer("core test", weight, bias, q_in, q_out, T + wait, T, wait, guard,
+                             table, is_output=False)
+    layer.derive_widths()
+    params = layer.neuron_params
+    ops = []
+    for j in range(neurons):
+        trace, fired = phase.neuron_trace(params, int(bias[j]), inputs[j], table, T + wait, wait)
+        for k in range(1, T + wait + 2):
+            t = k - 1 - wait
+            compare = 1 <= t <= T
+            ops.append(_op(Op.STEP, f"neuron {j} STEP {k}", first=int(k == 1),
+                           compare=int(compare), bias=bias[j],
+                           threshold=table[t - 1] if compare else 0,
+                           fire=compare and fired == t,
+                           potential_before=trace[k - 2] if k >= 2 else None))
+            for weight_value in (inputs[j][k - 1] if k <= T else []):
+                ops.append(_op(Op.ADD, f"neuron {j} ADD phase {k}", weight=weight_value,
+                               bias=bias[j]))
+    return params, {"potential_width": params.potential_width, "ops": ops}
+
+
+def radix_case(seed: int, neurons: int = 12):
+    """Random T_in, T, ΔT, weight width; hidden extraction and output read-out."""
+    rng = np.random.default_rng(seed)
+    T_in, T, weight_bits = int(rng.integers(2, 9)), int(rng.integers(2, 9)), int(rng.integers(3, 10))
+    weight, top, inputs = _stimulus(rng, int(rng.integers(1, 12)), T_in, neurons, weight_bits)
+    shift = int(rng.integers(0, 8))
+    bias = rng.integers(-(top << T_in), (top << T_in) + 1, size=neurons)
+    layer = radix.RadixLayer("core test", weight, bias, shift, T_in, T, is_output=False)
+    layer.derive_widths()
+    params, table = layer.neuron_params, layer.threshold_table
+    ops = []
+    for j in range(neurons):
+        trace, bits = radix.neuron_trace(int(bias[j]), inputs[j], table, T_in)
+        for k in range(1, T_in + 1):
+            ops.append(_op(Op.STEP, f"neuron {j} STEP {k}", first=int(k == 1), bias=bias[j],
+                           potential_before=trace[k - 2] if k >= 2 else None))
+            for weight_value in inputs[j][k - 1]:
+                ops.append(_op(Op.ADD, f"neuron {j} ADD phase {k}", weight=weight_value,
+                               bias=bias[j]))
+        ops.append(_op(Op.READ, f"neuron {j} READ", bias=bias[j], potential_before=trace[-1],
+                       readout=trace[-1] + int(bias[j])))
+        for t in range(1, T + 1):
+            ops.append(_op(Op.STEP, f"neuron {j} extract bit {t}", compare=1,
+                           window_start=int(t == 1), bias=bias[j], threshold=table[t - 1],
+                           fire=bits[t - 1],
+                           potential_before=trace[-1] if t == 1 else None))
+    return params, {"potential_width": params.potential_width, "ops": ops}
+
+
+CASES = {"phase": phase_case, "radix": radix_case}
