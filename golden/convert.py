@@ -22,6 +22,7 @@ class FloatLayer:
     weight: np.ndarray     # float64, (n_out, n_in)
     bias: np.ndarray       # float64, (n_out,)
     relu: bool             # False only for the output layer
+    activation_max: float | None = None   # a trained clip threshold (QCFS λ), if any
 
     @property
     def n_in(self) -> int:

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from golden.codings import phase, radix
+from golden.codings import bitserial, phase
 from hdl.cores import Op
 
 
@@ -61,19 +61,22 @@ def phase_case(seed: int, neurons: int = 12):
     return params, {"potential_width": params.potential_width, "ops": ops}
 
 
-def radix_case(seed: int, neurons: int = 12):
-    """Random T_in, T, ΔT, weight width; hidden extraction and output read-out."""
+def _bitserial_case(seed: int, neurons: int, power_of_two: bool):
+    """Random T_in, T, θ, weight width; hidden extraction and output read-out."""
     rng = np.random.default_rng(seed)
     T_in, T, weight_bits = int(rng.integers(2, 9)), int(rng.integers(2, 9)), int(rng.integers(3, 10))
     weight, top, inputs = _stimulus(rng, int(rng.integers(1, 12)), T_in, neurons, weight_bits)
-    shift = int(rng.integers(0, 8))
+    if power_of_two:
+        theta = 1 << (int(rng.integers(0, 8)) + T)          # radix: θ = 2^(ΔT+T)
+    else:
+        theta = int(rng.integers(1, 200)) << (T + 1)         # deferred: any multiple of 2^(T+1)
     bias = rng.integers(-(top << T_in), (top << T_in) + 1, size=neurons)
-    layer = radix.RadixLayer("core test", weight, bias, shift, T_in, T, is_output=False)
+    layer = bitserial.BitSerialLayer("core test", weight, bias, theta, T_in, T, is_output=False)
     layer.derive_widths()
     params, table = layer.neuron_params, layer.threshold_table
     ops = []
     for j in range(neurons):
-        trace, bits = radix.neuron_trace(int(bias[j]), inputs[j], table, T_in)
+        trace, bits = bitserial.neuron_trace(int(bias[j]), inputs[j], table, T_in)
         for k in range(1, T_in + 1):
             ops.append(_op(Op.STEP, f"neuron {j} STEP {k}", first=int(k == 1), bias=bias[j],
                            potential_before=trace[k - 2] if k >= 2 else None))
@@ -90,4 +93,12 @@ def radix_case(seed: int, neurons: int = 12):
     return params, {"potential_width": params.potential_width, "ops": ops}
 
 
-CASES = {"phase": phase_case, "radix": radix_case}
+def radix_case(seed: int, neurons: int = 12):
+    return _bitserial_case(seed, neurons, power_of_two=True)
+
+
+def deferred_case(seed: int, neurons: int = 12):
+    return _bitserial_case(seed, neurons, power_of_two=False)
+
+
+CASES = {"phase": phase_case, "radix": radix_case, "deferred": deferred_case}

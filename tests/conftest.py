@@ -52,3 +52,16 @@ def make_radix_network(float_layers, calibration, split):
         p = RadixParams(**params)
         return convert(finetune(float_layers, calibration, split, p), calibration, p)
     return make
+
+
+@pytest.fixture(scope="session")
+def make_deferred_network(float_layers, calibration, split):
+    from golden.codings.deferred import DeferredParams, convert, finetune
+    cache = {}
+
+    def make(**params):
+        p = DeferredParams(**params)
+        if p not in cache:
+            cache[p] = convert(finetune(float_layers, calibration, split, p), calibration, p)
+        return cache[p]
+    return make

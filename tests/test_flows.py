@@ -82,6 +82,8 @@ def test_simulate_rejects_a_missing_or_unfinished_build(tmp_path, capsys):
 
 @pytest.mark.parametrize("option, message", [
     (["--Q", "2.5"], r"Q must lie in \(1, 2\]"),
+    (["--coding", "radix", "--wait", "3"], "--wait does not apply to the radix coding"),
+    (["--coding", "radix", "--T", "20"], "radix: T must be an integer from 2 to 16"),
     (["--T", "1"], "T must be an integer"),
     (["--lanes", "0"], "--lanes must be a positive integer"),
 ])
@@ -108,9 +110,10 @@ def test_failed_step_leaves_earlier_build_intact(small_build, tmp_path, monkeypa
     assert not (failed / "report.json").exists()
 
 
-def test_arty_build_fits(tmp_path):
+@pytest.mark.parametrize("coding", ["phase", "radix"])
+def test_arty_build_fits(tmp_path, coding):
     out = tmp_path / "arty"
-    assert build_flow.main(["--board", "arty", "--out", str(out)]) == 0
+    assert build_flow.main(["--coding", coding, "--board", "arty", "--out", str(out)]) == 0
     resources = json.loads((out / "report.json").read_text())["resources"]
     for kind in ("LUT", "FF", "DSP"):
         assert 0 <= resources[kind] <= resources["capacity"][kind]
@@ -120,11 +123,27 @@ def test_arty_build_fits(tmp_path):
     assert (out / "arty" / "snn_board.xdc").exists()
 
 
-def test_icebreaker_bitstream_fits_and_meets_the_board_clock(tmp_path):
+@pytest.mark.parametrize("coding", ["phase", "radix"])
+def test_icebreaker_bitstream_fits_and_meets_the_board_clock(tmp_path, coding):
     out = tmp_path / "icebreaker"
-    assert build_flow.main(["--board", "icebreaker", "--out", str(out)]) == 0
+    assert build_flow.main(["--coding", coding, "--board", "icebreaker", "--out", str(out)]) == 0
     resources = json.loads((out / "report.json").read_text())["resources"]
     for cell, use in resources["utilisation"].items():
         assert use["used"] <= use["available"], cell
     assert min(resources["fmax_mhz"].values()) >= resources["clock_mhz"]
     assert (out / "icebreaker" / "snn_board.bin").stat().st_size > 100_000
+
+
+def test_radix_build_equals_its_quantised_ann(tmp_path, split, capsys):
+    out = tmp_path / "radix"
+    assert build_flow.main(["--coding", "radix", "--out", str(out)]) == 0
+    accuracy = json.loads((out / "report.json").read_text())["accuracy"]
+    assert accuracy["snn_vs_quantised_ann_class_mismatches"] == 0
+    assert accuracy["snn_vs_quantised_ann_spike_mismatches"] == 0
+    assert abs(accuracy["snn_golden_percent"] - accuracy["ann_float_percent"]) <= 1.0
+    np.save(tmp_path / "images.npy", split.test_pixels[:5])
+    capsys.readouterr()
+    assert simulate_flow.main([str(out), "--images", str(tmp_path / "images.npy")]) == 0
+    golden = capsys.readouterr().out
+    assert simulate_flow.main([str(out), "--images", str(tmp_path / "images.npy"), "--rtl"]) == 0
+    assert capsys.readouterr().out == golden and len(golden.split()) == 5

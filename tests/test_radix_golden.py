@@ -2,16 +2,16 @@
 import numpy as np
 import pytest
 
-from golden.codings.radix import (RadixLayer, RadixParams, lsb_first_neuron, neuron_trace,
-                                  quantised_ann)
+from golden.codings.radix import (BitSerialLayer, RadixParams, lsb_first_neuron,
+                                  neuron_trace, quantised_ann)
 from golden.convert import ConversionError
 from golden.network import ann_accuracy
 
 
 def test_paper_fig4_weight_2_times_101_is_1010_keep_101():
     # one input, weight 2, input train '101' (5), three input steps; ΔT = 1 keeps the top bits
-    layer = RadixLayer("fig4", np.array([[2]]), np.array([0]), shift=1, input_phases=3, T=3,
-                       is_output=False)
+    layer = BitSerialLayer("fig4", np.array([[2]]), np.array([0]), theta=1 << (1 + 3),
+                           input_phases=3, T=3, is_output=False)
     trace, bits = neuron_trace(0, [[2], [], [2]], layer.threshold_table, 3)
     assert trace[-1] == 10                                        # '1010'
     assert bits == [1, 0, 1]                                      # '101'
@@ -49,8 +49,8 @@ def test_T6_accuracy_within_one_point_of_the_float_ann(make_radix_network, model
 
 
 def test_negative_sums_give_no_spikes_and_overflow_saturates():
-    layer = RadixLayer("edge", np.array([[1]]), np.array([0]), shift=0, input_phases=2, T=2,
-                       is_output=False)
+    layer = BitSerialLayer("edge", np.array([[1]]), np.array([0]), theta=1 << 2,
+                           input_phases=2, T=2, is_output=False)
     assert neuron_trace(-5, [[1], [1]], layer.threshold_table, 2)[1] == [0, 0]
     assert neuron_trace(100, [[1], [1]], layer.threshold_table, 2)[1] == [1, 1]
 

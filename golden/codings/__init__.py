@@ -34,6 +34,8 @@ class Coding:
 REGISTRY: dict[str, Coding] = {
     "phase": Coding("phase", "golden.codings.phase", "hdl.cores.phase", "PhaseParams"),
     "radix": Coding("radix", "golden.codings.radix", "hdl.cores.radix", "RadixParams"),
+    "deferred": Coding("deferred", "golden.codings.deferred", "hdl.cores.deferred",
+                       "DeferredParams"),
 }
 
 

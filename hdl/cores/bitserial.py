@@ -1,0 +1,60 @@
+"""Bit-serial neuron core (radix §3, deferred §5): left-shift accumulator + bit extractor.
+
+Mirrors `golden/codings/bitserial.py` (potential u, bias B, threshold θ_t = θ/2^t):
+
+- STEP, accumulation phase:  potential = first ? 0 : 2·potential        (Horner, Eq. 16)
+- ADD:                       potential += weight
+- STEP in the output window: base = potential (+ bias on the window's first pass);
+                             fire = base ≥ θ_t; potential = base - fire·θ_t  (MSB first)
+- READ (output layer):       readout = potential + bias
+"""
+from amaranth.hdl import Module, Mux, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.codings.bitserial import NeuronParams
+
+from . import Op
+
+
+def state_layout(params: NeuronParams) -> data.StructLayout:
+    return data.StructLayout({"potential": signed(params.potential_width)})
+
+
+class NeuronCore(wiring.Component):
+    def __init__(self, params: NeuronParams):
+        self.params = params
+        layout = state_layout(params)
+        super().__init__({
+            "op": In(Op),
+            "first": In(1),
+            "compare": In(1),
+            "window_start": In(1),
+            "enable": In(1),
+            "state": In(layout),
+            "weight": In(signed(params.weight_width)),
+            "bias": In(signed(params.bias_width)),
+            "threshold": In(unsigned(params.threshold_width)),
+            "next_state": Out(layout),
+            "fire": Out(1),
+            "readout": Out(signed(params.potential_width + 1)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        potential = self.state.potential
+        m.d.comb += [self.next_state.eq(self.state), self.readout.eq(potential + self.bias)]
+        with m.Switch(self.op):
+            with m.Case(Op.STEP):
+                with m.If(self.compare):
+                    base = Mux(self.window_start, potential + self.bias, potential)
+                    fire = self.enable & (base >= self.threshold)
+                    m.d.comb += [self.next_state.potential.eq(
+                                     Mux(fire, base - self.threshold, base)),
+                                 self.fire.eq(fire)]
+                with m.Else():
+                    m.d.comb += self.next_state.potential.eq(
+                        Mux(self.first, 0, potential << 1))
+            with m.Case(Op.ADD):
+                m.d.comb += self.next_state.potential.eq(potential + self.weight)
+        return m
