@@ -34,10 +34,13 @@ def parse_args(argv=None):
     parser.add_argument("--coding", default="phase", choices=sorted(REGISTRY),
                         help="spike coding (default: phase)")
     parser.add_argument("--T", type=int, help="phases / bits per activation "
-                                              "(default: phase 16, radix 6)")
+                                              "(default: phase 16, radix 6, deferred 4, rate 16)")
     parser.add_argument("--Q", type=float, help="phase: base of hidden layers, 1 < Q <= 2 "
                                                 "(default 1.25)")
     parser.add_argument("--wait", type=int, help="phase: wait phases w (default 8)")
+    parser.add_argument("--norm", choices=["robust", "max", "rnl"],
+                        help="rate: thresholds from Robust Norm (99.9 %%, default), Max Norm, "
+                             "or a network trained with Rate Norm Layers")
     parser.add_argument("--weight-bits", type=int, help="signed weight width (default 8)")
     parser.add_argument("--lanes", type=int,
                         help="neurons updated in parallel per layer (default: 4; 1 on icebreaker)")
@@ -75,7 +78,21 @@ def quantised_ann_check(network, result, split) -> dict:
             "snn_vs_quantised_ann_spike_mismatches": mismatched_bits}
 
 
-def evaluate(network, model, split, lanes: int) -> dict:
+def coding_extras(network, layers, result, split) -> dict:
+    """Optional figures a coding offers: accuracy against T, its K curve (rate, Eq. 7)."""
+    golden, extras = get_coding(network.coding).golden, {}
+    if hasattr(golden, "T_SWEEP") and hasattr(network, "with_steps"):
+        extras["accuracy_against_T"] = {
+            int(T): percent(network.with_steps(T).simulate(split.test_pixels).classes,
+                            split.test_labels) for T in golden.T_SWEEP}
+    if hasattr(golden, "k_curve"):
+        T = network.params.T
+        steps = sorted({1 << i for i in range(T.bit_length()) if 1 << i <= T} | {T})
+        extras["k_curve"] = golden.k_curve(network, layers, result, split.test_pixels, steps)
+    return extras
+
+
+def evaluate(network, model, split, lanes: int, layers=None) -> dict:
     result = network.simulate(split.test_pixels)
     summary = result.summary()
     cycles = inference_cycles(network, result, lanes)
@@ -106,6 +123,7 @@ def evaluate(network, model, split, lanes: int) -> dict:
             "pixel_load_cycles": cycles["load"],
             "back_to_back_period_mean": float(cycles["period"].mean()),
         },
+        **coding_extras(network, layers, result, split),
     }
 
 
@@ -126,6 +144,9 @@ def print_summary(report: dict, out: Path) -> None:
           f"additions per inference")
     print(f"  cycles     {cyc['mean']:.0f} per inference (min {cyc['min']}, max {cyc['max']}), "
           f"+{cyc['pixel_load_cycles']} to load the pixels")
+    if "accuracy_against_T" in report:
+        sweep = "  ".join(f"T={T}: {a:.2f} %" for T, a in report["accuracy_against_T"].items())
+        print(f"  against T  {sweep}")
     res = report["resources"]
     if "LUT" in res:
         print(f"  resources  LUT {res['LUT']}  FF {res['FF']}  BRAM36 {res['BRAM36']}  "
@@ -144,15 +165,15 @@ def build(args) -> Path:
     if lanes < 1:
         raise FlowError(f"--lanes must be a positive integer, not {lanes}")
     params = coding_params(args.coding, {"T": args.T, "Q": args.Q, "wait": args.wait,
-                                         "weight_bits": args.weight_bits})
+                                         "weight_bits": args.weight_bits, "norm": args.norm})
     out = args.out or Path("build") / f"{args.coding}-{args.board}"
     progress = Progress(5 if args.board == "none" else 6)
 
     progress.step(f"converting the bundled digits MLP to {args.coding} coding")
-    model, split, network = convert_bundled(args.coding, params)
+    model, split, network, layers = convert_bundled(args.coding, params, with_layers=True)
     progress.step(f"golden simulation of {len(split.test_labels)} test images")
     report = {"coding": args.coding, "params": network.describe()["params"], "lanes": lanes,
-              "board": args.board, **evaluate(network, model, split, lanes)}
+              "board": args.board, **evaluate(network, model, split, lanes, layers)}
 
     with staged_directory(out) as staging:
         progress.step("generating Verilog of snn_top and the ROM files")

@@ -37,8 +37,9 @@ def coding_params(coding_name: str, given: dict):
         raise FlowError(str(error)) from None
 
 
-def convert_bundled(coding_name: str, params):
-    """Bundled digits MLP → (float model, data split, integer network for the coding)."""
+def convert_bundled(coding_name: str, params, with_layers: bool = False):
+    """Bundled digits MLP → (float model, data split, integer network for the coding)
+    (+ the float layers the coding converted, after its fine-tuning, with `with_layers`)."""
     model, split = load_bundled(), load_digits_split()
     coding = get_coding(coding_name)
     try:
@@ -49,7 +50,7 @@ def convert_bundled(coding_name: str, params):
         network = coding.golden.convert(layers, calibration, params)
     except ConversionError as error:
         raise FlowError(str(error)) from None
-    return model, split, network
+    return (model, split, network, layers) if with_layers else (model, split, network)
 
 
 def save_network(network, directory: Path) -> None:

@@ -109,11 +109,19 @@ def forward(layers: list[FloatLayer], x: np.ndarray) -> list[np.ndarray]:
     return activations
 
 
-def calibrate(layers: list[FloatLayer], x: np.ndarray) -> list[np.ndarray]:
-    """Per-neuron maximum activation of every layer on calibration inputs (Eq. 2's max(X_l^C))."""
+class Calibration(list):
+    """Per layer, each neuron's largest activation on the calibration inputs (Eq. 2's
+    max(X_l^C)); `inputs` keeps those inputs for codings that need more than the maxima."""
+
+    def __init__(self, maxima, inputs: np.ndarray):
+        super().__init__(maxima)
+        self.inputs = inputs
+
+
+def calibrate(layers: list[FloatLayer], x: np.ndarray) -> Calibration:
     if x is None or len(x) == 0:
         raise ConversionError("calibration data is required for channel-wise normalisation")
-    return [a.max(axis=0) for a in forward(layers, x)]
+    return Calibration([a.max(axis=0) for a in forward(layers, x)], x)
 
 
 def quantise_weights(weight: np.ndarray, bits: int, name: str) -> tuple[np.ndarray, float]:

@@ -11,6 +11,7 @@ import torch
 
 from .convert import FloatLayer
 from .data import Split, pixels_to_input
+from .torch_threads import single_thread
 
 SEED = 0
 
@@ -23,6 +24,11 @@ def _quantise(z: torch.Tensor, step: torch.Tensor, levels: int) -> torch.Tensor:
 
 def finetune(layers: list[FloatLayer], calibration_max: list[np.ndarray], split: Split,
              T: int, epochs: int = 15, batch: int = 64, lr: float = 1e-3) -> list[FloatLayer]:
+    with single_thread():
+        return _finetune(layers, calibration_max, split, T, epochs, batch, lr)
+
+
+def _finetune(layers, calibration_max, split, T, epochs, batch, lr):
     torch.manual_seed(SEED)
     levels = (1 << T) - 1
     weights = [torch.tensor(l.weight, dtype=torch.float64, requires_grad=True) for l in layers]

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from golden.codings import bitserial, phase
+from golden.codings import bitserial, phase, rate
 from hdl.cores import Op
 
 
@@ -101,4 +101,54 @@ def deferred_case(seed: int, neurons: int = 12):
     return _bitserial_case(seed, neurons, power_of_two=False)
 
 
-CASES = {"phase": phase_case, "radix": radix_case, "deferred": deferred_case}
+def rate_case(seed: int, neurons: int = 12):
+    """Random T, θ, v(0), widths; constant-coded, spiking-input or output neuron."""
+    rng = np.random.default_rng(seed)
+    T, weight_bits = int(rng.integers(1, 12)), int(rng.integers(3, 10))
+    kind = ("constant", "spiking", "output")[seed % 3]
+    phases = 8 if kind == "constant" else T
+    weight, top, inputs = _stimulus(rng, int(rng.integers(1, 12)), phases, neurons, weight_bits)
+    scale = 256 if kind == "constant" else 1
+    bias = rng.integers(-top * scale, top * scale + 1, size=neurons)
+    threshold = 0 if kind == "output" else int(rng.integers(1, 4 * top * scale))
+    v0 = threshold // 2 if rng.random() < 0.5 else 0
+    layer = rate.RateLayer("core test", weight, bias, threshold, T, kind == "constant",
+                           kind == "output", v0)
+    layer.derive_widths()
+    params = layer.neuron_params
+    ops = []
+    for j in range(neurons):
+        trace, spikes, _ = rate.neuron_trace(params, int(bias[j]), inputs[j], threshold, T,
+                                             is_output=kind == "output")
+        after = [m - s * threshold for m, s in zip(trace, spikes)]   # v after each step
+        if kind == "constant":
+            for k in range(1, 9):
+                ops.append(_op(Op.STEP, f"neuron {j} current pass {k}", first=int(k == 1),
+                               bias=bias[j], threshold=threshold))
+                for weight_value in inputs[j][k - 1]:
+                    ops.append(_op(Op.ADD, f"neuron {j} ADD plane {k}", weight=weight_value,
+                                   bias=bias[j], threshold=threshold))
+            for t in range(1, T + 1):
+                ops.append(_op(Op.STEP, f"neuron {j} step {t}", compare=1,
+                               window_start=int(t == 1), bias=bias[j], threshold=threshold,
+                               fire=spikes[t - 1],
+                               potential_before=after[t - 2] if t >= 2 else None))
+            continue
+        for k in range(1, T + 2):
+            compare = kind == "spiking" and k >= 2
+            if k == T + 1 and kind == "output":
+                ops.append(_op(Op.READ, f"neuron {j} READ", bias=bias[j],
+                               potential_before=trace[-1], readout=trace[-1]))
+                break
+            ops.append(_op(Op.STEP, f"neuron {j} step {k}", first=int(k == 1),
+                           compare=int(compare), bias=bias[j], threshold=threshold,
+                           fire=compare and spikes[k - 2],
+                           potential_before=trace[k - 2] if k >= 2 else None))
+            for weight_value in (inputs[j][k - 1] if k <= T else []):
+                ops.append(_op(Op.ADD, f"neuron {j} ADD step {k}", weight=weight_value,
+                               bias=bias[j], threshold=threshold))
+    return params, {"potential_width": params.potential_width, "ops": ops}
+
+
+CASES = {"phase": phase_case, "radix": radix_case, "deferred": deferred_case,
+         "rate": rate_case}

@@ -47,10 +47,13 @@ def rng():
 @pytest.fixture(scope="session")
 def make_radix_network(float_layers, calibration, split):
     from golden.codings.radix import RadixParams, convert, finetune
+    cache = {}
 
     def make(**params):
         p = RadixParams(**params)
-        return convert(finetune(float_layers, calibration, split, p), calibration, p)
+        if p not in cache:
+            cache[p] = convert(finetune(float_layers, calibration, split, p), calibration, p)
+        return cache[p]
     return make
 
 
@@ -64,4 +67,18 @@ def make_deferred_network(float_layers, calibration, split):
         if p not in cache:
             cache[p] = convert(finetune(float_layers, calibration, split, p), calibration, p)
         return cache[p]
+    return make
+
+
+@pytest.fixture(scope="session")
+def make_rate_network(float_layers, calibration, split):
+    from golden.codings.rate import RateParams, convert, finetune
+    cache = {}
+
+    def make(**params):
+        p = RateParams(**params)
+        if p not in cache:
+            layers = finetune(float_layers, calibration, split, p)
+            cache[p] = (convert(layers, calibration, p), layers)
+        return cache[p][0]
     return make

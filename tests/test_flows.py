@@ -110,7 +110,7 @@ def test_failed_step_leaves_earlier_build_intact(small_build, tmp_path, monkeypa
     assert not (failed / "report.json").exists()
 
 
-@pytest.mark.parametrize("coding", ["phase", "radix"])
+@pytest.mark.parametrize("coding", ["phase", "radix", "deferred"])
 def test_arty_build_fits(tmp_path, coding):
     out = tmp_path / "arty"
     assert build_flow.main(["--coding", coding, "--board", "arty", "--out", str(out)]) == 0
@@ -123,7 +123,9 @@ def test_arty_build_fits(tmp_path, coding):
     assert (out / "arty" / "snn_board.xdc").exists()
 
 
-@pytest.mark.parametrize("coding", ["phase", "radix"])
+@pytest.mark.parametrize("coding", [
+    "phase", pytest.param("radix", marks=pytest.mark.slow),
+    pytest.param("deferred", marks=pytest.mark.slow)])
 def test_icebreaker_bitstream_fits_and_meets_the_board_clock(tmp_path, coding):
     out = tmp_path / "icebreaker"
     assert build_flow.main(["--coding", coding, "--board", "icebreaker", "--out", str(out)]) == 0
@@ -134,9 +136,10 @@ def test_icebreaker_bitstream_fits_and_meets_the_board_clock(tmp_path, coding):
     assert (out / "icebreaker" / "snn_board.bin").stat().st_size > 100_000
 
 
-def test_radix_build_equals_its_quantised_ann(tmp_path, split, capsys):
-    out = tmp_path / "radix"
-    assert build_flow.main(["--coding", "radix", "--out", str(out)]) == 0
+@pytest.mark.parametrize("coding", ["radix", "deferred"])
+def test_build_equals_its_quantised_ann(tmp_path, split, capsys, coding):
+    out = tmp_path / coding
+    assert build_flow.main(["--coding", coding, "--out", str(out)]) == 0
     accuracy = json.loads((out / "report.json").read_text())["accuracy"]
     assert accuracy["snn_vs_quantised_ann_class_mismatches"] == 0
     assert accuracy["snn_vs_quantised_ann_spike_mismatches"] == 0

@@ -34,6 +34,7 @@ class Coding:
 REGISTRY: dict[str, Coding] = {
     "phase": Coding("phase", "golden.codings.phase", "hdl.cores.phase", "PhaseParams"),
     "radix": Coding("radix", "golden.codings.radix", "hdl.cores.radix", "RadixParams"),
+    "rate": Coding("rate", "golden.codings.rate", "hdl.cores.rate", "RateParams"),
     "deferred": Coding("deferred", "golden.codings.deferred", "hdl.cores.deferred",
                        "DeferredParams"),
 }

@@ -28,6 +28,7 @@ import torch
 
 from ..convert import ConversionError, FloatLayer
 from ..data import PIXEL_BITS, Split, pixels_to_input
+from ..torch_threads import single_thread
 from .bitserial import (BitSerialLayer, BitSerialNetwork, NeuronParams,  # noqa: F401
                         neuron_trace, quantised_ann)
 from .bitserial import network_from_json as _from_json
@@ -77,6 +78,11 @@ def finetune(layers: list[FloatLayer], calibration_max: list[np.ndarray], split:
              params: DeferredParams, batch: int = 64, lr: float = 1e-3) -> list[FloatLayer]:
     """Train the folded network with QCFS activations (λ per layer, starting at the
     calibration maximum) and the sparsity regulariser. Deterministic (seeded, CPU)."""
+    with single_thread():
+        return _finetune(layers, calibration_max, split, params, batch, lr)
+
+
+def _finetune(layers, calibration_max, split, params, batch, lr):
     torch.manual_seed(SEED)
     weights = [torch.tensor(l.weight, requires_grad=True) for l in layers]
     biases = [torch.tensor(l.bias, requires_grad=True) for l in layers]

@@ -1,0 +1,81 @@
+"""Rate neuron core: integrate-and-fire with reset by subtraction (CODINGS.md §1, Eq. 3).
+
+Mirrors `golden/codings/rate.py` (potential v, current, bias b, threshold θ):
+
+constant-coded layer (first layer):
+- STEP, current passes:  current = first ? 0 : 2·current           (W·x from bit planes)
+- ADD:                   current += weight
+- STEP, step passes:     m = (window_start ? v(0) : potential) + current + bias;
+                         fire = m ≥ θ;  potential = m - fire·θ
+spiking-input layer (hidden and output):
+- STEP:                  fire = compare & (potential ≥ θ)          (for the step before)
+                         potential = (first ? v(0) : potential - fire·θ) + bias
+- ADD:                   potential += weight
+- READ (output layer):   readout = potential (= Σ_t z(t))
+"""
+from amaranth.hdl import Module, Mux, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.codings.rate import NeuronParams
+
+from . import Op
+
+
+def state_layout(params: NeuronParams) -> data.StructLayout:
+    fields = {"potential": signed(params.potential_width)}
+    if params.constant_input:
+        fields["current"] = signed(params.current_width)
+    return data.StructLayout(fields)
+
+
+class NeuronCore(wiring.Component):
+    def __init__(self, params: NeuronParams):
+        self.params = params
+        layout = state_layout(params)
+        super().__init__({
+            "op": In(Op),
+            "first": In(1),
+            "compare": In(1),
+            "window_start": In(1),
+            "enable": In(1),
+            "state": In(layout),
+            "weight": In(signed(params.weight_width)),
+            "bias": In(signed(params.bias_width)),
+            "threshold": In(unsigned(params.threshold_width)),
+            "next_state": Out(layout),
+            "fire": Out(1),
+            "readout": Out(signed(params.potential_width)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        potential = self.state.potential
+        m.d.comb += [self.next_state.eq(self.state), self.readout.eq(potential)]
+        if p.constant_input:
+            current = self.state.current
+            with m.Switch(self.op):
+                with m.Case(Op.STEP):
+                    with m.If(self.compare):
+                        base = Mux(self.window_start, p.initial_potential, potential)
+                        total = base + current + self.bias
+                        fire = self.enable & (total >= self.threshold)
+                        m.d.comb += [self.next_state.potential.eq(
+                                         Mux(fire, total - self.threshold, total)),
+                                     self.fire.eq(fire)]
+                    with m.Else():
+                        m.d.comb += self.next_state.current.eq(Mux(self.first, 0, current << 1))
+                with m.Case(Op.ADD):
+                    m.d.comb += self.next_state.current.eq(current + self.weight)
+        else:
+            with m.Switch(self.op):
+                with m.Case(Op.STEP):
+                    fire = self.compare & self.enable & (potential >= self.threshold)
+                    kept = Mux(fire, potential - self.threshold, potential)
+                    m.d.comb += [self.next_state.potential.eq(
+                                     Mux(self.first, p.initial_potential, kept) + self.bias),
+                                 self.fire.eq(fire)]
+                with m.Case(Op.ADD):
+                    m.d.comb += self.next_state.potential.eq(potential + self.weight)
+        return m
