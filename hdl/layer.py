@@ -16,7 +16,7 @@ ROM, threshold ROM) → B (cores compute; state written back; spikes emitted). T
 RAM read is transparent to its write port, so B's write is seen by the next op's read
 even when both touch the same group.
 """
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
