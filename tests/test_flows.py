@@ -110,7 +110,7 @@ def test_failed_step_leaves_earlier_build_intact(small_build, tmp_path, monkeypa
     assert not (failed / "report.json").exists()
 
 
-@pytest.mark.parametrize("coding", ["phase", "radix", "deferred"])
+@pytest.mark.parametrize("coding", ["phase", "radix", "deferred", "rate"])
 def test_arty_build_fits(tmp_path, coding):
     out = tmp_path / "arty"
     assert build_flow.main(["--coding", coding, "--board", "arty", "--out", str(out)]) == 0
@@ -125,7 +125,8 @@ def test_arty_build_fits(tmp_path, coding):
 
 @pytest.mark.parametrize("coding", [
     "phase", pytest.param("radix", marks=pytest.mark.slow),
-    pytest.param("deferred", marks=pytest.mark.slow)])
+    pytest.param("deferred", marks=pytest.mark.slow),
+    pytest.param("rate", marks=pytest.mark.slow)])
 def test_icebreaker_bitstream_fits_and_meets_the_board_clock(tmp_path, coding):
     out = tmp_path / "icebreaker"
     assert build_flow.main(["--coding", coding, "--board", "icebreaker", "--out", str(out)]) == 0
@@ -150,3 +151,15 @@ def test_build_equals_its_quantised_ann(tmp_path, split, capsys, coding):
     golden = capsys.readouterr().out
     assert simulate_flow.main([str(out), "--images", str(tmp_path / "images.npy"), "--rtl"]) == 0
     assert capsys.readouterr().out == golden and len(golden.split()) == 5
+
+
+def test_rate_build_reports_accuracy_against_T_and_the_k_curve(tmp_path):
+    out = tmp_path / "rate"
+    assert build_flow.main(["--coding", "rate", "--norm", "max", "--T", "8", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["params"]["norm"] == "max"
+    sweep = report["accuracy_against_T"]
+    assert sweep["8"] == report["accuracy"]["snn_golden_percent"]
+    assert len(report["k_curve"]) == 2
+    for curve in report["k_curve"]:
+        assert set(curve["K"]) == {"1", "2", "4", "8"}
