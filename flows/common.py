@@ -7,7 +7,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from golden.codings import get_coding
+from golden.codings import convert_network, get_coding
 from golden.convert import ConversionError, calibrate, fold_network
 from golden.data import load_digits_split, pixels_to_input
 from golden.network import load_bundled
@@ -41,13 +41,10 @@ def convert_bundled(coding_name: str, params, with_layers: bool = False):
     """Bundled digits MLP → (float model, data split, integer network for the coding)
     (+ the float layers the coding converted, after its fine-tuning, with `with_layers`)."""
     model, split = load_bundled(), load_digits_split()
-    coding = get_coding(coding_name)
     try:
         layers = fold_network(model)
         calibration = calibrate(layers, pixels_to_input(split.train_pixels))
-        if hasattr(coding.golden, "finetune"):
-            layers = coding.golden.finetune(layers, calibration, split, params)
-        network = coding.golden.convert(layers, calibration, params)
+        network, layers = convert_network(coding_name, layers, calibration, split, params)
     except ConversionError as error:
         raise FlowError(str(error)) from None
     return (model, split, network, layers) if with_layers else (model, split, network)

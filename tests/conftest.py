@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from golden.codings.phase import PhaseParams, convert
 from golden.convert import calibrate, fold_network
 from golden.data import load_digits_split, pixels_to_input
 from golden.network import load_bundled
@@ -28,57 +27,44 @@ def calibration(float_layers, split):
 
 
 @pytest.fixture(scope="session")
-def phase_network(float_layers, calibration):
-    return convert(float_layers, calibration, PhaseParams())
+def make_network(float_layers, calibration, split):
+    """make_network(coding, **params): the bundled network converted (cached per params)."""
+    from golden.codings import convert_network, get_coding
+    cache = {}
+
+    def make(coding, **params):
+        key = (coding, get_coding(coding).params(**params))
+        if key not in cache:
+            cache[key] = convert_network(coding, float_layers, calibration, split, key[1])[0]
+        return cache[key]
+    return make
 
 
 @pytest.fixture(scope="session")
-def make_phase_network(float_layers, calibration):
-    def make(**params):
-        return convert(float_layers, calibration, PhaseParams(**params))
-    return make
+def phase_network(make_network):
+    return make_network("phase")
+
+
+@pytest.fixture(scope="session")
+def make_phase_network(make_network):
+    return lambda **params: make_network("phase", **params)
+
+
+@pytest.fixture(scope="session")
+def make_radix_network(make_network):
+    return lambda **params: make_network("radix", **params)
+
+
+@pytest.fixture(scope="session")
+def make_deferred_network(make_network):
+    return lambda **params: make_network("deferred", **params)
+
+
+@pytest.fixture(scope="session")
+def make_rate_network(make_network):
+    return lambda **params: make_network("rate", **params)
 
 
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
-
-
-@pytest.fixture(scope="session")
-def make_radix_network(float_layers, calibration, split):
-    from golden.codings.radix import RadixParams, convert, finetune
-    cache = {}
-
-    def make(**params):
-        p = RadixParams(**params)
-        if p not in cache:
-            cache[p] = convert(finetune(float_layers, calibration, split, p), calibration, p)
-        return cache[p]
-    return make
-
-
-@pytest.fixture(scope="session")
-def make_deferred_network(float_layers, calibration, split):
-    from golden.codings.deferred import DeferredParams, convert, finetune
-    cache = {}
-
-    def make(**params):
-        p = DeferredParams(**params)
-        if p not in cache:
-            cache[p] = convert(finetune(float_layers, calibration, split, p), calibration, p)
-        return cache[p]
-    return make
-
-
-@pytest.fixture(scope="session")
-def make_rate_network(float_layers, calibration, split):
-    from golden.codings.rate import RateParams, convert, finetune
-    cache = {}
-
-    def make(**params):
-        p = RateParams(**params)
-        if p not in cache:
-            layers = finetune(float_layers, calibration, split, p)
-            cache[p] = (convert(layers, calibration, p), layers)
-        return cache[p][0]
-    return make

@@ -45,3 +45,12 @@ def get_coding(name: str) -> Coding:
         return REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown coding {name!r}; available: {', '.join(REGISTRY)}") from None
+
+
+def convert_network(coding_name: str, layers, calibration, split, params):
+    """Folded float layers → (the coding's integer network, the float layers it converted):
+    runs the coding's own ANN side (`finetune`) first where it has one."""
+    golden = get_coding(coding_name).golden
+    if hasattr(golden, "finetune"):
+        layers = golden.finetune(layers, calibration, split, params)
+    return golden.convert(layers, calibration, params), layers

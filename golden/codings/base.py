@@ -3,7 +3,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..convert import ConversionError
 from ..data import PIXEL_BITS
+
+
+def check_ints(coding: str, params, limits: dict[str, tuple[int, int]]) -> None:
+    """Each named parameter is an integer within its (lo, hi); else a clear error."""
+    for name, (lo, hi) in limits.items():
+        value = getattr(params, name)
+        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+            raise ConversionError(f"{coding}: {name} must be an integer from {lo} to {hi}, "
+                                  f"not {value!r}")
+
+
+class LayerShape:
+    """For layer dataclasses holding `weight` as (n_in, n_out)."""
+
+    @property
+    def n_in(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def n_out(self) -> int:
+        return self.weight.shape[1]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..convert import ConversionError, signed_width
-from .base import Schedule, SimResult, simulate_network
+from .base import LayerShape, Schedule, SimResult, simulate_network
 
 GOLDEN_INT_BITS = 62
 
@@ -31,7 +31,7 @@ class NeuronParams:
 
 
 @dataclass
-class BitSerialLayer:
+class BitSerialLayer(LayerShape):
     name: str
     weight: np.ndarray            # int64 (n_in, n_out)
     bias: np.ndarray              # int64 (n_out,), rounding offset included
@@ -44,14 +44,6 @@ class BitSerialLayer:
     weight_width: int = 0
     threshold_width: int = 0
     info: dict = field(default_factory=dict)
-
-    @property
-    def n_in(self) -> int:
-        return self.weight.shape[0]
-
-    @property
-    def n_out(self) -> int:
-        return self.weight.shape[1]
 
     @property
     def threshold_table(self) -> list[int]:

@@ -29,10 +29,16 @@ import torch
 from ..convert import ConversionError, FloatLayer
 from ..data import PIXEL_BITS, Split, pixels_to_input
 from ..torch_threads import single_thread
-from .bitserial import (BitSerialLayer, BitSerialNetwork, NeuronParams,  # noqa: F401
-                        neuron_trace, quantised_ann)
+from .base import check_ints
+from .bitserial import (  # noqa: F401
+    BitSerialLayer,
+    BitSerialNetwork,
+    NeuronParams,
+    network_to_json,  # noqa: F401
+    neuron_trace,
+    quantised_ann,
+)
 from .bitserial import network_from_json as _from_json
-from .bitserial import network_to_json  # noqa: F401
 
 NAME = "deferred"
 SEED = 0
@@ -46,11 +52,7 @@ class DeferredParams:
     epochs: int = 30             # QCFS fine-tuning epochs
 
     def __post_init__(self):
-        for name, lo, hi in (("T", 1, 16), ("weight_bits", 2, 16), ("epochs", 0, 1000)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-                raise ConversionError(f"deferred: {name} must be an integer from {lo} to {hi}, "
-                                      f"not {value!r}")
+        check_ints(NAME, self, {"T": (1, 16), "weight_bits": (2, 16), "epochs": (0, 1000)})
         if not isinstance(self.sparsity, (int, float)) or self.sparsity < 0:
             raise ConversionError(f"deferred: sparsity must be a number ≥ 0, not {self.sparsity!r}")
 

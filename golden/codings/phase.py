@@ -30,7 +30,14 @@ import numpy as np
 
 from ..convert import ConversionError, FloatLayer, quantise_weights, signed_width
 from ..data import PIXEL_BITS
-from .base import Schedule, SimResult, input_spikes, simulate_network  # noqa: F401
+from .base import (  # noqa: F401
+    LayerShape,
+    Schedule,
+    SimResult,
+    check_ints,
+    input_spikes,
+    simulate_network,
+)
 
 NAME = "phase"
 GOLDEN_INT_BITS = 62   # the NumPy model computes in int64; v·Q_num must stay below 2^63
@@ -82,16 +89,8 @@ class PhaseParams:
     guard_bits: int = 4      # extra low bits of the potential (see module docstring)
 
     def __post_init__(self):
-        def need_int(name, lo, hi):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-                raise ConversionError(f"phase: {name} must be an integer from {lo} to {hi}, "
-                                      f"not {value!r}")
-        need_int("T", 2, 64)
-        need_int("wait", 0, 64)
-        need_int("weight_bits", 2, 16)
-        need_int("q_frac_bits", 1, 16)
-        need_int("guard_bits", 0, 16)
+        check_ints(NAME, self, {"T": (2, 64), "wait": (0, 64), "weight_bits": (2, 16),
+                                "q_frac_bits": (1, 16), "guard_bits": (0, 16)})
         if not isinstance(self.Q, (int, float)) or not 1.0 < float(self.Q) <= 2.0:
             raise ConversionError(f"phase: Q must lie in (1, 2], not {self.Q!r}")
         if self.q_fixed.value <= 1:
@@ -104,7 +103,7 @@ class PhaseParams:
 
 
 @dataclass
-class PhaseLayer:
+class PhaseLayer(LayerShape):
     """One layer in integers: everything the RTL needs, and nothing float."""
     name: str
     weight: np.ndarray            # int64 (n_in, n_out), w[i][j]
@@ -122,14 +121,6 @@ class PhaseLayer:
     weight_width: int = 0
     threshold_width: int = 0
     info: dict = field(default_factory=dict)   # float-side facts for reports
-
-    @property
-    def n_in(self) -> int:
-        return self.weight.shape[0]
-
-    @property
-    def n_out(self) -> int:
-        return self.weight.shape[1]
 
     @property
     def T(self) -> int:

@@ -29,10 +29,16 @@ import numpy as np
 
 from ..convert import ConversionError, FloatLayer
 from ..data import PIXEL_BITS
-from .bitserial import (BitSerialLayer, BitSerialNetwork, NeuronParams,  # noqa: F401
-                        neuron_trace, quantised_ann)
+from .base import check_ints
+from .bitserial import (  # noqa: F401
+    BitSerialLayer,
+    BitSerialNetwork,
+    NeuronParams,
+    network_to_json,  # noqa: F401
+    neuron_trace,
+    quantised_ann,
+)
 from .bitserial import network_from_json as _from_json
-from .bitserial import network_to_json  # noqa: F401
 
 NAME = "radix"
 
@@ -43,11 +49,7 @@ class RadixParams:
     weight_bits: int = 8     # signed weight width in the ROMs
 
     def __post_init__(self):
-        for name, lo, hi in (("T", 2, 16), ("weight_bits", 2, 16)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-                raise ConversionError(f"radix: {name} must be an integer from {lo} to {hi}, "
-                                      f"not {value!r}")
+        check_ints(NAME, self, {"T": (2, 16), "weight_bits": (2, 16)})
 
 
 def finetune(layers: list[FloatLayer], calibration_max: list[np.ndarray], split,

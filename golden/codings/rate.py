@@ -22,7 +22,7 @@ import numpy as np
 
 from ..convert import ConversionError, FloatLayer, forward, signed_width
 from ..data import PIXEL_BITS, pixels_to_input
-from .base import Schedule, SimResult, simulate_network
+from .base import LayerShape, Schedule, SimResult, check_ints, simulate_network
 
 NAME = "rate"
 GOLDEN_INT_BITS = 62
@@ -39,11 +39,7 @@ class RateParams:
     half_init: bool = False       # v(0) = θ/2 instead of 0
 
     def __post_init__(self):
-        for name, lo, hi in (("T", 1, 4096), ("weight_bits", 2, 16)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-                raise ConversionError(f"rate: {name} must be an integer from {lo} to {hi}, "
-                                      f"not {value!r}")
+        check_ints(NAME, self, {"T": (1, 4096), "weight_bits": (2, 16)})
         if self.norm not in NORMS:
             raise ConversionError(f"rate: norm must be one of {', '.join(NORMS)}, "
                                   f"not {self.norm!r}")
@@ -67,7 +63,7 @@ class NeuronParams:
 
 
 @dataclass
-class RateLayer:
+class RateLayer(LayerShape):
     name: str
     weight: np.ndarray            # int64 (n_in, n_out)
     bias: np.ndarray              # int64 (n_out,), added every step
@@ -82,14 +78,6 @@ class RateLayer:
     weight_width: int = 0
     threshold_width: int = 0
     info: dict = field(default_factory=dict)
-
-    @property
-    def n_in(self) -> int:
-        return self.weight.shape[0]
-
-    @property
-    def n_out(self) -> int:
-        return self.weight.shape[1]
 
     @property
     def input_phases(self) -> int:

@@ -16,10 +16,30 @@ and a `wiring.Component` class `NeuronCore(params)` with ports `op`, `first`, `c
 `window_start`, `enable`, `state`, `weight`, `bias`, `threshold` in and `next_state`,
 `fire`, `readout` out.
 """
+from amaranth.hdl import signed, unsigned
 from amaranth.lib import enum
+from amaranth.lib.wiring import In, Out
 
 
 class Op(enum.Enum, shape=2):
     STEP = 0
     ADD = 1
     READ = 2
+
+
+def core_members(params, layout, readout_width: int) -> dict:
+    """The ports every core has (see above), sized from its neuron parameters."""
+    return {
+        "op": In(Op),
+        "first": In(1),
+        "compare": In(1),
+        "window_start": In(1),
+        "enable": In(1),
+        "state": In(layout),
+        "weight": In(signed(params.weight_width)),
+        "bias": In(signed(params.bias_width)),
+        "threshold": In(unsigned(params.threshold_width)),
+        "next_state": Out(layout),
+        "fire": Out(1),
+        "readout": Out(signed(readout_width)),
+    }

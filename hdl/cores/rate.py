@@ -13,13 +13,12 @@ spiking-input layer (hidden and output):
 - ADD:                   potential += weight
 - READ (output layer):   readout = potential (= Σ_t z(t))
 """
-from amaranth.hdl import Module, Mux, signed, unsigned
+from amaranth.hdl import Module, Mux, signed
 from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
 
 from golden.codings.rate import NeuronParams
 
-from . import Op
+from . import Op, core_members
 
 
 def state_layout(params: NeuronParams) -> data.StructLayout:
@@ -33,20 +32,7 @@ class NeuronCore(wiring.Component):
     def __init__(self, params: NeuronParams):
         self.params = params
         layout = state_layout(params)
-        super().__init__({
-            "op": In(Op),
-            "first": In(1),
-            "compare": In(1),
-            "window_start": In(1),
-            "enable": In(1),
-            "state": In(layout),
-            "weight": In(signed(params.weight_width)),
-            "bias": In(signed(params.bias_width)),
-            "threshold": In(unsigned(params.threshold_width)),
-            "next_state": Out(layout),
-            "fire": Out(1),
-            "readout": Out(signed(params.potential_width)),
-        })
+        super().__init__(core_members(params, layout, params.potential_width))
 
     def elaborate(self, platform):
         m = Module()
