@@ -66,16 +66,19 @@ class LayerEngine(wiring.Component):
         group_range = range(max(groups, 2))
 
         roms = {rom.name.rsplit("_", 1)[1]: rom for rom in self.roms()}
+        # Depths of at least 2 keep every address at least one bit wide (a 0-bit address
+        # becomes a [-1:0] range in Verilog, which Verilator rejects).
         m.submodules.weights = weights = Memory(
-            shape=unsigned(roms["weights"].width), depth=len(roms["weights"].words),
+            shape=unsigned(roms["weights"].width), depth=max(len(roms["weights"].words), 2),
             init=roms["weights"].words)
         m.submodules.bias = bias = Memory(
-            shape=unsigned(roms["bias"].width), depth=groups, init=roms["bias"].words)
+            shape=unsigned(roms["bias"].width), depth=max(groups, 2), init=roms["bias"].words)
         state_shape = data.ArrayLayout(self.core_module.state_layout(params), lanes)
-        m.submodules.state = state = Memory(shape=state_shape, depth=groups, init=[])
+        m.submodules.state = state = Memory(shape=state_shape, depth=max(groups, 2), init=[])
         if hidden:
             m.submodules.thresholds = thresholds = Memory(
-                shape=unsigned(params.threshold_width), depth=len(layer.threshold_table),
+                shape=unsigned(params.threshold_width),
+                depth=max(len(layer.threshold_table), 2),
                 init=roms["thresholds"].words)
 
         # --- A0: sequencer -------------------------------------------------------------
