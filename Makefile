@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: build test test-full clean
+.PHONY: build test test-full compare bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -21,6 +21,14 @@ test: $(VENV)/.installed    ## the CI suite (slow regressions deselected)
 
 test-full: $(VENV)/.installed   ## full regression: every test-split image on Verilator, more random cores
 	$(PY) -m pytest -m "slow or not slow" $(ARGS)
+
+compare: $(VENV)/.installed   ## every coding side by side: build/compare-arty (tables + plots)
+	$(PY) -m flows.compare $(ARGS)
+
+bench: $(VENV)/.installed     ## benchmark figures (printed, not asserted)
+	$(PY) -m bench.golden_throughput
+	$(PY) -m bench.cycle_bound
+	$(PY) -m bench.verilator_speed
 
 clean:
 	rm -rf build sim_build .pytest_cache

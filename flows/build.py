@@ -33,14 +33,19 @@ def parse_args(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--coding", default="phase", choices=sorted(REGISTRY),
                         help="spike coding (default: phase)")
-    parser.add_argument("--T", type=int, help="phases / bits per activation "
-                                              "(default: phase 16, radix 6, deferred 4, rate 16)")
+    parser.add_argument("--T", type=int, help="phases / bits per activation / time steps N "
+                                              "(default: phase 16, radix 6, deferred 4, "
+                                              "rate 16, tsc 8)")
     parser.add_argument("--Q", type=float, help="phase: base of hidden layers, 1 < Q <= 2 "
                                                 "(default 1.25)")
     parser.add_argument("--wait", type=int, help="phase: wait phases w (default 8)")
     parser.add_argument("--norm", choices=["robust", "max", "rnl"],
                         help="rate: thresholds from Robust Norm (99.9 %%, default), Max Norm, "
                              "or a network trained with Rate Norm Layers")
+    parser.add_argument("--alpha", type=float,
+                        help="tsc: threshold scale, θ = α·V_in^max, 0 < α <= 1 (default: "
+                             "the α of 0.15..0.6 whose SNN best agrees with the ANN on the "
+                             "calibration images)")
     parser.add_argument("--weight-bits", type=int, help="signed weight width (default 8)")
     parser.add_argument("--lanes", type=int,
                         help="neurons updated in parallel per layer (default: 4; 1 on icebreaker)")
@@ -79,7 +84,8 @@ def quantised_ann_check(network, result, split) -> dict:
 
 
 def coding_extras(network, layers, result, split) -> dict:
-    """Optional figures a coding offers: accuracy against T, its K curve (rate, Eq. 7)."""
+    """Optional figures a coding offers: accuracy against T, its K curve (rate, Eq. 7),
+    its spike rate R (tsc, Eq. 8)."""
     golden, extras = get_coding(network.coding).golden, {}
     if hasattr(golden, "T_SWEEP") and hasattr(network, "with_steps"):
         extras["accuracy_against_T"] = {
@@ -89,6 +95,8 @@ def coding_extras(network, layers, result, split) -> dict:
         T = network.params.T
         steps = sorted({1 << i for i in range(T.bit_length()) if 1 << i <= T} | {T})
         extras["k_curve"] = golden.k_curve(network, layers, result, split.test_pixels, steps)
+    if hasattr(golden, "spike_rate"):
+        extras["spike_rate_percent"] = round(golden.spike_rate(result, network.params.T), 3)
     return extras
 
 
@@ -147,6 +155,10 @@ def print_summary(report: dict, out: Path) -> None:
     if "accuracy_against_T" in report:
         sweep = "  ".join(f"T={T}: {a:.2f} %" for T, a in report["accuracy_against_T"].items())
         print(f"  against T  {sweep}")
+    if report["network"].get("alpha") is not None:
+        print(f"  alpha      {report['network']['alpha']} (θ = α·V_in^max)")
+    if "spike_rate_percent" in report:
+        print(f"  spike rate {report['spike_rate_percent']:.2f} % of neurons per step (Eq. 8)")
     res = report["resources"]
     if "LUT" in res:
         print(f"  resources  LUT {res['LUT']}  FF {res['FF']}  BRAM36 {res['BRAM36']}  "
@@ -165,7 +177,8 @@ def build(args) -> Path:
     if lanes < 1:
         raise FlowError(f"--lanes must be a positive integer, not {lanes}")
     params = coding_params(args.coding, {"T": args.T, "Q": args.Q, "wait": args.wait,
-                                         "weight_bits": args.weight_bits, "norm": args.norm})
+                                         "weight_bits": args.weight_bits, "norm": args.norm,
+                                         "alpha": args.alpha})
     out = args.out or Path("build") / f"{args.coding}-{args.board}"
     progress = Progress(5 if args.board == "none" else 6)
 

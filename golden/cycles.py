@@ -30,7 +30,7 @@ def layer_cycles(layer, counts, lanes: int) -> np.ndarray:
     if counts.spike_train is not None:
         train = counts.spike_train
         padded = np.zeros(train.shape[:2] + (groups * lanes,), dtype=np.int64)
-        padded[:, :, :layer.n_out] = train
+        padded[:, :, :layer.n_out] = train != 0       # a spike of either sign
         per_group = padded.reshape(train.shape[:2] + (groups, lanes)).sum(3)
         stalls += np.maximum(per_group - 1, 0).sum((1, 2))
     return ops + stalls + PIPELINE_CYCLES

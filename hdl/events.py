@@ -6,7 +6,9 @@ Two sources share one read interface (`EventSource`, seen from the reading engin
   plane has its own small memory, so a pixel's bits go to all planes at once.
 - `EventBuffer`: the spikes a hidden layer emits, in the order it emits them (phase order),
   with a count and a start address per phase.
-Only events are stored and read: a phase with no spikes costs no cycle.
+Only events are stored and read: a phase with no spikes costs no cycle. Events carry a
+sign bit (`sign` = 1: the spike is -1) for codings with signed spikes (tsc); the other
+sources and buffers keep it 0.
 """
 from amaranth.hdl import Array, Module, Mux, Signal
 from amaranth.lib import wiring
@@ -16,13 +18,15 @@ from amaranth.lib.wiring import In, Out
 
 def EventSource(n_inputs: int, phases: int, max_phase: int) -> wiring.Signature:
     """Read side, from the engine's point of view. `index` is valid one cycle after a
-    `read_en` at (`phase`, `read_pos`); `count` is the number of events of `phase`."""
+    `read_en` at (`phase`, `read_pos`), and so is `sign`; `count` is the number of events
+    of `phase`."""
     return wiring.Signature({
         "phase": Out(range(max_phase + 1)),
         "read_pos": Out(range(max(n_inputs, 2))),
         "read_en": Out(1),
         "count": In(range(n_inputs + 1)),
         "index": In(range(max(n_inputs, 2))),
+        "sign": In(1),
     })
 
 
@@ -32,16 +36,20 @@ def EventSink(n_neurons: int, phases: int) -> wiring.Signature:
         "clear": Out(1),
         "valid": Out(1),
         "neuron": Out(range(max(n_neurons, 2))),
+        "sign": Out(1),
         "phase": Out(range(phases + 1)),
     })
 
 
 class EventBuffer(wiring.Component):
     """Holds up to `capacity` spikes of the producing layer (n_neurons × its spikes per neuron),
-    written in phase order; at most one spike per neuron and phase."""
+    written in phase order; at most one spike per neuron and phase. With `signed`, each
+    event keeps its sign bit next to the neuron index."""
 
-    def __init__(self, capacity: int, n_neurons: int, phases: int, max_phase: int):
+    def __init__(self, capacity: int, n_neurons: int, phases: int, max_phase: int,
+                 signed: bool = False):
         self.capacity, self.n_neurons, self.phases = capacity, n_neurons, phases
+        self.signed = signed
         super().__init__({
             "write": In(EventSink(n_neurons, phases)),
             "read": In(EventSource(n_neurons, phases, max_phase)),
@@ -50,15 +58,19 @@ class EventBuffer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n, phases, capacity = self.n_neurons, self.phases, self.capacity
-        m.submodules.events = events = Memory(shape=range(max(n, 2)), depth=max(capacity, 2),
-                                              init=[])
+        index_bits = (max(n, 2) - 1).bit_length()
+        m.submodules.events = events = Memory(shape=index_bits + int(self.signed),
+                                              depth=max(capacity, 2), init=[])
         counts = Array(Signal(range(n + 1), name=f"count_{t}") for t in range(phases + 1))
         starts = Array(Signal(range(max(capacity, 2)), name=f"start_{t}")
                        for t in range(phases + 1))
         write_ptr = Signal(range(capacity + 1))
 
         writer = events.write_port()
-        m.d.comb += [writer.addr.eq(write_ptr), writer.data.eq(self.write.neuron),
+        entry = self.write.neuron
+        if self.signed:
+            entry = self.write.neuron | (self.write.sign << index_bits)
+        m.d.comb += [writer.addr.eq(write_ptr), writer.data.eq(entry),
                      writer.en.eq(self.write.valid)]
         with m.If(self.write.clear):
             m.d.sync += write_ptr.eq(0)
@@ -75,7 +87,8 @@ class EventBuffer(wiring.Component):
             self.read.count.eq(Mux(in_range, counts[self.read.phase], 0)),
             reader.addr.eq(starts[self.read.phase] + self.read.read_pos),
             reader.en.eq(self.read.read_en),
-            self.read.index.eq(reader.data),
+            self.read.index.eq(reader.data[:index_bits]),
+            self.read.sign.eq(reader.data[index_bits] if self.signed else 0),
         ]
         return m
 
@@ -119,5 +132,5 @@ class InputPlanes(wiring.Component):
             m.d.comb += [reader.addr.eq(self.read.read_pos),
                          reader.en.eq(self.read.read_en & (self.read.phase == k))]
             plane_data.append(reader.data)
-        m.d.comb += self.read.index.eq(Array(plane_data)[read_phase - 1])
+        m.d.comb += [self.read.index.eq(Array(plane_data)[read_phase - 1]), self.read.sign.eq(0)]
         return m

@@ -10,6 +10,8 @@ Schedule of one inference (the golden cycle model in `golden/cycles.py` mirrors 
 G = ceil(n_out / lanes); one operation per cycle on `lanes` neurons at once. A STEP op
 whose group fires n > 1 neurons holds the pipeline n - 1 extra cycles: spikes leave one
 per cycle. The extra STEP pass k = T+w+1 of a hidden layer only makes the last compare.
+For codings with signed spikes (`Schedule.signed_spikes`, tsc) an ADD of a -1 input event
+hands the cores the negated weight, and each emitted spike carries the core's sign.
 
 Pipeline: A0 (sequencer; reads the event memory) → A1 (reads weight ROM, state RAM, bias
 ROM, threshold ROM) → B (cores compute; state written back; spikes emitted). The state
@@ -129,6 +131,7 @@ class LayerEngine(wiring.Component):
         a1_phase, a1_group = Signal.like(a_phase), Signal.like(a_group)
         b_valid, b_kind = Signal(), Signal(Op)
         b_phase, b_group = Signal.like(a_phase), Signal.like(a_group)
+        b_negative = Signal()          # the event in B is a -1 spike (signed codings)
         b_fresh = Signal()
         m.d.sync += b_fresh.eq(advance)
 
@@ -138,7 +141,7 @@ class LayerEngine(wiring.Component):
                          a1_valid.eq(a_valid), a1_kind.eq(a_kind), a1_phase.eq(a_phase),
                          a1_group.eq(a_group),
                          b_valid.eq(a1_valid), b_kind.eq(a1_kind), b_phase.eq(a1_phase),
-                         b_group.eq(a1_group)]
+                         b_group.eq(a1_group), b_negative.eq(self.events.sign)]
 
         busy = Signal()
         best_valid = Signal()
@@ -164,7 +167,7 @@ class LayerEngine(wiring.Component):
                          threshold_read.en.eq(advance)]
 
         # --- B: the cores ----------------------------------------------------------------
-        fire_mask = Signal(lanes)
+        fire_mask, negative_mask = Signal(lanes), Signal(lanes)
         readouts = []
         for lane in range(lanes):
             core = self.core_module.NeuronCore(params)
@@ -176,13 +179,20 @@ class LayerEngine(wiring.Component):
                 core.first.eq(b_phase == 1),
                 core.compare.eq((b_phase > schedule.emit_offset) if hidden else 0),
                 core.window_start.eq(b_phase == schedule.emit_offset + 1),
+                core.last.eq(b_phase == self.last_step),
                 core.enable.eq((b_group != groups - 1) | (lane < padded_from)),
                 core.state.eq(state_read.data[lane]),
-                core.weight.eq(weight_read.data[lane * width_w:(lane + 1) * width_w]),
                 core.bias.eq(bias_read.data[lane * width_b:(lane + 1) * width_b]),
                 state_write.data[lane].eq(core.next_state),
                 fire_mask[lane].eq(core.fire),
+                negative_mask[lane].eq(core.spike_negative),
             ]
+            weight = weight_read.data[lane * width_w:(lane + 1) * width_w].as_signed()
+            if schedule.signed_spikes:
+                # A -1 input event subtracts the weight; the converter sizes weight_width so
+                # that every negated weight fits.
+                weight = Mux(b_negative, -weight, weight)
+            m.d.comb += core.weight.eq(weight)
             if hidden:
                 m.d.comb += core.threshold.eq(threshold_read.data)
             readouts.append((core.readout, core.enable))
@@ -205,6 +215,8 @@ class LayerEngine(wiring.Component):
                 self.spikes.clear.eq(~busy & self.start),
                 self.spikes.valid.eq(active & (pending != 0)),
                 self.spikes.neuron.eq(b_group * lanes + lane_index),
+                self.spikes.sign.eq(negative_mask.bit_select(lane_index, 1)
+                                    if schedule.signed_spikes else 0),
                 self.spikes.phase.eq(b_phase - schedule.emit_offset),
             ]
             m.d.sync += remaining.eq(pending & ~lowest)

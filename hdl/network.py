@@ -43,14 +43,16 @@ class SnnTop(wiring.Component):
         for i, engine in enumerate(self.engines):
             m.submodules[engine.name] = engine
 
-        m.submodules.input_planes = planes = InputPlanes(
-            n_in, first.schedule.input_phases, self.engines[0].last_step, PIXEL_BITS)
+        # The coding's own input coding if it has one (tsc: spike pairs), else bit planes.
+        input_source = getattr(self.core_module, "input_source", InputPlanes)
+        m.submodules.input_planes = planes = input_source(
+            n_in, first.schedule.input_phases, self.engines[0].last_step)
         wiring.connect(m, self.engines[0].events, planes.read)
         for producer, consumer in zip(self.engines, self.engines[1:]):
             schedule = producer.schedule
             buffer = EventBuffer(producer.layer.n_out * schedule.max_spikes_per_neuron,
                                  producer.layer.n_out, schedule.output_phases,
-                                 consumer.last_step)
+                                 consumer.last_step, signed=schedule.signed_spikes)
             m.submodules[f"{producer.name}_spikes"] = buffer
             wiring.connect(m, producer.spikes, buffer.write)
             wiring.connect(m, consumer.events, buffer.read)

@@ -7,15 +7,16 @@ from fractions import Fraction
 
 import numpy as np
 
-from golden.codings import bitserial, phase, rate
+from golden.codings import bitserial, phase, rate, tsc
 from hdl.cores import Op
 
 
-def _op(kind, note, *, first=0, compare=0, window_start=0, weight=0, bias=0, threshold=0,
-        fire=0, potential_before=None, readout=None):
+def _op(kind, note, *, first=0, compare=0, window_start=0, last=0, weight=0, bias=0,
+        threshold=0, fire=0, negative=0, potential_before=None, readout=None):
     return {"op": kind.value, "note": note, "first": first, "compare": compare,
-            "window_start": window_start, "weight": int(weight), "bias": int(bias),
-            "threshold": int(threshold), "fire": int(fire),
+            "window_start": window_start, "last": int(last), "weight": int(weight),
+            "bias": int(bias), "threshold": int(threshold), "fire": int(fire),
+            "negative": int(negative),
             "potential_before": None if potential_before is None else int(potential_before),
             "readout": None if readout is None else int(readout)}
 
@@ -150,5 +151,44 @@ def rate_case(seed: int, neurons: int = 12):
     return params, {"potential_width": params.potential_width, "ops": ops}
 
 
+def tsc_case(seed: int, neurons: int = 12):
+    """Random N, θ, widths; signed input spikes as well-formed pairs; hidden or output."""
+    rng = np.random.default_rng(seed)
+    T, weight_bits = int(rng.integers(2, 20)), int(rng.integers(3, 10))
+    is_output = seed % 4 == 0
+    n_in = int(rng.integers(1, 12))
+    top = (1 << (weight_bits - 1)) - 1
+    weight = rng.integers(-top, top + 1, size=(n_in, neurons))
+    # Each input: +1 at a random step, -1 at a later one (or never: a run to the end).
+    start = rng.integers(1, T + 1, size=n_in)
+    stop = np.array([int(rng.integers(s + 1, T + 2)) for s in start])
+    bias = rng.integers(-top, top + 1, size=neurons)
+    threshold = 0 if is_output else int(rng.integers(1, 3 * top))
+    layer = tsc.TscLayer("core test", weight, bias, threshold, T, is_output)
+    layer.derive_widths()
+    params = layer.neuron_params
+    ops = []
+    for j in range(neurons):
+        inputs = [[int(weight[i, j]) * (1 if t == start[i] else -1) for i in range(n_in)
+                   if t in (start[i], stop[i])] for t in range(1, T + 1)]
+        currents, potentials, spikes = tsc.neuron_trace(params, int(bias[j]), inputs,
+                                                        threshold, T, is_output)
+        for k in range(1, T + 2):
+            ops.append(_op(Op.STEP, f"neuron {j} STEP {k}", first=int(k == 1),
+                           compare=int(not is_output and k >= 2), last=int(k == T + 1),
+                           bias=bias[j], threshold=threshold,
+                           fire=k >= 2 and spikes[k - 2] != 0,
+                           negative=k >= 2 and spikes[k - 2] < 0,
+                           potential_before=potentials[k - 3] if k >= 3 else None))
+            for signed_weight in (inputs[k - 1] if k <= T else []):
+                # the engine hands the core the weight already negated for a -1 event
+                ops.append(_op(Op.ADD, f"neuron {j} ADD step {k}", weight=signed_weight,
+                               bias=bias[j], threshold=threshold))
+        if is_output:
+            ops.append(_op(Op.READ, f"neuron {j} READ", bias=bias[j],
+                           potential_before=potentials[-1], readout=potentials[-1]))
+    return params, {"potential_width": params.potential_width, "ops": ops}
+
+
 CASES = {"phase": phase_case, "radix": radix_case, "deferred": deferred_case,
-         "rate": rate_case}
+         "rate": rate_case, "tsc": tsc_case}

@@ -21,11 +21,13 @@ class NeuronHarness(wiring.Component):
             "first": In(1),
             "compare": In(1),
             "window_start": In(1),
+            "last": In(1),
             "weight": In(ports["weight"].shape),
             "bias": In(ports["bias"].shape),
             "threshold": In(ports["threshold"].shape),
             "state": Out(ports["state"].shape),
             "fire": Out(1),
+            "spike_negative": Out(1),
             "readout": Out(ports["readout"].shape),
         })
 
@@ -34,10 +36,12 @@ class NeuronHarness(wiring.Component):
         m.submodules.core = core = self.core
         m.d.comb += [core.op.eq(self.op), core.first.eq(self.first),
                      core.compare.eq(self.compare), core.window_start.eq(self.window_start),
-                     core.enable.eq(1),
+                     core.last.eq(self.last), core.enable.eq(1),
                      core.state.eq(self.state), core.weight.eq(self.weight),
                      core.bias.eq(self.bias), core.threshold.eq(self.threshold),
-                     self.fire.eq(core.fire & self.apply), self.readout.eq(core.readout)]
+                     self.fire.eq(core.fire & self.apply),
+                     self.spike_negative.eq(core.spike_negative & self.apply),
+                     self.readout.eq(core.readout)]
         with m.If(self.apply):
             m.d.sync += self.state.eq(core.next_state)
         return m

@@ -2,7 +2,7 @@
 
 The case file (SNN_CORE_CASE, JSON, written by `sim.core_cases`) lists operations with
 the golden model's expectations: the potential before the op, the fire decision of the
-op, and the read-out. Stimulus, model and checker are separate: `sim.core_cases` drives
+op (and its sign, for signed codings), and the read-out. Stimulus, model and checker are separate: `sim.core_cases` drives
 the golden neuron, this module drives the RTL and compares.
 """
 import json
@@ -28,7 +28,8 @@ async def core_matches_golden_neuron(dut):
     await RisingEdge(dut.clk)
     dut.rst.value = 0
     for number, op in enumerate(case["ops"]):
-        for port in ("op", "first", "compare", "window_start", "weight", "bias", "threshold"):
+        for port in ("op", "first", "compare", "window_start", "last", "weight", "bias",
+                     "threshold"):
             getattr(dut, port).value = op[port]
         dut.apply.value = 1
         await ReadOnly()
@@ -38,6 +39,9 @@ async def core_matches_golden_neuron(dut):
             assert potential == op["potential_before"], (
                 f"{where}: RTL potential {potential}, golden {op['potential_before']}")
         assert int(dut.fire.value) == op["fire"], f"{where}: RTL fire {int(dut.fire.value)}"
+        if op["fire"]:
+            negative = int(dut.spike_negative.value)
+            assert negative == op["negative"], f"{where}: RTL spike sign negative={negative}"
         if op["readout"] is not None:
             readout = dut.readout.value.to_signed()
             assert readout == op["readout"], f"{where}: RTL read-out {readout}, golden {op['readout']}"

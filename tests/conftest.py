@@ -68,3 +68,8 @@ def make_rate_network(make_network):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def make_tsc_network(make_network):
+    return lambda **params: make_network("tsc", **params)

@@ -10,7 +10,7 @@ from sim.runner import run_snn_top
 def amaranth_run(network, images, lanes):
     """Stream images through snn_top in Amaranth's simulator.
 
-    Returns (classes, latencies, spikes) where spikes[l] lists the (neuron, phase)
+    Returns (classes, latencies, spikes) where spikes[l] lists the (neuron, phase, ±1)
     events layer l emitted, image after image.
     """
     top = build_top(network, lanes)
@@ -41,7 +41,8 @@ def amaranth_run(network, images, lanes):
             await ctx.tick()
             for events, engine in zip(spikes, top.engines):
                 if ctx.get(engine.spikes.valid):
-                    events.append((ctx.get(engine.spikes.neuron), ctx.get(engine.spikes.phase)))
+                    events.append((ctx.get(engine.spikes.neuron), ctx.get(engine.spikes.phase),
+                                   -1 if ctx.get(engine.spikes.sign) else 1))
 
     sim.add_testbench(driver)
     sim.add_testbench(monitor, background=True)
@@ -51,8 +52,8 @@ def amaranth_run(network, images, lanes):
 
 def expected_spikes(spike_train):
     """Golden events in the order the engine emits them: phase, then neuron index."""
-    return [(int(j), t + 1) for image in spike_train for t in range(image.shape[0])
-            for j in np.flatnonzero(image[t])]
+    return [(int(j), t + 1, int(image[t, j])) for image in spike_train
+            for t in range(image.shape[0]) for j in np.flatnonzero(image[t])]
 
 
 def rtl_vs_golden(network, images, lanes, tmp_path):

@@ -55,13 +55,19 @@ def test_simulate_prints_one_class_per_line(small_build, split, tmp_path, capsys
     assert printed == network.simulate(split.test_pixels[:7]).classes.tolist()
 
 
-def test_simulate_rtl_equals_golden(small_build, split, tmp_path, capsys):
-    np.save(tmp_path / "images.npy", split.test_pixels[:3])
-    assert simulate_flow.main([str(small_build), "--images", str(tmp_path / "images.npy")]) == 0
+def assert_simulate_rtl_equals_golden(build_dir, images, tmp_path, capsys):
+    """flows.simulate prints the same class per image with and without --rtl."""
+    np.save(tmp_path / "images.npy", images)
+    capsys.readouterr()
+    assert simulate_flow.main([str(build_dir), "--images", str(tmp_path / "images.npy")]) == 0
     golden = capsys.readouterr().out
-    assert simulate_flow.main([str(small_build), "--images", str(tmp_path / "images.npy"),
+    assert simulate_flow.main([str(build_dir), "--images", str(tmp_path / "images.npy"),
                                "--rtl"]) == 0
-    assert capsys.readouterr().out == golden
+    assert capsys.readouterr().out == golden and len(golden.split()) == len(images)
+
+
+def test_simulate_rtl_equals_golden(small_build, split, tmp_path, capsys):
+    assert_simulate_rtl_equals_golden(small_build, split.test_pixels[:3], tmp_path, capsys)
 
 
 @pytest.mark.parametrize("array, message", [
@@ -86,6 +92,8 @@ def test_simulate_rejects_a_missing_or_unfinished_build(tmp_path, capsys):
     (["--coding", "radix", "--T", "20"], "radix: T must be an integer from 2 to 16"),
     (["--T", "1"], "T must be an integer"),
     (["--lanes", "0"], "--lanes must be a positive integer"),
+    (["--coding", "tsc", "--alpha", "1.2"], r"tsc: alpha must lie in \(0, 1\]"),
+    (["--alpha", "0.5"], "--alpha does not apply to the phase coding"),
 ])
 def test_bad_build_parameters_fail_before_anything_is_built(tmp_path, capsys, option, message):
     out = tmp_path / "never"
@@ -110,7 +118,7 @@ def test_failed_step_leaves_earlier_build_intact(small_build, tmp_path, monkeypa
     assert not (failed / "report.json").exists()
 
 
-@pytest.mark.parametrize("coding", ["phase", "radix", "deferred", "rate"])
+@pytest.mark.parametrize("coding", ["phase", "radix", "deferred", "rate", "tsc"])
 def test_arty_build_fits(tmp_path, coding):
     out = tmp_path / "arty"
     assert build_flow.main(["--coding", coding, "--board", "arty", "--out", str(out)]) == 0
@@ -126,7 +134,8 @@ def test_arty_build_fits(tmp_path, coding):
 @pytest.mark.parametrize("coding", [
     "phase", pytest.param("radix", marks=pytest.mark.slow),
     pytest.param("deferred", marks=pytest.mark.slow),
-    pytest.param("rate", marks=pytest.mark.slow)])
+    pytest.param("rate", marks=pytest.mark.slow),
+    pytest.param("tsc", marks=pytest.mark.slow)])
 def test_icebreaker_bitstream_fits_and_meets_the_board_clock(tmp_path, coding):
     out = tmp_path / "icebreaker"
     assert build_flow.main(["--coding", coding, "--board", "icebreaker", "--out", str(out)]) == 0
@@ -145,12 +154,7 @@ def test_build_equals_its_quantised_ann(tmp_path, split, capsys, coding):
     assert accuracy["snn_vs_quantised_ann_class_mismatches"] == 0
     assert accuracy["snn_vs_quantised_ann_spike_mismatches"] == 0
     assert abs(accuracy["snn_golden_percent"] - accuracy["ann_float_percent"]) <= 1.0
-    np.save(tmp_path / "images.npy", split.test_pixels[:5])
-    capsys.readouterr()
-    assert simulate_flow.main([str(out), "--images", str(tmp_path / "images.npy")]) == 0
-    golden = capsys.readouterr().out
-    assert simulate_flow.main([str(out), "--images", str(tmp_path / "images.npy"), "--rtl"]) == 0
-    assert capsys.readouterr().out == golden and len(golden.split()) == 5
+    assert_simulate_rtl_equals_golden(out, split.test_pixels[:5], tmp_path, capsys)
 
 
 def test_rate_build_reports_accuracy_against_T_and_the_k_curve(tmp_path):
@@ -163,3 +167,17 @@ def test_rate_build_reports_accuracy_against_T_and_the_k_curve(tmp_path):
     assert len(report["k_curve"]) == 2
     for curve in report["k_curve"]:
         assert set(curve["K"]) == {"1", "2", "4", "8"}
+
+
+def test_tsc_build_reports_spike_rate_and_accuracy_against_N(tmp_path, split, capsys):
+    out = tmp_path / "tsc"
+    assert build_flow.main(["--coding", "tsc", "--T", "8", "--alpha", "0.25",
+                            "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["params"]["alpha"] == 0.25 and report["params"]["T"] == 8
+    assert report["accuracy_against_T"]["8"] == report["accuracy"]["snn_golden_percent"]
+    hidden = report["spikes_per_inference"]["per_layer"][:-1]
+    neurons = sum(l["neurons"] for l in hidden)
+    assert report["spike_rate_percent"] == pytest.approx(
+        100 * sum(l["spikes"] for l in hidden) / (neurons * 8), abs=1e-3)
+    assert_simulate_rtl_equals_golden(out, split.test_pixels[:5], tmp_path, capsys)

@@ -7,7 +7,7 @@ from hdl.export import snn_top_verilog
 from sim.runner import lint
 
 SMALL = {"phase": {"T": 4, "wait": 1}, "radix": {"T": 3}, "deferred": {"T": 2},
-         "rate": {"T": 4}}
+         "rate": {"T": 4}, "tsc": {"T": 4}}
 
 
 def test_every_coding_is_linted():

@@ -35,6 +35,7 @@ REGISTRY: dict[str, Coding] = {
     "phase": Coding("phase", "golden.codings.phase", "hdl.cores.phase", "PhaseParams"),
     "radix": Coding("radix", "golden.codings.radix", "hdl.cores.radix", "RadixParams"),
     "rate": Coding("rate", "golden.codings.rate", "hdl.cores.rate", "RateParams"),
+    "tsc": Coding("tsc", "golden.codings.tsc", "hdl.cores.tsc", "TscParams"),
     "deferred": Coding("deferred", "golden.codings.deferred", "hdl.cores.deferred",
                        "DeferredParams"),
 }

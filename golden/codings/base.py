@@ -43,6 +43,7 @@ class Schedule:
     output_phases: int            # phases of the emitted spikes (0 for the output layer)
     max_spikes_per_neuron: int
     is_output: bool
+    signed_spikes: bool = False   # input events and emitted spikes carry a sign (+1 / -1)
 
 
 @dataclass
@@ -53,7 +54,7 @@ class LayerCounts:
     synaptic_adds: np.ndarray             # (n_images,) weight additions
     other_ops: dict[str, np.ndarray]      # name → (n_images,) counts
     input_events_per_phase: np.ndarray    # (n_images, phases) input spikes seen per phase
-    spike_train: np.ndarray | None        # (n_images, phases, neurons) 0/1 (hidden layers)
+    spike_train: np.ndarray | None        # (n_images, phases, neurons) 0/1, or -1/0/+1 (hidden)
 
 
 @dataclass
@@ -83,26 +84,28 @@ def input_spikes(pixels: np.ndarray, phases: int) -> list[np.ndarray]:
     return [((pixels >> (PIXEL_BITS - k)) & 1) for k in range(1, min(phases, PIXEL_BITS) + 1)]
 
 
-def simulate_network(network, pixels: np.ndarray, run_layer) -> SimResult:
+def simulate_network(network, pixels: np.ndarray, run_layer, encode=input_spikes) -> SimResult:
     """Run the layers of `network` on uint8 pixels (n, n_in), as `snn_top` does.
 
-    `run_layer(layer, spikes)` takes the per-phase (batch, n_in) 0/1 inputs and returns
+    `encode(pixels, phases)` codes the pixels into per-phase (batch, n_in) spikes (binary
+    planes unless the coding has its own input coding). `run_layer(layer, spikes)` takes
+    the per-phase (batch, n_in) inputs (0/1, or -1/0/+1 for signed codings) and returns
     (spike train (batch, phases, n_out) or None for the output layer, read-out
     (batch, n_out), synaptic additions per image). Each layer provides `schedule` and
     `fixed_ops()` (operations that do not depend on the data, per image).
     """
-    spikes = input_spikes(pixels, network.layers[0].schedule.input_phases)
-    input_count = sum(s.sum(1) for s in spikes)
+    spikes = encode(pixels, network.layers[0].schedule.input_phases)
+    input_count = sum(np.abs(s).sum(1) for s in spikes)
     counts = []
     for layer in network.layers:
         spikes = spikes[:layer.schedule.input_phases]
         train, readout, adds = run_layer(layer, spikes)
-        in_events = np.stack([s.sum(1) for s in spikes], 1)
+        in_events = np.stack([np.abs(s).sum(1) for s in spikes], 1)
         if layer.schedule.is_output:
             classes = np.argmax(readout, axis=1)       # first maximum: ties to the lowest index
             out_spikes = np.zeros(len(pixels), dtype=np.int64)
         else:
-            out_spikes = train.sum((1, 2))
+            out_spikes = np.abs(train).sum((1, 2))
             spikes = [train[:, t].astype(np.int64) for t in range(train.shape[1])]
         counts.append(LayerCounts(
             name=layer.name, neurons=layer.n_out, output_spikes=out_spikes,

@@ -41,6 +41,7 @@ from .bitserial import (  # noqa: F401
 from .bitserial import network_from_json as _from_json
 
 NAME = "deferred"
+T_SWEEP = (2, 3, 4, 5, 6)      # flows.compare sweeps these T
 SEED = 0
 
 

@@ -40,6 +40,8 @@ from .base import (  # noqa: F401
 )
 
 NAME = "phase"
+T_SWEEP = (4, 8, 12, 16, 24)   # flows.compare sweeps these T, and Q at the default T
+Q_SWEEP = (1.125, 1.25, 1.5, 2.0)
 GOLDEN_INT_BITS = 62   # the NumPy model computes in int64; v·Q_num must stay below 2^63
 
 

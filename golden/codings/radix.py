@@ -41,6 +41,7 @@ from .bitserial import (  # noqa: F401
 from .bitserial import network_from_json as _from_json
 
 NAME = "radix"
+T_SWEEP = (2, 3, 4, 6, 8)      # flows.compare sweeps these T
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,19 @@ memories and the schedule and, each cycle, hands every lane one operation:
 - `Op.READ`: read-out pass of the output layer (state unchanged).
 
 Flags with STEP: `first` (first pass of the layer), `compare` (pass inside the output
-window, see `golden.codings.base.Schedule`), `window_start` (first pass of that window).
+window, see `golden.codings.base.Schedule`), `window_start` (first pass of that window),
+`last` (last STEP pass of the layer).
 
 A core module provides `state_layout(params)` (the per-neuron word kept in the state RAM)
 and a `wiring.Component` class `NeuronCore(params)` with ports `op`, `first`, `compare`,
-`window_start`, `enable`, `state`, `weight`, `bias`, `threshold` in and `next_state`,
-`fire`, `readout` out.
+`window_start`, `last`, `enable`, `state`, `weight`, `bias`, `threshold` in and
+`next_state`, `fire`, `spike_negative`, `readout` out. `spike_negative` (the spike is -1)
+only matters for codings whose schedule has `signed_spikes`; for those the engine hands
+ADD the weight already negated when the input event is -1.
+
+A core module may also provide `input_source(n_inputs, phases, max_phase)`: the
+component that turns the streamed pixels into the first layer's input events, when the
+coding does not use the binary bit planes of `hdl.events.InputPlanes`.
 """
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import enum
@@ -34,6 +41,7 @@ def core_members(params, layout, readout_width: int) -> dict:
         "first": In(1),
         "compare": In(1),
         "window_start": In(1),
+        "last": In(1),
         "enable": In(1),
         "state": In(layout),
         "weight": In(signed(params.weight_width)),
@@ -41,5 +49,6 @@ def core_members(params, layout, readout_width: int) -> dict:
         "threshold": In(unsigned(params.threshold_width)),
         "next_state": Out(layout),
         "fire": Out(1),
+        "spike_negative": Out(1),
         "readout": Out(signed(readout_width)),
     }

@@ -1,0 +1,331 @@
+"""Temporal-switch coding (temporal-switch-coding.txt, CODINGS.md §4).
+
+Input (Eq. 1-2): p = pixel/255 over N steps; p* = floor(p·(N-1)) + 1; if p* ≥ 2, a spike
++1 at t = 1 and -1 at t = p*: the pair stands for the run of p* - 1 ones it replaces.
+
+Neuron: current I, potential V. Per step t (Eq. 5-6, the second difference):
+    I += Σ_i w[i][j]·T_i(t)          one addition per input spike, T_i(t) ∈ {-1, 0, +1}
+    V += I
+then the firing of §4 (soft reset, at most two output spikes):
+    IDLE    and V ≥ θ  → emit +1, V -= θ, FIRING
+    FIRING  and V ≥ θ  → V -= θ
+    FIRING  and V < θ  → emit -1, DONE
+Decisions (CODINGS.md): still FIRING after the last step → -1 at the last step; a neuron
+that would only start at the last step emits nothing (its +1 and -1 would fall in the
+same step and cancel in every later layer), V -= θ, DONE. The bias is the weight of an
+always-on input: +1 at t = 1 (I starts at b) and -1 at t = N. Output layer: no spikes;
+the class is argmax V after step N.
+
+Timing (Decision: a layer sees the previous layer's spikes one step later): in global
+time layer l works on steps l .. N + l - 1; in its own steps 1..N it sees exactly the
+spikes the layer before emitted in that layer's steps 1..N, which is what `run_layer`
+computes. The layer engines run one layer after the other, so the delay costs nothing.
+
+Thresholds (§4.1): weights of the Max Norm normalised network, quantised per layer;
+θ_l = α·V_in^max with V_in^max the largest weighted input sum I(t) of any neuron of layer
+l at any step on the calibration images, found layer by layer with the thresholds of the
+layers before frozen. The paper picks α by simulation (α ≈ 0.8 for its CIFAR ResNet);
+here, unless α is given, the converter does the same on the calibration images: it
+converts at every α of `ALPHA_GRID` and keeps the one whose SNN agrees with the float
+ANN's class on most calibration images (no labels, no test images involved).
+Spike rate R (Eq. 8) = spikes / (neurons · N) · 100 %.
+"""
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..convert import ConversionError, FloatLayer, forward, signed_width
+from ..data import PIXEL_BITS
+from .base import LayerShape, Schedule, SimResult, check_ints, simulate_network
+
+NAME = "tsc"
+GOLDEN_INT_BITS = 62
+T_SWEEP = (4, 6, 8, 12, 16, 32)
+ALPHA_GRID = tuple(round(0.15 + 0.025 * k, 3) for k in range(19))     # 0.15 .. 0.6
+IDLE, FIRING, DONE = 0, 1, 2
+PIXEL_MAX = (1 << PIXEL_BITS) - 1
+
+
+@dataclass(frozen=True)
+class TscParams:
+    T: int = 8                    # N, time steps
+    alpha: float | None = None    # threshold scale α of §4.1; None: searched (ALPHA_GRID)
+    weight_bits: int = 8
+    calibration_images: int = 500  # training images used for threshold balancing
+
+    def __post_init__(self):
+        check_ints(NAME, self, {"T": (2, 1024), "weight_bits": (2, 16),
+                                "calibration_images": (1, 100000)})
+        if self.alpha is not None and (not isinstance(self.alpha, (int, float))
+                                       or isinstance(self.alpha, bool)
+                                       or not 0 < float(self.alpha) <= 1):
+            raise ConversionError(f"tsc: alpha must lie in (0, 1], not {self.alpha!r}")
+
+
+@dataclass(frozen=True)
+class NeuronParams:
+    """One TSC neuron's datapath: shared by `neuron_trace` and the RTL core."""
+    potential_width: int
+    current_width: int
+    weight_width: int
+    bias_width: int
+    threshold_width: int
+
+
+def switch_step(pixels, N: int):
+    """p* = floor(p·(N-1)) + 1 for p = pixel/255, exactly in integers (Eq. 1)."""
+    return pixels * (N - 1) // PIXEL_MAX + 1
+
+
+def encode_pixels(pixels: np.ndarray, N: int) -> list[np.ndarray]:
+    """Spike pairs of the input layer (Eq. 2): a list over steps of (batch, n_in) in {-1, 0, +1}."""
+    p_star = switch_step(pixels.astype(np.int64), N)
+    steps = [np.zeros(pixels.shape, dtype=np.int64) for _ in range(N)]
+    steps[0][p_star >= 2] = 1
+    for t in range(2, N + 1):
+        steps[t - 1][p_star == t] = -1
+    return steps
+
+
+@dataclass
+class TscLayer(LayerShape):
+    name: str
+    weight: np.ndarray            # int64 (n_in, n_out)
+    bias: np.ndarray              # int64 (n_out,)
+    threshold: int                # θ (0 for the output layer)
+    T: int                        # N
+    is_output: bool
+    potential_width: int = 0
+    current_width: int = 0
+    bias_width: int = 0
+    weight_width: int = 0
+    threshold_width: int = 0
+    info: dict = field(default_factory=dict)
+
+    @property
+    def threshold_table(self) -> list[int]:
+        return [] if self.is_output else [self.threshold] * self.T
+
+    @property
+    def schedule(self) -> Schedule:
+        """N steps; STEP pass k adds I to V (and fires) for step k-1, so N+1 passes."""
+        return Schedule(step_passes=self.T + 1, input_phases=self.T, emit_offset=1,
+                        output_phases=0 if self.is_output else self.T,
+                        max_spikes_per_neuron=2, is_output=self.is_output, signed_spikes=True)
+
+    def fixed_ops(self) -> dict[str, int]:
+        return {"potential_additions": self.n_out * self.T, "bias_additions": 2 * self.n_out,
+                "comparisons": self.n_out - 1 if self.is_output else self.n_out * self.T}
+
+    @property
+    def neuron_params(self) -> NeuronParams:
+        return NeuronParams(self.potential_width, self.current_width, self.weight_width,
+                            self.bias_width, self.threshold_width)
+
+    def derive_widths(self) -> None:
+        """Inputs are well-formed pairs (+1 then -1), so I = b·[t < N] + Σ w_i·x_i(t) with
+        x_i ∈ {0, 1}; V sums at most N such currents, and subtracting θ only happens when
+        V ≥ θ, which keeps V ≥ 0 there."""
+        pos, neg = np.maximum(self.weight, 0).sum(0), np.minimum(self.weight, 0).sum(0)
+        i_hi = int((pos + np.maximum(self.bias, 0)).max())
+        i_lo = int((neg + np.minimum(self.bias, 0)).min())
+        self.current_width = signed_width(i_lo, i_hi)
+        self.potential_width = signed_width(self.T * min(i_lo, 0), self.T * max(i_hi, 0))
+        peak = int(np.abs(self.weight).max())
+        self.weight_width = signed_width(-peak, peak)        # negated weights fit too
+        self.bias_width = signed_width(int(self.bias.min()), int(self.bias.max()))
+        self.threshold_width = max(1, self.threshold.bit_length())
+        if self.potential_width > GOLDEN_INT_BITS:
+            raise ConversionError(f"{self.name}: the potential needs {self.potential_width} "
+                                  f"bits, more than the {GOLDEN_INT_BITS}-bit golden model holds")
+
+
+@dataclass
+class TscNetwork:
+    params: TscParams
+    layers: list[TscLayer]
+    coding: str = NAME
+    alpha: float | None = None                      # the α the thresholds were set with
+    alpha_search: dict = field(default_factory=dict)   # α → calibration agreement with the ANN
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layers[0].n_in
+
+    def describe(self) -> dict:
+        return {"coding": NAME, "params": asdict(self.params), "alpha": self.alpha,
+                "alpha_search_calibration_agreement": self.alpha_search,
+                "layers": [{"name": l.name, "n_in": l.n_in, "n_out": l.n_out,
+                            "threshold": l.threshold, "is_output": l.is_output,
+                            "potential_width": l.potential_width,
+                            "current_width": l.current_width, **l.info} for l in self.layers]}
+
+    def simulate(self, pixels: np.ndarray) -> SimResult:
+        return simulate_network(self, pixels, run_layer, encode=encode_pixels)
+
+    def with_steps(self, T: int) -> "TscNetwork":
+        """The same weights and thresholds run for N = T steps."""
+        layers = []
+        for l in self.layers:
+            layer = TscLayer(l.name, l.weight, l.bias, l.threshold, T, l.is_output, info=l.info)
+            layer.derive_widths()
+            layers.append(layer)
+        return TscNetwork(TscParams(**{**asdict(self.params), "T": T}), layers, alpha=self.alpha)
+
+
+def fire(potential, mode, theta: int, last: bool):
+    """The §4 firing rule on arrays: (potential, mode, spike in {-1, 0, +1}) after the step."""
+    above = potential >= theta
+    start = (mode == IDLE) & above
+    keep = (mode == FIRING) & above
+    stop = (mode == FIRING) & ~above
+    potential = potential - theta * (start | keep)
+    if last:
+        return potential, np.where(start | keep | stop, DONE, mode), -(stop | keep).astype(np.int8)
+    mode = np.where(start, FIRING, np.where(stop, DONE, mode))
+    return potential, mode, start.astype(np.int8) - stop.astype(np.int8)
+
+
+def run_layer(layer: TscLayer, spikes: list[np.ndarray], record_current: bool = False):
+    """N steps of the TSC neuron on a batch; spikes[t-1] is (batch, n_in) in {-1, 0, +1}.
+    With `record_current`, also the largest I(t) seen (threshold balancing, §4.1)."""
+    batch = spikes[0].shape[0]
+    current = np.broadcast_to(layer.bias, (batch, layer.n_out)).copy()
+    potential = np.zeros((batch, layer.n_out), dtype=np.int64)
+    mode = np.full((batch, layer.n_out), IDLE)
+    train = np.zeros((batch, layer.T, layer.n_out), dtype=np.int8)
+    adds = np.zeros(batch, dtype=np.int64)
+    peak_current = None
+    limit = 1 << (layer.potential_width - 1)
+    for t in range(1, layer.T + 1):
+        if t == layer.T:
+            current = current - layer.bias            # the always-on input's -1
+        if t <= len(spikes):
+            current = current + spikes[t - 1] @ layer.weight
+            adds += np.abs(spikes[t - 1]).sum(1) * layer.n_out
+        if record_current:
+            step_peak = int(current.max())
+            peak_current = step_peak if peak_current is None else max(peak_current, step_peak)
+        potential = potential + current
+        assert -limit <= potential.min() and potential.max() < limit, \
+            f"{layer.name}: potential left its width"
+        if not layer.is_output:
+            potential, mode, train[:, t - 1] = fire(potential, mode, layer.threshold,
+                                                    t == layer.T)
+    result = (None if layer.is_output else train), potential, adds
+    return (*result, peak_current) if record_current else result
+
+
+def convert(layers: list[FloatLayer], calibration, params: TscParams) -> TscNetwork:
+    """Max Norm scaled weights, quantised per layer; thresholds by balancing (§4.1), with
+    the given α or the α of `ALPHA_GRID` that best agrees with the ANN on calibration."""
+    inputs = getattr(calibration, "inputs", None)
+    if inputs is None:
+        raise ConversionError("tsc: threshold balancing needs a calibration set")
+    if len(layers) < 2:
+        raise ConversionError("tsc: the network needs at least one hidden layer")
+    pixels = np.clip(np.rint(inputs * 256), 0, PIXEL_MAX).astype(np.int64)
+    if params.alpha is not None:
+        return convert_with_alpha(layers, inputs, pixels, params, float(params.alpha))
+    ann_classes = np.argmax(forward(layers, inputs)[-1], axis=1)
+    best, search = None, {}
+    for alpha in ALPHA_GRID:
+        network = convert_with_alpha(layers, inputs, pixels, params, alpha)
+        search[alpha] = round(float((network.simulate(pixels).classes == ann_classes).mean()), 5)
+        if best is None or search[alpha] > search[best.alpha]:
+            best = network
+    best.alpha_search = search
+    return best
+
+
+def convert_with_alpha(layers: list[FloatLayer], inputs: np.ndarray, pixels: np.ndarray,
+                       params: TscParams, alpha: float) -> TscNetwork:
+    """Max Norm over all calibration inputs; V_in^max over the first `calibration_images`."""
+    spikes = encode_pixels(pixels[:params.calibration_images], params.T)
+    w_max = (1 << (params.weight_bits - 1)) - 1
+    out, in_scale = [], 1.0
+    for index, (layer, a) in enumerate(zip(layers, forward(layers, inputs))):
+        is_output = index == len(layers) - 1
+        lam = 1.0 if is_output else (float(a.max()) if a.max() > 0 else 1.0)
+        w_norm = layer.weight.T * in_scale / lam
+        peak = float(np.abs(w_norm).max())
+        if peak == 0.0:
+            raise ConversionError(f"{layer.name}: all weights are zero")
+        sigma = w_max / peak
+        weight = np.rint(w_norm * sigma).astype(np.int64)
+        bias = np.rint(layer.bias / lam * sigma).astype(np.int64)
+        info = {"weight_scale_sigma": sigma}
+        threshold = 0
+        if not is_output:
+            probe = TscLayer(layer.name, weight, bias, 1, params.T, True)
+            probe.derive_widths()
+            v_in_max = run_layer(probe, spikes, record_current=True)[3]
+            if v_in_max <= 0:
+                raise ConversionError(f"{layer.name}: no neuron gets a positive input on the "
+                                      "calibration images; thresholds cannot be balanced")
+            threshold = max(1, int(round(alpha * v_in_max)))
+            info["v_in_max"] = v_in_max
+        tsc_layer = TscLayer(layer.name, weight, bias, threshold, params.T, is_output, info=info)
+        tsc_layer.derive_widths()
+        if not is_output:
+            train = run_layer(tsc_layer, spikes)[0]
+            spikes = [train[:, t].astype(np.int64) for t in range(params.T)]
+        out.append(tsc_layer)
+        in_scale = lam
+    return TscNetwork(params, out, alpha=alpha)
+
+
+def spike_rate(result: SimResult, T: int) -> float:
+    """R of Eq. (8): spikes / (neurons · time steps) · 100 %, hidden layers, per image."""
+    hidden = result.layers[:-1]
+    spikes = sum(float(c.output_spikes.mean()) for c in hidden)
+    return 100.0 * spikes / (sum(c.neurons for c in hidden) * T)
+
+
+def neuron_trace(params: NeuronParams, bias: int, inputs: list[list[int]], threshold: int,
+                 T: int, is_output: bool = False):
+    """One neuron in plain ints: (I, V after each step, spikes per step in {-1, 0, +1}).
+
+    inputs[t-1] lists the signed weights (+w or -w) of the input spikes of step t."""
+    current, potential, mode = bias, 0, IDLE
+    currents, potentials, spikes = [], [], []
+    for t in range(1, T + 1):
+        if t == T:
+            current -= bias
+        current += sum(inputs[t - 1]) if t <= len(inputs) else 0
+        potential += current
+        spike = 0
+        if not is_output:
+            above = potential >= threshold
+            if mode == IDLE and above:
+                potential -= threshold
+                mode, spike = (DONE, 0) if t == T else (FIRING, 1)
+            elif mode == FIRING and above:
+                potential -= threshold
+                mode, spike = (DONE, -1) if t == T else (FIRING, 0)
+            elif mode == FIRING:
+                mode, spike = DONE, -1
+        currents.append(current)
+        potentials.append(potential)
+        spikes.append(spike)
+    return currents, potentials, spikes
+
+
+def network_to_json(network: TscNetwork) -> dict:
+    return {"coding": NAME, "params": asdict(network.params), "alpha": network.alpha,
+            "layers": [
+        {"name": l.name, "weight": l.weight.tolist(), "bias": l.bias.tolist(),
+         "threshold": l.threshold, "is_output": l.is_output, "info": l.info}
+        for l in network.layers]}
+
+
+def network_from_json(data: dict) -> TscNetwork:
+    params = TscParams(**data["params"])
+    layers = []
+    for d in data["layers"]:
+        layer = TscLayer(d["name"], np.array(d["weight"], dtype=np.int64),
+                         np.array(d["bias"], dtype=np.int64), d["threshold"], params.T,
+                         d["is_output"], info=d["info"])
+        layer.derive_widths()
+        layers.append(layer)
+    return TscNetwork(params, layers, alpha=data["alpha"])

@@ -1,0 +1,153 @@
+"""TSC neuron core and spike-pair input coding (temporal-switch-coding.txt, CODINGS.md §4).
+
+Mirrors `golden/codings/tsc.py` (same names: current I, potential V, mode, θ, bias b).
+The engine runs N + 1 STEP passes; STEP pass k finishes step k - 1 (whose input events
+were added in the ADD pass of phase k - 1):
+
+- STEP, first pass:  current = b (the always-on input's +1 at t = 1), potential = 0, IDLE
+- ADD:               current += ±weight        (Eq. 6: one addition per input spike;
+                                                the engine negates the weight of a -1)
+- STEP, k ≥ 2:       current -= b if `last` (the always-on input's -1 at t = N);
+                     potential += current        (Eq. 5)
+                     with `compare` (hidden layers), the firing of §4:
+                       IDLE & V ≥ θ → +1, V -= θ, FIRING   (at the last step: no spike, DONE)
+                       FIRING & V ≥ θ → V -= θ              (at the last step: -1, DONE)
+                       FIRING & V < θ → -1, DONE
+- READ (output layer): readout = potential.
+
+`input_source` turns the streamed pixels into Eq. 2's pairs: phase 1 lists every pixel
+with p* ≥ 2 (+1 spikes), phase t ≥ 2 the pixels with p* = t (-1 spikes).
+"""
+from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In
+
+from golden.codings.tsc import DONE, FIRING, IDLE, PIXEL_MAX, NeuronParams
+from golden.data import PIXEL_BITS
+
+from ..events import EventSource
+from . import Op, core_members
+
+
+def state_layout(params: NeuronParams) -> data.StructLayout:
+    # potential first: the core testbench reads it from the low bits of the state word
+    return data.StructLayout({"potential": signed(params.potential_width),
+                              "current": signed(params.current_width),
+                              "mode": unsigned(2)})
+
+
+class NeuronCore(wiring.Component):
+    def __init__(self, params: NeuronParams):
+        self.params = params
+        layout = state_layout(params)
+        super().__init__(core_members(params, layout, params.potential_width))
+
+    def elaborate(self, platform):
+        m = Module()
+        current, potential, mode = self.state.current, self.state.potential, self.state.mode
+        theta = self.threshold
+        m.d.comb += [self.next_state.eq(self.state), self.readout.eq(potential)]
+        with m.Switch(self.op):
+            with m.Case(Op.STEP):
+                with m.If(self.first):
+                    m.d.comb += [self.next_state.current.eq(self.bias),
+                                 self.next_state.potential.eq(0),
+                                 self.next_state.mode.eq(IDLE)]
+                with m.Else():
+                    step_current = Mux(self.last, current - self.bias, current)
+                    total = potential + step_current
+                    m.d.comb += [self.next_state.current.eq(step_current),
+                                 self.next_state.potential.eq(total)]
+                    with m.If(self.compare & self.enable):
+                        above = total >= theta
+                        idle, firing = mode == IDLE, mode == FIRING
+                        start, keep, stop = idle & above, firing & above, firing & ~above
+                        with m.If(start | keep):
+                            m.d.comb += self.next_state.potential.eq(total - theta)
+                        with m.If(self.last):
+                            m.d.comb += [self.fire.eq(firing),
+                                         self.spike_negative.eq(firing)]
+                            with m.If(start | firing):
+                                m.d.comb += self.next_state.mode.eq(DONE)
+                        with m.Else():
+                            m.d.comb += [self.fire.eq(start | stop),
+                                         self.spike_negative.eq(stop)]
+                            with m.If(start):
+                                m.d.comb += self.next_state.mode.eq(FIRING)
+                            with m.If(stop):
+                                m.d.comb += self.next_state.mode.eq(DONE)
+            with m.Case(Op.ADD):
+                m.d.comb += self.next_state.current.eq(current + self.weight)
+        return m
+
+
+def _divide_by_pixel_max(N: int) -> tuple[int, int]:
+    """(M, s) with (pixel·(N-1)·M) >> s == pixel·(N-1) // 255 for every 8-bit pixel: the
+    division of Eq. 1 as one constant multiplication, checked exhaustively here."""
+    for shift in range(8, 40):
+        multiplier = -(-(1 << shift) // PIXEL_MAX)
+        if all((p * (N - 1) * multiplier) >> shift == p * (N - 1) // PIXEL_MAX
+               for p in range(PIXEL_MAX + 1)):
+            return multiplier, shift
+    raise ValueError(f"no exact reciprocal of {PIXEL_MAX} for N = {N}")
+
+
+class PixelPairs(wiring.Component):
+    """The current image as Eq. 2's spike pairs, one pixel stored per cycle.
+
+    Two memories: `plus` lists the pixels with p* ≥ 2 (all spike +1 at phase 1); `minus`
+    has one bucket of n_inputs slots per phase 2..N (bucket t lists the pixels with p* = t,
+    which spike -1 at phase t). Only pixels that spike are stored or read."""
+
+    def __init__(self, n_inputs: int, phases: int, max_phase: int):
+        self.n_inputs, self.phases = n_inputs, phases
+        self.multiplier, self.shift = _divide_by_pixel_max(phases)
+        super().__init__({
+            "clear": In(1),
+            "pixel_valid": In(1),
+            "pixel": In(PIXEL_BITS),
+            "pixel_index": In(range(max(n_inputs, 2))),
+            "read": In(EventSource(n_inputs, phases, max_phase)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n, N = self.n_inputs, self.phases
+        counts = Array(Signal(range(n + 1), name=f"count_{t}") for t in range(N + 1))
+        p_star = Signal(range(N + 1))
+        m.d.comb += p_star.eq(((self.pixel * ((N - 1) * self.multiplier)) >> self.shift) + 1)
+        pair = self.pixel_valid & (p_star >= 2)
+
+        index_shape = range(max(n, 2))
+        m.submodules.plus = plus = Memory(shape=index_shape, depth=max(n, 2), init=[])
+        m.submodules.minus = minus = Memory(shape=index_shape, depth=max(n * (N - 1), 2),
+                                            init=[])
+        plus_write, minus_write = plus.write_port(), minus.write_port()
+        m.d.comb += [plus_write.addr.eq(counts[1]), plus_write.data.eq(self.pixel_index),
+                     plus_write.en.eq(pair),
+                     minus_write.addr.eq((p_star - 2) * n + counts[p_star]),
+                     minus_write.data.eq(self.pixel_index), minus_write.en.eq(pair)]
+        with m.If(self.clear):
+            m.d.sync += [count.eq(0) for count in counts]
+        with m.Elif(pair):
+            m.d.sync += [counts[1].eq(counts[1] + 1), counts[p_star].eq(counts[p_star] + 1)]
+
+        phase, read_phase = self.read.phase, Signal.like(self.read.phase)
+        with m.If(self.read.read_en):
+            m.d.sync += read_phase.eq(phase)
+        plus_read, minus_read = plus.read_port(), minus.read_port()
+        m.d.comb += [
+            self.read.count.eq(Mux((phase >= 1) & (phase <= N), counts[phase], 0)),
+            plus_read.addr.eq(self.read.read_pos),
+            plus_read.en.eq(self.read.read_en & (phase == 1)),
+            minus_read.addr.eq((phase - 2) * n + self.read.read_pos),
+            minus_read.en.eq(self.read.read_en & (phase >= 2)),
+            self.read.index.eq(Mux(read_phase == 1, plus_read.data, minus_read.data)),
+            self.read.sign.eq(read_phase != 1),
+        ]
+        return m
+
+
+def input_source(n_inputs: int, phases: int, max_phase: int) -> PixelPairs:
+    return PixelPairs(n_inputs, phases, max_phase)
