@@ -1,23 +1,29 @@
 """Golden model throughput per coding, and the rate coding next to snnTorch.
 
-    .venv/bin/python -m bench.golden_throughput [--seconds S] [--threads N]
+    .venv/bin/python -m bench.golden_throughput [--seconds S]
 
 Each coding's default network (the bundled digits MLP) classifies the 360 test images
 over and over for at least S seconds; images per second are printed. Then snnTorch
 (`snntorch.Leaky`, beta = 1, reset by subtraction: the same integrate-and-fire neuron)
 runs the *same converted rate network* (same integer weights, thresholds and T) in the
 same process, and the ratio is printed with the fraction of images on which both give
-the same class. Conversion time is not counted.
+the same class. Conversion time is not counted. Both run on one thread (NumPy's BLAS and
+torch), so the ratio compares the simulators, not the thread pools.
 """
-import argparse
-import platform
-import time
+import os
 
-import numpy as np
-import torch
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_variable] = "1"        # before NumPy loads its BLAS
 
-from flows.common import coding_params, convert_bundled
-from golden.codings import REGISTRY
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from flows.common import coding_params, convert_bundled  # noqa: E402
+from golden.codings import REGISTRY  # noqa: E402
 
 
 def images_per_second(classify, images: np.ndarray, seconds: float) -> float:
@@ -65,11 +71,10 @@ def snntorch_rate_classifier(network):
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.golden_throughput")
     parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(1)
     print(f"golden model throughput, bundled digits MLP, 360 test images per batch, "
-          f"{args.seconds:g} s per figure, torch threads {args.threads}, "
+          f"{args.seconds:g} s per figure, one thread, "
           f"{platform.machine()} {platform.python_version()}")
     rate_network = None
     for coding in REGISTRY:
@@ -86,7 +91,7 @@ def main(argv=None) -> None:
     golden_rate = images_per_second(rate_network.simulate, split.test_pixels, args.seconds)
     peer_rate = images_per_second(classify, split.test_pixels, args.seconds)
     print(f"rate coding, same converted network and T={rate_network.params.T}, same run:")
-    print(f"  golden (NumPy int64)          {golden_rate:10.0f} images/s")
+    print(f"  golden (NumPy, exact integers) {golden_rate:9.0f} images/s")
     print(f"  snnTorch Leaky (float64)      {peer_rate:10.0f} images/s")
     print(f"  ratio golden / snnTorch       {golden_rate / peer_rate:10.2f}")
     print(f"  same class on                 {100 * agreement:9.2f} % of the test images")

@@ -24,8 +24,8 @@ from golden.cycles import inference_cycles
 from golden.network import ann_accuracy
 from hdl.export import snn_top_verilog
 
-from .common import FlowError, Progress, coding_params, convert_bundled, save_network, \
-    staged_directory
+from .common import FlowError, Progress, coding_params, convert_bundled, run_flow, \
+    save_network, staged_directory
 
 
 def parse_args(argv=None):
@@ -222,19 +222,7 @@ def _jsonable(value):
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        build(args)
-    except FlowError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except Exception as error:
-        from boards.targets import StepError
-        if isinstance(error, StepError):
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        raise
-    return 0
+    return run_flow(build, parse_args(argv))
 
 
 if __name__ == "__main__":

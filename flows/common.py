@@ -19,6 +19,21 @@ class FlowError(RuntimeError):
     """An error to show the user as one clear message, without a traceback."""
 
 
+def run_flow(flow, args) -> int:
+    """Run a flow's main step; exit status 0, 2 for bad input (FlowError), 1 for a failed
+    tool step (boards.targets.StepError), each with one clear message on stderr."""
+    from boards.targets import StepError
+    try:
+        flow(args)
+    except FlowError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except StepError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def coding_params(coding_name: str, given: dict):
     """The coding's parameter object from the options the user gave (None = default)."""
     coding = get_coding(coding_name)

@@ -27,7 +27,8 @@ from golden.cycles import inference_cycles
 
 from . import build as build_flow
 from . import energy
-from .common import FlowError, Progress, coding_params, convert_bundled, staged_directory
+from .common import FlowError, Progress, coding_params, convert_bundled, run_flow, \
+    staged_directory
 from .plots import write_plots
 from .tables import markdown_table
 
@@ -174,19 +175,7 @@ def compare(args) -> Path:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv)
-    try:
-        compare(args)
-    except FlowError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except Exception as error:
-        from boards.targets import StepError
-        if isinstance(error, StepError):
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        raise
-    return 0
+    return run_flow(compare, parse_args(argv))
 
 
 if __name__ == "__main__":

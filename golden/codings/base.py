@@ -78,6 +78,20 @@ class SimResult:
                 "total_synaptic_adds": float(sum(l["synaptic_adds"] for l in per_layer))}
 
 
+EXACT_FLOAT64 = 1 << 53
+
+
+def spike_matmul(spikes: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """spikes (batch, n_in) @ weight (n_in, n_out), exactly, in int64.
+
+    NumPy's integer matrix product does not use BLAS; float64 does, and is exact while
+    every partial sum stays below 2^53, which the bound checked here guarantees."""
+    bound = int(np.abs(spikes).max(initial=0)) * int(np.abs(weight).sum(0).max(initial=0))
+    if bound >= EXACT_FLOAT64:
+        return spikes @ weight
+    return (spikes.astype(np.float64) @ weight.astype(np.float64)).astype(np.int64)
+
+
 def input_spikes(pixels: np.ndarray, phases: int) -> list[np.ndarray]:
     """Binary coding of 8-bit pixels, MSB first: phase k carries bit (8 - k), k ≤ min(phases, 8)."""
     pixels = pixels.astype(np.int64)

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..convert import ConversionError, signed_width
-from .base import LayerShape, Schedule, SimResult, simulate_network
+from .base import LayerShape, Schedule, SimResult, simulate_network, spike_matmul
 
 GOLDEN_INT_BITS = 62
 
@@ -114,7 +114,7 @@ def run_layer(layer: BitSerialLayer, spikes: list[np.ndarray]):
     for k in range(1, layer.input_phases + 1):
         u = 2 * u
         if k <= len(spikes):
-            u = u + spikes[k - 1] @ layer.weight
+            u = u + spike_matmul(spikes[k - 1], layer.weight)
             adds += spikes[k - 1].sum(1) * layer.n_out
         assert -limit <= u.min() and u.max() < limit, f"{layer.name}: potential left its width"
     u = u + layer.bias

@@ -37,6 +37,7 @@ from .base import (  # noqa: F401
     check_ints,
     input_spikes,
     simulate_network,
+    spike_matmul,
 )
 
 NAME = "phase"
@@ -266,7 +267,7 @@ def run_layer(layer: PhaseLayer, spikes: list[np.ndarray]):
     for k in range(1, layer.steps + 1):
         v = layer.q_in.mul(v)
         if k <= min(layer.input_phases, len(spikes)):
-            v = v + spikes[k - 1] @ shifted
+            v = v + spike_matmul(spikes[k - 1], shifted)
             adds += spikes[k - 1].sum(1) * layer.n_out
         assert lo <= v.min() and v.max() <= hi, f"{layer.name}: potential left its width"
         if not layer.is_output and k > layer.wait:

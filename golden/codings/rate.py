@@ -22,7 +22,8 @@ import numpy as np
 
 from ..convert import ConversionError, FloatLayer, forward, signed_width
 from ..data import PIXEL_BITS, pixels_to_input
-from .base import LayerShape, Schedule, SimResult, check_ints, simulate_network
+from .base import (LayerShape, Schedule, SimResult, check_ints, simulate_network,
+                   spike_matmul)
 
 NAME = "rate"
 GOLDEN_INT_BITS = 62
@@ -231,7 +232,7 @@ def run_layer(layer: RateLayer, spikes: list[np.ndarray]):
     if layer.constant_input:
         current = np.zeros((batch, layer.n_out), dtype=np.int64)
         for k, plane in enumerate(spikes):
-            current = 2 * current + plane @ layer.weight
+            current = 2 * current + spike_matmul(plane, layer.weight)
             adds += plane.sum(1) * layer.n_out
     v = np.full((batch, layer.n_out), layer.initial_potential, dtype=np.int64)
     train = np.zeros((batch, layer.T, layer.n_out), dtype=np.int8)
@@ -240,7 +241,7 @@ def run_layer(layer: RateLayer, spikes: list[np.ndarray]):
         if layer.constant_input:
             m = v + current + layer.bias
         else:
-            m = v + layer.bias + spikes[t] @ layer.weight
+            m = v + layer.bias + spike_matmul(spikes[t], layer.weight)
             adds += spikes[t].sum(1) * layer.n_out
         assert -limit <= m.min() and m.max() < limit, f"{layer.name}: potential left its width"
         if layer.is_output:

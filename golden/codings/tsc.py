@@ -36,7 +36,8 @@ import numpy as np
 
 from ..convert import ConversionError, FloatLayer, forward, signed_width
 from ..data import PIXEL_BITS
-from .base import LayerShape, Schedule, SimResult, check_ints, simulate_network
+from .base import (LayerShape, Schedule, SimResult, check_ints, simulate_network,
+                   spike_matmul)
 
 NAME = "tsc"
 GOLDEN_INT_BITS = 62
@@ -201,7 +202,7 @@ def run_layer(layer: TscLayer, spikes: list[np.ndarray], record_current: bool = 
         if t == layer.T:
             current = current - layer.bias            # the always-on input's -1
         if t <= len(spikes):
-            current = current + spikes[t - 1] @ layer.weight
+            current = current + spike_matmul(spikes[t - 1], layer.weight)
             adds += np.abs(spikes[t - 1]).sum(1) * layer.n_out
         if record_current:
             step_peak = int(current.max())
