@@ -2,12 +2,15 @@
 
     python -m flows.build --coding phase --Q 1.25 --board arty
 
+    python -m flows.build --network digits-cnn --coding radix --golden-only
+
 Writes into the build directory (default build/<coding>-<board>):
     snn_top.v          Verilog of snn_top (ROM contents inlined as memory initialisers)
     roms/*.hex         the same ROM words as $readmemh files, for flows that load memories
     network.json       the integer network (input of python -m flows.simulate)
     <board>/           board build: Vivado plan + Yosys estimate, or iCE40 bitstream
     report.json        parameters, accuracies, spikes, operations, cycles, resources
+With --golden-only: network.json and report.json (no Verilog, no cycles).
 """
 import argparse
 import datetime
@@ -21,8 +24,9 @@ import numpy as np
 from boards import TARGETS, get_target
 from golden.codings import REGISTRY, get_coding
 from golden.cycles import inference_cycles
-from golden.network import ann_accuracy
+from golden.network import DEFAULT_NETWORK, ann_accuracy, network_names
 from hdl.export import snn_top_verilog
+from hdl.network import UnsupportedLayer, check_rtl_support
 
 from .common import FlowError, Progress, coding_params, convert_bundled, run_flow, \
     save_network, staged_directory
@@ -33,6 +37,12 @@ def parse_args(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--coding", default="phase", choices=sorted(REGISTRY),
                         help="spike coding (default: phase)")
+    parser.add_argument("--network", default=DEFAULT_NETWORK, choices=network_names(),
+                        help=f"bundled network (default: {DEFAULT_NETWORK})")
+    parser.add_argument("--golden-only", action="store_true",
+                        help="convert and simulate in the golden model only: network.json and "
+                             "report.json, no Verilog (the only choice for digits-cnn until "
+                             "its RTL exists)")
     parser.add_argument("--T", type=int, help="phases / bits per activation / time steps N "
                                               "(default: phase 16, radix 6, deferred 4, "
                                               "rate 16, tsc 8)")
@@ -51,7 +61,8 @@ def parse_args(argv=None):
                         help="neurons updated in parallel per layer (default: 4; 1 on icebreaker)")
     parser.add_argument("--board", default="none", choices=sorted(TARGETS),
                         help="board target (default: none = Verilog and ROM files only)")
-    parser.add_argument("--out", type=Path, help="build directory (default: build/<coding>-<board>)")
+    parser.add_argument("--out", type=Path, help="build directory (default: build/<coding>-<board>, "
+                                                 "prefixed with the network unless it is the MLP)")
     return parser.parse_args(argv)
 
 
@@ -100,10 +111,22 @@ def coding_extras(network, layers, result, split) -> dict:
     return extras
 
 
-def evaluate(network, model, split, lanes: int, layers=None) -> dict:
+def cycle_report(network, result, lanes: int) -> dict:
+    cycles = inference_cycles(network, result, lanes)
+    return {
+        "definition": "from the cycle after the last pixel is accepted to result__valid",
+        "mean": float(cycles["latency"].mean()), "min": int(cycles["latency"].min()),
+        "max": int(cycles["latency"].max()),
+        "per_layer_mean": [float(c.mean()) for c in cycles["per_layer"]],
+        "pixel_load_cycles": cycles["load"],
+        "back_to_back_period_mean": float(cycles["period"].mean()),
+    }
+
+
+def evaluate(network, model, split, lanes: int, layers=None, hardware: bool = True) -> dict:
+    """Golden figures of the network; cycles only for a network the RTL runs (`hardware`)."""
     result = network.simulate(split.test_pixels)
     summary = result.summary()
-    cycles = inference_cycles(network, result, lanes)
     return {
         "accuracy": {
             "test_images": int(len(split.test_labels)),
@@ -123,14 +146,7 @@ def evaluate(network, model, split, lanes: int, layers=None) -> dict:
                           for l in summary["layers"]],
             "total_synaptic_adds": summary["total_synaptic_adds"],
         },
-        "cycles_per_inference": {
-            "definition": "from the cycle after the last pixel is accepted to result__valid",
-            "mean": float(cycles["latency"].mean()), "min": int(cycles["latency"].min()),
-            "max": int(cycles["latency"].max()),
-            "per_layer_mean": [float(c.mean()) for c in cycles["per_layer"]],
-            "pixel_load_cycles": cycles["load"],
-            "back_to_back_period_mean": float(cycles["period"].mean()),
-        },
+        "cycles_per_inference": cycle_report(network, result, lanes) if hardware else None,
         **coding_extras(network, layers, result, split),
     }
 
@@ -138,7 +154,8 @@ def evaluate(network, model, split, lanes: int, layers=None) -> dict:
 def print_summary(report: dict, out: Path) -> None:
     acc, cyc = report["accuracy"], report["cycles_per_inference"]
     spikes = report["spikes_per_inference"]
-    print(f"\n{report['coding']} coding, {report['params']}, lanes={report['lanes']}, "
+    print(f"\n{report['network_name']}, {report['coding']} coding, {report['params']}, "
+          f"lanes={report['lanes']}, "
           f"board={report['board']}")
     print(f"  accuracy   ANN {acc['ann_float_percent']:.2f} %   "
           f"SNN (golden) {acc['snn_golden_percent']:.2f} %   on {acc['test_images']} test images")
@@ -150,8 +167,9 @@ def print_summary(report: dict, out: Path) -> None:
     print(f"  spikes     input {spikes['input']:.1f}   {layers}")
     print(f"  synaptic   {report['operations_per_inference']['total_synaptic_adds']:.0f} "
           f"additions per inference")
-    print(f"  cycles     {cyc['mean']:.0f} per inference (min {cyc['min']}, max {cyc['max']}), "
-          f"+{cyc['pixel_load_cycles']} to load the pixels")
+    if cyc is not None:
+        print(f"  cycles     {cyc['mean']:.0f} per inference (min {cyc['min']}, max {cyc['max']}), "
+              f"+{cyc['pixel_load_cycles']} to load the pixels")
     if "accuracy_against_T" in report:
         sweep = "  ".join(f"T={T}: {a:.2f} %" for T, a in report["accuracy_against_T"].items())
         print(f"  against T  {sweep}")
@@ -167,7 +185,10 @@ def print_summary(report: dict, out: Path) -> None:
         use = "  ".join(f"{k} {v['used']}/{v['available']}" for k, v in res["utilisation"].items())
         print(f"  resources  {use}")
         print(f"  fmax       {res['fmax_mhz']} MHz (board clock {res['clock_mhz']} MHz)")
-    print(f"  memories   {res['rom_bits']} ROM bits, {res['state_ram_bits']} state RAM bits")
+    if "rom_bits" in res:
+        print(f"  memories   {res['rom_bits']} ROM bits, {res['state_ram_bits']} state RAM bits")
+    else:
+        print("  hardware   none generated (--golden-only)")
     print(f"  written    {out}")
 
 
@@ -179,24 +200,39 @@ def build(args) -> Path:
     params = coding_params(args.coding, {"T": args.T, "Q": args.Q, "wait": args.wait,
                                          "weight_bits": args.weight_bits, "norm": args.norm,
                                          "alpha": args.alpha})
-    out = args.out or Path("build") / f"{args.coding}-{args.board}"
-    progress = Progress(5 if args.board == "none" else 6)
+    if args.golden_only and args.board != "none":
+        raise FlowError(f"--golden-only makes no board build; drop --board {args.board}")
+    prefix = "" if args.network == DEFAULT_NETWORK else f"{args.network}-"
+    suffix = "golden" if args.golden_only else args.board
+    out = args.out or Path("build") / f"{prefix}{args.coding}-{suffix}"
+    progress = Progress(4 if args.golden_only else 5 if args.board == "none" else 6)
 
-    progress.step(f"converting the bundled digits MLP to {args.coding} coding")
-    model, split, network, layers = convert_bundled(args.coding, params, with_layers=True)
+    progress.step(f"converting the bundled {args.network} to {args.coding} coding")
+    model, split, network, layers = convert_bundled(args.coding, params, with_layers=True,
+                                                    network_name=args.network)
+    if not args.golden_only:
+        try:
+            check_rtl_support(network)
+        except UnsupportedLayer as error:
+            raise FlowError(f"{args.network}: {error}. Use --golden-only for the golden "
+                            "model's figures") from None
     progress.step(f"golden simulation of {len(split.test_labels)} test images")
-    report = {"coding": args.coding, "params": network.describe()["params"], "lanes": lanes,
-              "board": args.board, **evaluate(network, model, split, lanes, layers)}
+    report = {"coding": args.coding, "network_name": args.network,
+              "layer_shapes": [layer.describe() for layer in layers],
+              "params": network.describe()["params"], "lanes": lanes, "board": args.board,
+              **evaluate(network, model, split, lanes, layers, hardware=not args.golden_only)}
 
     with staged_directory(out) as staging:
-        progress.step("generating Verilog of snn_top and the ROM files")
-        verilog, top = snn_top_verilog(network, lanes)
-        (staging / "snn_top.v").write_text(verilog)
-        (staging / "roms").mkdir()
-        for rom in top.roms():
-            rom.write_hex(staging / "roms")
         save_network(network, staging)
-        resources = rom_report(top)
+        resources = {}
+        if not args.golden_only:
+            progress.step("generating Verilog of snn_top and the ROM files")
+            verilog, top = snn_top_verilog(network, lanes)
+            (staging / "snn_top.v").write_text(verilog)
+            (staging / "roms").mkdir()
+            for rom in top.roms():
+                rom.write_hex(staging / "roms")
+            resources = rom_report(top)
         if args.board != "none":
             progress.step(f"board build: {args.board}")
             resources.update(target.build(network, lanes, staging, progress.note))

@@ -10,7 +10,7 @@ from pathlib import Path
 from golden.codings import convert_network, get_coding
 from golden.convert import ConversionError, calibrate, fold_network
 from golden.data import load_digits_split, pixels_to_input
-from golden.network import load_bundled
+from golden.network import DEFAULT_NETWORK, load_bundled
 
 NETWORK_FILE = "network.json"
 
@@ -52,10 +52,15 @@ def coding_params(coding_name: str, given: dict):
         raise FlowError(str(error)) from None
 
 
-def convert_bundled(coding_name: str, params, with_layers: bool = False):
-    """Bundled digits MLP → (float model, data split, integer network for the coding)
+def convert_bundled(coding_name: str, params, with_layers: bool = False,
+                    network_name: str = DEFAULT_NETWORK):
+    """A bundled digits network → (float model, data split, integer network for the coding)
     (+ the float layers the coding converted, after its fine-tuning, with `with_layers`)."""
-    model, split = load_bundled(), load_digits_split()
+    try:
+        model = load_bundled(network_name)
+    except ValueError as error:
+        raise FlowError(f"--network: {error}") from None
+    split = load_digits_split()
     try:
         layers = fold_network(model)
         calibration = calibrate(layers, pixels_to_input(split.train_pixels))

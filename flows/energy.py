@@ -47,7 +47,7 @@ def operation_classes(layer_summary: dict) -> tuple[float, float]:
 
 def estimate(network, summary: dict) -> dict:
     """Per-inference energy of the SNN (from golden counts) and of the ANN it came from."""
-    macs = sum(layer.n_in * layer.n_out for layer in network.layers)
+    macs = sum(layer.connections for layer in network.layers)
     synaptic = summary["total_synaptic_adds"]
     additions = multiplications = sram = 0.0
     for layer, counts in zip(network.layers, summary["layers"]):

@@ -12,6 +12,7 @@ import torch
 from .convert import FloatLayer
 from .data import Split, pixels_to_input
 from .torch_threads import single_thread
+from .trainable import TrainableLayer
 
 SEED = 0
 
@@ -31,25 +32,24 @@ def finetune(layers: list[FloatLayer], calibration_max: list[np.ndarray], split:
 def _finetune(layers, calibration_max, split, T, epochs, batch, lr):
     torch.manual_seed(SEED)
     levels = (1 << T) - 1
-    weights = [torch.tensor(l.weight, dtype=torch.float64, requires_grad=True) for l in layers]
-    biases = [torch.tensor(l.bias, dtype=torch.float64, requires_grad=True) for l in layers]
+    trainable = [TrainableLayer(l) for l in layers]
     steps = []
     for peak in calibration_max[:-1]:
         layer_peak = float(peak.max()) if peak.max() > 0 else 1.0
         steps.append(torch.tensor(np.where(peak > 0, peak, layer_peak) / levels))
     x_all = torch.tensor(pixels_to_input(split.train_pixels), dtype=torch.float64)
     y_all = torch.from_numpy(split.train_labels)
-    optimiser = torch.optim.Adam(weights + biases, lr=lr)
+    optimiser = torch.optim.Adam([t.weight_param for t in trainable] +
+                                 [t.bias_param for t in trainable], lr=lr)
     order = torch.Generator().manual_seed(SEED)
     for _ in range(epochs):
         for index in torch.randperm(len(x_all), generator=order).split(batch):
             a = x_all[index]
-            for layer, (w, b) in enumerate(zip(weights, biases)):
-                a = a @ w.T + b
+            for layer, t in enumerate(trainable):
+                a = t.pool_input(a) @ t.weight().T + t.bias()
                 if layer < len(steps):
                     a = _quantise(a, steps[layer], levels)
             optimiser.zero_grad()
             torch.nn.functional.cross_entropy(a, y_all[index]).backward()
             optimiser.step()
-    return [FloatLayer(l.name, w.detach().numpy().copy(), b.detach().numpy().copy(), l.relu)
-            for l, w, b in zip(layers, weights, biases)]
+    return [t.to_float_layer() for t in trainable]

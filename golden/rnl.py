@@ -12,9 +12,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .convert import FloatLayer
+from .convert import FloatLayer, pool_input
 from .data import Split, pixels_to_input
 from .torch_threads import single_thread
+from .trainable import TrainableLayer
 
 SEED = 0
 
@@ -57,11 +58,8 @@ class RNLNetwork(nn.Module):
         self.norms = nn.ModuleList()
         previous_max = 1.0
         for layer, peak in zip(layers, calibration_max):
-            linear = nn.Linear(layer.n_in, layer.n_out).double()
-            with torch.no_grad():   # start from the Max Norm equivalent of the float network
-                linear.weight.copy_(torch.tensor(layer.weight * previous_max))
-                linear.bias.copy_(torch.tensor(layer.bias))
-            self.linears.append(linear)
+            # start from the Max Norm equivalent of the float network
+            self.linears.append(TrainableLayer(layer, weight_scale=previous_max))
             if layer.relu:
                 top = float(peak.max()) if peak.max() > 0 else 1.0
                 self.norms.append(RateNormLayer(top))
@@ -70,7 +68,7 @@ class RNLNetwork(nn.Module):
     def forward(self, x, use_p: bool = True):
         rates = []
         for index, linear in enumerate(self.linears):
-            x = linear(x)
+            x = nn.functional.linear(linear.pool_input(x), linear.weight(), linear.bias())
             if index < len(self.norms):
                 x = self.norms[index](x, use_p)
                 rates.append(x)
@@ -110,19 +108,15 @@ def train_rnl(layers: list[FloatLayer], calibration_max: list[np.ndarray], split
                 loss.backward()
                 stage2.step()
         net.eval()
-        out = []
-        for index, (layer, linear) in enumerate(zip(layers, net.linears)):
-            theta = float(net.norms[index].threshold.detach()) if index < len(net.norms) else None
-            out.append(FloatLayer(layer.name, linear.weight.detach().numpy().copy(),
-                                  linear.bias.detach().numpy().copy(), layer.relu,
-                                  activation_max=theta))
-        return out
+        return [linear.to_float_layer(float(net.norms[index].threshold.detach())
+                                      if index < len(net.norms) else None)
+                for index, linear in enumerate(net.linears)]
 
 
 def rnl_forward(layers: list[FloatLayer], x: np.ndarray) -> np.ndarray:
     """The trained RNL network in float (eval): output-layer values."""
     for layer in layers:
-        x = x @ layer.weight.T + layer.bias
+        x = pool_input(layer, x) @ layer.weight.T + layer.bias
         if layer.activation_max is not None:
             x = np.clip(x / layer.activation_max, 0, 1)
     return x

@@ -22,10 +22,25 @@ from .events import EventBuffer, InputPlanes
 from .layer import LayerEngine
 
 
+class UnsupportedLayer(ValueError):
+    """A layer of the integer network that the RTL engines cannot run (yet)."""
+
+
+def check_rtl_support(network) -> None:
+    """The layer engine runs dense layers (a convolution unrolled to its dense weight would
+    run, bit-exact, but wastefully); max pooling between layers has no hardware yet."""
+    for layer in network.layers:
+        if getattr(layer, "input_pool", None) is not None:
+            raise UnsupportedLayer(
+                f"{layer.name}: max pooling of its input has no RTL yet (convolution and "
+                "pooling engines are unfinished, issue 4); the golden model runs this network")
+
+
 class SnnTop(wiring.Component):
     def __init__(self, network, core_module, lanes: int = 4):
         self.network, self.core_module = network, core_module
         layers = network.layers
+        check_rtl_support(network)
         self.engines = [LayerEngine(layer, lanes, core_module, f"layer{i + 1}")
                         for i, layer in enumerate(layers)]
         super().__init__({

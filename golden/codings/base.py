@@ -17,7 +17,22 @@ def check_ints(coding: str, params, limits: dict[str, tuple[int, int]]) -> None:
 
 
 class LayerShape:
-    """For layer dataclasses holding `weight` as (n_in, n_out)."""
+    """For layer dataclasses holding `weight` as (n_in, n_out). `input_pool` (n_in, window),
+    set by the converter, max-pools the previous layer's spikes (`max_pool_spikes`);
+    `fan_out` (n_in,) counts the neurons each input reaches (a convolution's receptive
+    fields), None for a dense layer (every neuron)."""
+    input_pool: np.ndarray | None = None
+    fan_out: np.ndarray | None = None
+
+    @property
+    def connections(self) -> int:
+        """Synapses: the multiply-accumulates of one ANN inference of this layer."""
+        return self.n_in * self.n_out if self.fan_out is None else int(self.fan_out.sum())
+
+    def synaptic_adds(self, spikes: np.ndarray) -> np.ndarray:
+        """(batch,) weight additions for one phase of (batch, n_in) input spikes."""
+        events = np.abs(spikes)
+        return events.sum(1) * self.n_out if self.fan_out is None else events @ self.fan_out
 
     @property
     def n_in(self) -> int:
@@ -98,7 +113,65 @@ def input_spikes(pixels: np.ndarray, phases: int) -> list[np.ndarray]:
     return [((pixels >> (PIXEL_BITS - k)) & 1) for k in range(1, min(phases, PIXEL_BITS) + 1)]
 
 
-def simulate_network(network, pixels: np.ndarray, run_layer, encode=input_spikes) -> SimResult:
+@dataclass(frozen=True)
+class MaxPoolRule:
+    """What the maximum of spike trains is in one coding (CODINGS.md, max pooling).
+
+    A train's decoded value so far is Σ_{t' ≤ t} place(t')·x(t'), x the spikes (or, for
+    `integrate`, their running sum, the on/off state of a spike pair). The pooled train is
+    the one whose decoded value so far equals the window's largest, at every phase. With
+    place values 2^(P-t) that is the bit-serial maximum of MSB-first numbers (radix,
+    deferred) and, for at most one spike per neuron, "the earliest spike passes" (phase);
+    with place value 1 it is the running maximum of the spike counts (rate) or of the
+    time spent on (tsc). The final decoded value is exactly the window's maximum.
+    """
+    binary_places: bool
+    integrate: bool = False
+
+    def places(self, phases: int) -> np.ndarray:
+        if self.binary_places:
+            return np.left_shift(1, np.arange(phases - 1, -1, -1, dtype=np.int64))
+        return np.ones(phases, dtype=np.int64)
+
+
+BINARY_MAX_POOL = MaxPoolRule(binary_places=True)
+COUNT_MAX_POOL = MaxPoolRule(binary_places=False)
+TIME_ON_MAX_POOL = MaxPoolRule(binary_places=False, integrate=True)
+
+
+def max_pool_spikes(spikes: list[np.ndarray], pool_index: np.ndarray,
+                    rule: MaxPoolRule) -> list[np.ndarray]:
+    """Per-phase (batch, n_prev) spikes → per-phase (batch, n_pooled) pooled spikes."""
+    x = np.stack(spikes, 1).astype(np.int64)                   # (batch, phases, n_prev)
+    if rule.integrate:
+        x = np.cumsum(x, 1)
+    places = rule.places(x.shape[1])[None, :, None]
+    so_far = np.cumsum(x * places, 1)[:, :, pool_index].max(-1)
+    pooled = np.diff(so_far, axis=1, prepend=0) // places
+    if rule.integrate:
+        pooled = np.diff(pooled, axis=1, prepend=0)
+    return [pooled[:, t] for t in range(pooled.shape[1])]
+
+
+def copy_structure(layer, source) -> None:
+    """Give an integer layer the pooling and fan-out of the float layer it came from."""
+    layer.input_pool, layer.fan_out = source.input_pool, source.fan_out
+
+
+def structure_to_json(layer) -> dict:
+    return {key: None if getattr(layer, key) is None else getattr(layer, key).tolist()
+            for key in ("input_pool", "fan_out")}
+
+
+def structure_from_json(layer, data: dict):
+    for key in ("input_pool", "fan_out"):
+        if data.get(key) is not None:
+            setattr(layer, key, np.array(data[key], dtype=np.int64))
+    return layer
+
+
+def simulate_network(network, pixels: np.ndarray, run_layer, encode=input_spikes,
+                     max_pool: MaxPoolRule = BINARY_MAX_POOL) -> SimResult:
     """Run the layers of `network` on uint8 pixels (n, n_in), as `snn_top` does.
 
     `encode(pixels, phases)` codes the pixels into per-phase (batch, n_in) spikes (binary
@@ -106,12 +179,15 @@ def simulate_network(network, pixels: np.ndarray, run_layer, encode=input_spikes
     the per-phase (batch, n_in) inputs (0/1, or -1/0/+1 for signed codings) and returns
     (spike train (batch, phases, n_out) or None for the output layer, read-out
     (batch, n_out), synaptic additions per image). Each layer provides `schedule` and
-    `fixed_ops()` (operations that do not depend on the data, per image).
+    `fixed_ops()` (operations that do not depend on the data, per image). A layer with
+    `input_pool` sees the previous spikes max-pooled by the coding's `max_pool` rule.
     """
     spikes = encode(pixels, network.layers[0].schedule.input_phases)
     input_count = sum(np.abs(s).sum(1) for s in spikes)
     counts = []
     for layer in network.layers:
+        if layer.input_pool is not None:
+            spikes = max_pool_spikes(spikes, layer.input_pool, max_pool)
         spikes = spikes[:layer.schedule.input_phases]
         train, readout, adds = run_layer(layer, spikes)
         in_events = np.stack([np.abs(s).sum(1) for s in spikes], 1)

@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..convert import ConversionError, signed_width
-from .base import LayerShape, Schedule, SimResult, simulate_network, spike_matmul
+from .base import (LayerShape, Schedule, SimResult, simulate_network, spike_matmul,
+                   structure_from_json, structure_to_json)
 
 GOLDEN_INT_BITS = 62
 
@@ -115,7 +116,7 @@ def run_layer(layer: BitSerialLayer, spikes: list[np.ndarray]):
         u = 2 * u
         if k <= len(spikes):
             u = u + spike_matmul(spikes[k - 1], layer.weight)
-            adds += spikes[k - 1].sum(1) * layer.n_out
+            adds += layer.synaptic_adds(spikes[k - 1])
         assert -limit <= u.min() and u.max() < limit, f"{layer.name}: potential left its width"
     u = u + layer.bias
     if layer.is_output:
@@ -133,6 +134,8 @@ def quantised_ann(network: BitSerialNetwork, pixels: np.ndarray):
     layer, argmax(w·S + B) at the output. Returns (codes per hidden layer, classes)."""
     codes, s = [], pixels.astype(np.int64)
     for layer in network.layers:
+        if layer.input_pool is not None:
+            s = s[:, layer.input_pool].max(-1)     # the maximum of the codes (MSB first)
         z = s @ layer.weight + layer.bias
         if layer.is_output:
             return codes, np.argmax(z, axis=1)
@@ -157,7 +160,8 @@ def neuron_trace(bias: int, inputs: list[list[int]], table: list[int], input_pha
 def network_to_json(network: BitSerialNetwork) -> dict:
     return {"coding": network.coding, "params": asdict(network.params), "layers": [
         {"name": l.name, "weight": l.weight.tolist(), "bias": l.bias.tolist(), "theta": l.theta,
-         "input_phases": l.input_phases, "T": l.T, "is_output": l.is_output, "info": l.info}
+         "input_phases": l.input_phases, "T": l.T, "is_output": l.is_output, "info": l.info,
+         **structure_to_json(l)}
         for l in network.layers]}
 
 
@@ -167,6 +171,6 @@ def network_from_json(data: dict, params_class) -> BitSerialNetwork:
         layer = BitSerialLayer(d["name"], np.array(d["weight"], dtype=np.int64),
                                np.array(d["bias"], dtype=np.int64), d["theta"],
                                d["input_phases"], d["T"], d["is_output"], info=d["info"])
-        layer.derive_widths()
+        structure_from_json(layer, d).derive_widths()
         layers.append(layer)
     return BitSerialNetwork(params_class(**data["params"]), layers, data["coding"])

@@ -26,10 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..convert import ConversionError, FloatLayer
+from ..convert import ConversionError, FloatLayer, pool_input
 from ..data import PIXEL_BITS, Split, pixels_to_input
 from ..torch_threads import single_thread
-from .base import check_ints
+from ..trainable import TrainableLayer
+from .base import check_ints, copy_structure
 from .bitserial import (  # noqa: F401
     BitSerialLayer,
     BitSerialNetwork,
@@ -87,19 +88,19 @@ def finetune(layers: list[FloatLayer], calibration_max: list[np.ndarray], split:
 
 def _finetune(layers, calibration_max, split, params, batch, lr):
     torch.manual_seed(SEED)
-    weights = [torch.tensor(l.weight, requires_grad=True) for l in layers]
-    biases = [torch.tensor(l.bias, requires_grad=True) for l in layers]
+    trainable = [TrainableLayer(l) for l in layers]
     lams = [torch.tensor(float(peak.max()) if peak.max() > 0 else 1.0, dtype=torch.float64,
                          requires_grad=True) for peak in calibration_max[:-1]]
     x_all = torch.tensor(pixels_to_input(split.train_pixels), dtype=torch.float64)
     y_all = torch.from_numpy(split.train_labels)
-    optimiser = torch.optim.Adam(weights + biases + lams, lr=lr)
+    optimiser = torch.optim.Adam([t.weight_param for t in trainable] +
+                                 [t.bias_param for t in trainable] + lams, lr=lr)
     order = torch.Generator().manual_seed(SEED)
     for _ in range(params.epochs):
         for index in torch.randperm(len(x_all), generator=order).split(batch):
             a, sparsity = x_all[index], 0.0
-            for layer, (w, b) in enumerate(zip(weights, biases)):
-                a = a @ w.T + b
+            for layer, t in enumerate(trainable):
+                a = t.pool_input(a) @ t.weight().T + t.bias()
                 if layer < len(lams):
                     a, code = qcfs(a, lams[layer], params.T)
                     sparsity = sparsity + sparsity_loss(a, code, lams[layer], params.T)
@@ -107,12 +108,8 @@ def _finetune(layers, calibration_max, split, params, batch, lr):
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-    out = []
-    for index, (l, w, b) in enumerate(zip(layers, weights, biases)):
-        lam = float(lams[index].detach()) if index < len(lams) else None
-        out.append(FloatLayer(l.name, w.detach().numpy().copy(), b.detach().numpy().copy(),
-                              l.relu, activation_max=lam))
-    return out
+    return [t.to_float_layer(float(lams[index].detach()) if index < len(lams) else None)
+            for index, t in enumerate(trainable)]
 
 
 def qcfs_ann_forward(layers: list[FloatLayer], x: np.ndarray, T: int) -> np.ndarray:
@@ -120,7 +117,8 @@ def qcfs_ann_forward(layers: list[FloatLayer], x: np.ndarray, T: int) -> np.ndar
     with torch.no_grad():
         a = torch.tensor(x, dtype=torch.float64)
         for l in layers:
-            a = a @ torch.tensor(l.weight).T + torch.tensor(l.bias)
+            a = torch.tensor(pool_input(l, a.numpy())) @ torch.tensor(l.weight).T + \
+                torch.tensor(l.bias)
             if l.activation_max is not None:
                 a, _ = qcfs(a, torch.tensor(l.activation_max, dtype=torch.float64), T)
     return a.numpy()
@@ -164,6 +162,7 @@ def convert(layers: list[FloatLayer], calibration_max: list[np.ndarray],
             name=layer.name, weight=weight, bias=bias, theta=theta,
             input_phases=PIXEL_BITS if index == 0 else T, T=0 if is_output else T,
             is_output=is_output, info={"qcfs_lambda": lam, "integer_units_per_z": sigma})
+        copy_structure(deferred_layer, layer)
         deferred_layer.derive_widths()
         out.append(deferred_layer)
         if lam is not None:

@@ -28,14 +28,17 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..convert import ConversionError, FloatLayer, quantise_weights, signed_width
+from ..convert import ConversionError, FloatLayer, pooled_scale, quantise_weights, signed_width
 from ..data import PIXEL_BITS
 from .base import (  # noqa: F401
     LayerShape,
     Schedule,
     SimResult,
     check_ints,
+    copy_structure,
     input_spikes,
+    structure_from_json,
+    structure_to_json,
     simulate_network,
     spike_matmul,
 )
@@ -233,7 +236,8 @@ def convert(layers: list[FloatLayer], calibration_max: list[np.ndarray],
             # scale so its weights stay finite.
             layer_peak = float(peak.max()) if peak.max() > 0 else 1.0
             scale = q_real * np.where(peak > 0, peak, layer_peak)
-        w_norm = layer.weight * in_scale[None, :] / scale[:, None]      # (n_out, n_in)
+        # (n_out, n_in)
+        w_norm = layer.weight * pooled_scale(layer, in_scale)[None, :] / scale[:, None]
         b_norm = layer.bias / scale
         w_int, sigma = quantise_weights(w_norm, params.weight_bits, layer.name)
         theta = Fraction(sigma) * (1 << params.guard_bits)
@@ -247,6 +251,7 @@ def convert(layers: list[FloatLayer], calibration_max: list[np.ndarray],
             steps=steps, input_phases=input_phases, wait=params.wait,
             guard_bits=params.guard_bits, threshold_table=table, is_output=is_output,
             info={"weight_scale_sigma": sigma, "activation_scale_max": float(scale.max())})
+        copy_structure(phase_layer, layer)
         phase_layer.derive_widths()
         out.append(phase_layer)
         in_scale = scale
@@ -268,7 +273,7 @@ def run_layer(layer: PhaseLayer, spikes: list[np.ndarray]):
         v = layer.q_in.mul(v)
         if k <= min(layer.input_phases, len(spikes)):
             v = v + spike_matmul(spikes[k - 1], shifted)
-            adds += spikes[k - 1].sum(1) * layer.n_out
+            adds += layer.synaptic_adds(spikes[k - 1])
         assert lo <= v.min() and v.max() <= hi, f"{layer.name}: potential left its width"
         if not layer.is_output and k > layer.wait:
             t = k - layer.wait
@@ -317,7 +322,8 @@ def network_to_json(network: PhaseNetwork) -> dict:
          "q_in": [l.q_in.num, l.q_in.frac], "q_out": [l.q_out.num, l.q_out.frac],
          "steps": l.steps, "input_phases": l.input_phases, "wait": l.wait,
          "guard_bits": l.guard_bits, "threshold_table": l.threshold_table,
-         "is_output": l.is_output, "info": l.info} for l in network.layers]}
+         "is_output": l.is_output, "info": l.info,
+         **structure_to_json(l)} for l in network.layers]}
 
 
 def network_from_json(data: dict) -> PhaseNetwork:
@@ -329,6 +335,6 @@ def network_from_json(data: dict) -> PhaseNetwork:
             q_out=FixedQ(*d["q_out"]), steps=d["steps"], input_phases=d["input_phases"],
             wait=d["wait"], guard_bits=d["guard_bits"], threshold_table=d["threshold_table"],
             is_output=d["is_output"], info=d["info"])
-        layer.derive_widths()
+        structure_from_json(layer, d).derive_widths()
         layers.append(layer)
     return PhaseNetwork(PhaseParams(**data["params"]), layers)

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..convert import ConversionError, FloatLayer
+from ..convert import ConversionError, FloatLayer, pooled_scale
 from ..data import PIXEL_BITS
-from .base import check_ints
+from .base import check_ints, copy_structure
 from .bitserial import (  # noqa: F401
     BitSerialLayer,
     BitSerialNetwork,
@@ -74,7 +74,8 @@ def convert(layers: list[FloatLayer], calibration_max: list[np.ndarray],
             peak = calibration_max[index]
             layer_peak = float(peak.max()) if peak.max() > 0 else 1.0
             scale = np.where(peak > 0, peak, layer_peak) / levels
-        w_real = (layer.weight * in_scale[None, :] / scale[:, None]).T      # (n_in, n_out)
+        # (n_in, n_out)
+        w_real = (layer.weight * pooled_scale(layer, in_scale)[None, :] / scale[:, None]).T
         peak_weight = float(np.abs(w_real).max())
         if peak_weight == 0.0:
             raise ConversionError(f"{layer.name}: all weights are zero")
@@ -93,6 +94,7 @@ def convert(layers: list[FloatLayer], calibration_max: list[np.ndarray],
             input_phases=PIXEL_BITS if index == 0 else params.T,
             T=0 if is_output else params.T, is_output=is_output,
             info={"shift_delta_T": shift, "activation_scale_max": float(scale.max())})
+        copy_structure(radix_layer, layer)
         radix_layer.derive_widths()
         out.append(radix_layer)
         in_scale = scale

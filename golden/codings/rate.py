@@ -20,10 +20,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..convert import ConversionError, FloatLayer, forward, signed_width
+from ..convert import ConversionError, FloatLayer, forward, pool_input, signed_width
 from ..data import PIXEL_BITS, pixels_to_input
-from .base import (LayerShape, Schedule, SimResult, check_ints, simulate_network,
-                   spike_matmul)
+from .base import (COUNT_MAX_POOL, LayerShape, Schedule, SimResult, check_ints, copy_structure,
+                   simulate_network, spike_matmul, structure_from_json, structure_to_json)
 
 NAME = "rate"
 GOLDEN_INT_BITS = 62
@@ -153,7 +153,7 @@ class RateNetwork:
                             "weight_width": l.weight_width, **l.info} for l in self.layers]}
 
     def simulate(self, pixels: np.ndarray) -> SimResult:
-        return simulate_network(self, pixels, run_layer)
+        return simulate_network(self, pixels, run_layer, max_pool=COUNT_MAX_POOL)
 
     def with_steps(self, T: int) -> "RateNetwork":
         """The same integer network run for T steps (thresholds do not depend on T)."""
@@ -162,6 +162,7 @@ class RateNetwork:
         for l in self.layers:
             layer = RateLayer(l.name, l.weight, l.bias, l.threshold, T, l.constant_input,
                               l.is_output, l.initial_potential, info=l.info)
+            copy_structure(layer, l)
             layer.derive_widths()
             layers.append(layer)
         return RateNetwork(params, layers)
@@ -221,6 +222,7 @@ def convert(layers: list[FloatLayer], calibration, params: RateParams) -> RateNe
         rate_layer = RateLayer(layer.name, weight, bias, threshold, params.T, constant,
                                is_output, v0, info={"threshold_float": theta_eff,
                                                     "weight_scale_sigma": sigma})
+        copy_structure(rate_layer, layer)
         rate_layer.derive_widths()
         out.append(rate_layer)
     return RateNetwork(params, out)
@@ -233,7 +235,7 @@ def run_layer(layer: RateLayer, spikes: list[np.ndarray]):
         current = np.zeros((batch, layer.n_out), dtype=np.int64)
         for k, plane in enumerate(spikes):
             current = 2 * current + spike_matmul(plane, layer.weight)
-            adds += plane.sum(1) * layer.n_out
+            adds += layer.synaptic_adds(plane)
     v = np.full((batch, layer.n_out), layer.initial_potential, dtype=np.int64)
     train = np.zeros((batch, layer.T, layer.n_out), dtype=np.int8)
     limit = 1 << (layer.potential_width - 1)
@@ -242,7 +244,7 @@ def run_layer(layer: RateLayer, spikes: list[np.ndarray]):
             m = v + current + layer.bias
         else:
             m = v + layer.bias + spike_matmul(spikes[t], layer.weight)
-            adds += spikes[t].sum(1) * layer.n_out
+            adds += layer.synaptic_adds(spikes[t])
         assert -limit <= m.min() and m.max() < limit, f"{layer.name}: potential left its width"
         if layer.is_output:
             v = m
@@ -263,7 +265,7 @@ def k_curve(network: RateNetwork, layers: list[FloatLayer], result: SimResult,
                                                        "rnl" else a, network.params), layers):
         if theta is None:
             break
-        a = np.clip((a @ w_eff.T + b_eff) / theta, 0, 1)
+        a = np.clip((pool_input(layer, a) @ w_eff.T + b_eff) / theta, 0, 1)
         rates.append(a)
     curves = []
     for counts, r_hat in zip(result.layers, rates):
@@ -298,7 +300,8 @@ def network_to_json(network: RateNetwork) -> dict:
     return {"coding": NAME, "params": asdict(network.params), "layers": [
         {"name": l.name, "weight": l.weight.tolist(), "bias": l.bias.tolist(),
          "threshold": l.threshold, "constant_input": l.constant_input,
-         "is_output": l.is_output, "initial_potential": l.initial_potential, "info": l.info}
+         "is_output": l.is_output, "initial_potential": l.initial_potential, "info": l.info,
+         **structure_to_json(l)}
         for l in network.layers]}
 
 
@@ -310,6 +313,6 @@ def network_from_json(data: dict) -> RateNetwork:
                           np.array(d["bias"], dtype=np.int64), d["threshold"], params.T,
                           d["constant_input"], d["is_output"], d["initial_potential"],
                           info=d["info"])
-        layer.derive_widths()
+        structure_from_json(layer, d).derive_widths()
         layers.append(layer)
     return RateNetwork(params, layers)

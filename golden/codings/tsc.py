@@ -36,8 +36,9 @@ import numpy as np
 
 from ..convert import ConversionError, FloatLayer, forward, signed_width
 from ..data import PIXEL_BITS
-from .base import (LayerShape, Schedule, SimResult, check_ints, simulate_network,
-                   spike_matmul)
+from .base import (TIME_ON_MAX_POOL, LayerShape, Schedule, SimResult, check_ints,
+                   copy_structure, max_pool_spikes, simulate_network, spike_matmul,
+                   structure_from_json, structure_to_json)
 
 NAME = "tsc"
 GOLDEN_INT_BITS = 62
@@ -162,13 +163,15 @@ class TscNetwork:
                             "current_width": l.current_width, **l.info} for l in self.layers]}
 
     def simulate(self, pixels: np.ndarray) -> SimResult:
-        return simulate_network(self, pixels, run_layer, encode=encode_pixels)
+        return simulate_network(self, pixels, run_layer, encode=encode_pixels,
+                                max_pool=TIME_ON_MAX_POOL)
 
     def with_steps(self, T: int) -> "TscNetwork":
         """The same weights and thresholds run for N = T steps."""
         layers = []
         for l in self.layers:
             layer = TscLayer(l.name, l.weight, l.bias, l.threshold, T, l.is_output, info=l.info)
+            copy_structure(layer, l)
             layer.derive_widths()
             layers.append(layer)
         return TscNetwork(TscParams(**{**asdict(self.params), "T": T}), layers, alpha=self.alpha)
@@ -203,7 +206,7 @@ def run_layer(layer: TscLayer, spikes: list[np.ndarray], record_current: bool = 
             current = current - layer.bias            # the always-on input's -1
         if t <= len(spikes):
             current = current + spike_matmul(spikes[t - 1], layer.weight)
-            adds += np.abs(spikes[t - 1]).sum(1) * layer.n_out
+            adds += layer.synaptic_adds(spikes[t - 1])
         if record_current:
             step_peak = int(current.max())
             peak_current = step_peak if peak_current is None else max(peak_current, step_peak)
@@ -247,6 +250,10 @@ def convert_with_alpha(layers: list[FloatLayer], inputs: np.ndarray, pixels: np.
     out, in_scale = [], 1.0
     for index, (layer, a) in enumerate(zip(layers, forward(layers, inputs))):
         is_output = index == len(layers) - 1
+        if layer.input_pool is not None:
+            spikes = max_pool_spikes(spikes, layer.input_pool, TIME_ON_MAX_POOL)
+        # one λ per layer, convolutions too: channel-wise λ measured worse on the digits
+        # CNN (89.2 % against 93.1 % at N = 8)
         lam = 1.0 if is_output else (float(a.max()) if a.max() > 0 else 1.0)
         w_norm = layer.weight.T * in_scale / lam
         peak = float(np.abs(w_norm).max())
@@ -271,6 +278,7 @@ def convert_with_alpha(layers: list[FloatLayer], inputs: np.ndarray, pixels: np.
         if not is_output:
             train = run_layer(tsc_layer, spikes)[0]
             spikes = [train[:, t].astype(np.int64) for t in range(params.T)]
+        copy_structure(tsc_layer, layer)
         out.append(tsc_layer)
         in_scale = lam
     return TscNetwork(params, out, alpha=alpha)
@@ -316,7 +324,8 @@ def network_to_json(network: TscNetwork) -> dict:
     return {"coding": NAME, "params": asdict(network.params), "alpha": network.alpha,
             "layers": [
         {"name": l.name, "weight": l.weight.tolist(), "bias": l.bias.tolist(),
-         "threshold": l.threshold, "is_output": l.is_output, "info": l.info}
+         "threshold": l.threshold, "is_output": l.is_output, "info": l.info,
+         **structure_to_json(l)}
         for l in network.layers]}
 
 
@@ -327,6 +336,6 @@ def network_from_json(data: dict) -> TscNetwork:
         layer = TscLayer(d["name"], np.array(d["weight"], dtype=np.int64),
                          np.array(d["bias"], dtype=np.int64), d["threshold"], params.T,
                          d["is_output"], info=d["info"])
-        layer.derive_widths()
+        structure_from_json(layer, d).derive_widths()
         layers.append(layer)
     return TscNetwork(params, layers, alpha=data["alpha"])

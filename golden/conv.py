@@ -1,0 +1,110 @@
+"""Convolution and pooling as the golden model sees them: exact dense maps on flat vectors.
+
+Neurons of a (C, H, W) feature map are numbered `c·H·W + y·W + x`, the order of
+`torch.flatten`. A convolution becomes a dense weight whose entries are kernel entries
+(the "tie": `weight.flat = tie @ kernel.flat`, a sparse 0/1 matrix for a plain
+convolution), so every coding's golden model runs it unchanged and bit for bit, and the
+converter can check that quantisation kept the weights shared. Average pooling is linear:
+it folds into the next layer's weights (and into its tie). Max pooling is a gather,
+`pool_index` (n_pooled, window), applied to the previous layer's outputs; each coding
+defines what the maximum of spike trains is (`golden.codings.base.max_pool_spikes`).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+Shape = tuple[int, int, int]       # (channels, height, width)
+
+
+def pair(value) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """One convolution on a (C, H, W) map; `pooled_input` names average pooling folded in."""
+    in_shape: Shape
+    out_shape: Shape
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    pooled_input: str = ""
+
+    def describe(self) -> str:
+        c, h, w = self.in_shape
+        o, ho, wo = self.out_shape
+        text = (f"conv {self.kernel[0]}x{self.kernel[1]} stride {self.stride[0]},"
+                f"{self.stride[1]} padding {self.padding[0]},{self.padding[1]}: "
+                f"{c}x{h}x{w} -> {o}x{ho}x{wo}")
+        return text + (f" ({self.pooled_input} folded in before it)" if self.pooled_input else "")
+
+
+def conv_tie(in_shape: Shape, out_channels: int, kernel, stride, padding):
+    """(tie (n_out·n_in, kernel size) sparse, out shape): weight.flat = tie @ kernel.flat,
+    kernel laid out (out_channels, in_channels, kh, kw) as in `torch.nn.Conv2d`."""
+    c_in, height, width = in_shape
+    (kh, kw), (sh, sw), (ph, pw) = pair(kernel), pair(stride), pair(padding)
+    ho, wo = output_size(height, kh, sh, ph), output_size(width, kw, sw, pw)
+    o, y, x, c, dy, dx = np.meshgrid(np.arange(out_channels), np.arange(ho), np.arange(wo),
+                                     np.arange(c_in), np.arange(kh), np.arange(kw),
+                                     indexing="ij")
+    iy, ix = y * sh - ph + dy, x * sw - pw + dx
+    inside = (iy >= 0) & (iy < height) & (ix >= 0) & (ix < width)
+    n_in = c_in * height * width
+    out_index = (o * ho + y) * wo + x
+    in_index = (c * height + iy) * width + ix
+    kernel_index = ((o * c_in + c) * kh + dy) * kw + dx
+    rows = (out_index * n_in + in_index)[inside]
+    tie = sparse.csr_matrix((np.ones(rows.size), (rows, kernel_index[inside])),
+                            shape=(out_channels * ho * wo * n_in, out_channels * c_in * kh * kw))
+    return tie, (out_channels, ho, wo)
+
+
+def tie_to_weight(tie, kernel: np.ndarray, n_out: int, n_in: int) -> np.ndarray:
+    return np.asarray(tie @ kernel.ravel()).reshape(n_out, n_in)
+
+
+def fold_linear_into_tie(tie, pending: np.ndarray, n_out: int):
+    """The tie of `W @ pending` given W's tie: row o·n_p + p of W becomes row o·n_i + i."""
+    return (sparse.kron(sparse.identity(n_out, format="csr"), sparse.csr_matrix(pending.T))
+            @ tie).tocsr()
+
+
+def avg_pool_matrix(in_shape: Shape, kernel, stride) -> tuple[np.ndarray, Shape]:
+    """(P (n_out, n_in), out shape): mean over each window, no padding."""
+    c, height, width = in_shape
+    (kh, kw), (sh, sw) = pair(kernel), pair(stride)
+    index, out_shape = max_pool_index(in_shape, kernel, stride)
+    matrix = np.zeros((index.shape[0], c * height * width))
+    np.put_along_axis(matrix, index, 1.0 / (kh * kw), axis=1)
+    return matrix, out_shape
+
+
+def max_pool_index(in_shape: Shape, kernel, stride) -> tuple[np.ndarray, Shape]:
+    """(index (n_out, kh·kw) into the flat input, out shape): each output's window."""
+    c, height, width = in_shape
+    (kh, kw), (sh, sw) = pair(kernel), pair(stride)
+    ho, wo = output_size(height, kh, sh, 0), output_size(width, kw, sw, 0)
+    ch, y, x, dy, dx = np.meshgrid(np.arange(c), np.arange(ho), np.arange(wo),
+                                   np.arange(kh), np.arange(kw), indexing="ij")
+    index = (ch * height + y * sh + dy) * width + x * sw + dx
+    return index.reshape(c * ho * wo, kh * kw), (c, ho, wo)
+
+
+def check_shared(weight: np.ndarray, tie) -> bool:
+    """True when every kernel entry became one integer wherever it is used (entries that
+    pooling folded in with a different coefficient are compared per coefficient)."""
+    coo = tie.tocoo()
+    values = weight.ravel()[coo.row]
+    keys = np.stack([coo.col, np.round(coo.data * 1e9)], 1)
+    _, group = np.unique(keys, axis=0, return_inverse=True)
+    low = np.full(group.max() + 1, np.iinfo(np.int64).max)
+    high = np.full(group.max() + 1, np.iinfo(np.int64).min)
+    np.minimum.at(low, group, values)
+    np.maximum.at(high, group, values)
+    return bool((low == high).all())

@@ -1,0 +1,112 @@
+"""The bundled digits CNN in every coding's golden model, and what the flows make of it."""
+import json
+
+import numpy as np
+import pytest
+
+from flows import build
+from golden.codings import convert_network, get_coding
+from golden.conv import check_shared
+from golden.convert import calibrate, fold_network
+from golden.data import pixels_to_input
+from golden.network import ann_accuracy, load_bundled
+from hdl.network import SnnTop, UnsupportedLayer
+
+# Acceptance bounds of the MLP, in accuracy points against the float ANN (issue 4).
+BOUNDS = {"phase": 0.01, "radix": 0.01, "rate": 0.015}
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    return load_bundled("digits-cnn")
+
+
+@pytest.fixture(scope="module")
+def make_cnn_network(cnn, split):
+    layers = fold_network(cnn)
+    calibration = calibrate(layers, pixels_to_input(split.train_pixels))
+    cache = {}
+
+    def make(coding):
+        if coding not in cache:
+            params = get_coding(coding).params()
+            cache[coding] = convert_network(coding, layers, calibration, split, params)
+        return cache[coding]
+    return make
+
+
+def test_bundled_cnn_is_trained_and_has_convolutions(cnn, split):
+    layers = fold_network(cnn)
+    assert [l.geometry is not None for l in layers] == [True, True, False]
+    assert [l.input_pool is not None for l in layers] == [False, True, True]
+    assert ann_accuracy(cnn, split.test_pixels, split.test_labels) > 0.98
+
+
+@pytest.mark.parametrize("coding", sorted(BOUNDS))
+def test_cnn_accuracy_within_the_mlp_bounds(coding, make_cnn_network, cnn, split):
+    network, _ = make_cnn_network(coding)
+    snn = (network.simulate(split.test_pixels).classes == split.test_labels).mean()
+    assert abs(snn - ann_accuracy(cnn, split.test_pixels, split.test_labels)) <= BOUNDS[coding]
+
+
+@pytest.mark.parametrize("coding", ["radix", "deferred"])
+def test_cnn_equals_its_quantised_ann_exactly(coding, make_cnn_network, split):
+    network, _ = make_cnn_network(coding)
+    result = network.simulate(split.test_pixels)
+    codes, classes = get_coding(coding).golden.quantised_ann(network, split.test_pixels)
+    np.testing.assert_array_equal(classes, result.classes)
+    for layer, code, counts in zip(network.layers, codes, result.layers):
+        bits = np.stack([(code >> (layer.T - t)) & 1 for t in range(1, layer.T + 1)], 1)
+        np.testing.assert_array_equal(bits, counts.spike_train)
+
+
+def test_tsc_cnn_follows_its_ann(make_cnn_network, split):
+    """tsc misses the MLP's 1.5-point bound on the CNN (93 % against 99 %, see the README);
+    this guards what it reaches: the class of the float ANN on 90 % of the test images."""
+    from golden.convert import forward
+    network, layers = make_cnn_network("tsc")
+    ann = forward(layers, pixels_to_input(split.test_pixels).astype(np.float64))[-1].argmax(1)
+    assert (network.simulate(split.test_pixels).classes == ann).mean() >= 0.9
+
+
+@pytest.mark.parametrize("coding", ["phase", "radix", "rate", "tsc", "deferred"])
+def test_cnn_weights_stay_shared_and_json_round_trips(coding, make_cnn_network, split):
+    network, layers = make_cnn_network(coding)
+    for integer, float_layer in zip(network.layers, layers):
+        if float_layer.tie is not None:
+            assert check_shared(integer.weight.T, float_layer.tie), integer.name
+    golden = get_coding(coding).golden
+    again = golden.network_from_json(json.loads(json.dumps(golden.network_to_json(network))))
+    first, second = network.simulate(split.test_pixels[:40]), again.simulate(split.test_pixels[:40])
+    np.testing.assert_array_equal(first.final_potential, second.final_potential)
+    np.testing.assert_array_equal(first.layers[0].synaptic_adds, second.layers[0].synaptic_adds)
+
+
+def test_convolution_counts_only_receptive_field_additions(make_cnn_network, split):
+    network, _ = make_cnn_network("radix")
+    result = network.simulate(split.test_pixels[:10])
+    first = network.layers[0]
+    spikes = np.stack([(split.test_pixels[:10].astype(np.int64) >> (8 - k)) & 1
+                       for k in range(1, 9)], 1).sum(1)
+    np.testing.assert_array_equal(result.layers[0].synaptic_adds, spikes @ first.fan_out)
+    assert first.fan_out.max() == 8 * 9 < first.n_out
+
+
+def test_rtl_refuses_max_pooling_with_the_layer_named(make_cnn_network):
+    network, _ = make_cnn_network("phase")
+    with pytest.raises(UnsupportedLayer, match=r"layer 2 \(Conv2d at position 5\): max pooling"):
+        SnnTop(network, get_coding("phase").core)
+
+
+@pytest.mark.parametrize("coding", ["phase", "rate"])
+def test_build_golden_only_and_a_clear_error_without(coding, tmp_path, capsys):
+    out = tmp_path / "cnn"
+    assert build.main(["--network", "digits-cnn", "--coding", coding, "--out", str(out)]) == 2
+    assert "Use --golden-only" in capsys.readouterr().err
+    assert not out.exists() and not out.with_name("cnn.incomplete").exists()
+    assert build.main(["--network", "digits-cnn", "--coding", coding, "--golden-only",
+                       "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["network_name"] == "digits-cnn" and report["cycles_per_inference"] is None
+    assert report["accuracy"]["snn_golden_percent"] > 98
+    assert sorted(p.name for p in out.iterdir()) == ["network.json", "report.json"]

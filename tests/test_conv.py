@@ -1,0 +1,163 @@
+"""Convolution and pooling in the converter and the golden model (golden/conv.py)."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from golden.codings.base import (BINARY_MAX_POOL, COUNT_MAX_POOL, TIME_ON_MAX_POOL,
+                                 max_pool_spikes)
+from golden.conv import check_shared, tie_to_weight
+from golden.convert import ConversionError, calibrate, fold_network, forward
+from golden.trainable import TrainableLayer
+
+
+def randomise_batch_norm(model: nn.Module, seed: int) -> nn.Module:
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            n = module.num_features
+            module.running_mean.copy_(torch.randn(n, generator=generator))
+            module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+            module.weight.data.copy_(torch.randn(n, generator=generator))
+            module.bias.data.copy_(torch.randn(n, generator=generator))
+    return model.eval()
+
+
+CASES = {   # shapes, kernels, strides, paddings and pools the converter must unroll exactly
+    "stride 2, no padding": lambda: nn.Sequential(
+        nn.Unflatten(1, (2, 9, 9)), nn.Conv2d(2, 4, 3, stride=2), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.Flatten(), nn.Linear(64, 5)),
+    "non-square kernel, padding 2, max pool": lambda: nn.Sequential(
+        nn.Unflatten(1, (1, 8, 7)), nn.Conv2d(1, 3, (3, 2), padding=2), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Conv2d(3, 4, 2, stride=(1, 2), padding=(0, 1)), nn.BatchNorm2d(4),
+        nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 3, 3)),
+    "overlapping max pool, two pools in a row": lambda: nn.Sequential(
+        nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 2, 3, padding=1, bias=False), nn.ReLU(),
+        nn.MaxPool2d(3, stride=1), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(18, 4)),
+    "average pool folded into conv and dense": lambda: nn.Sequential(
+        nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.AvgPool2d(2), nn.Conv2d(4, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.AvgPool2d(2), nn.Flatten(), nn.Linear(6, 3)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_unrolled_network_equals_torch(case):
+    torch.manual_seed(sum(map(ord, case)))
+    model = randomise_batch_norm(CASES[case](), seed=len(case))
+    n_in = int(np.prod(model[0].unflattened_size))
+    x = np.random.default_rng(0).random((20, n_in))
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x).float()).double().numpy()
+    layers = fold_network(model)
+    np.testing.assert_allclose(forward(layers, x)[-1], expected, rtol=1e-4, atol=1e-4)
+    for layer in layers:
+        if layer.kernel is not None:      # the dense weight is the kernel, shared
+            np.testing.assert_array_equal(
+                layer.weight, tie_to_weight(layer.tie, layer.kernel, layer.n_out, layer.n_in))
+            assert check_shared(layer.weight, layer.tie)
+
+
+def test_channel_wise_calibration_and_fan_out():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(512, 2)).eval()
+    layers = fold_network(model)
+    x = np.random.default_rng(1).random((30, 64))
+    peak = calibrate(layers, x)[0].reshape(8, 64)
+    activation = forward(layers, x)[0].reshape(30, 8, 64)
+    np.testing.assert_array_equal(peak, np.repeat(activation.max((0, 2))[:, None], 64, 1))
+    fan_out = layers[0].fan_out.reshape(8, 8)
+    assert fan_out[3, 3] == 8 * 9 and fan_out[0, 0] == 8 * 4 and fan_out[0, 3] == 8 * 6
+
+
+def test_trained_convolution_stays_a_convolution():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Unflatten(1, (1, 6, 6)), nn.Conv2d(1, 3, 3), nn.ReLU(),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(12, 2)).eval()
+    layer = fold_network(model)[0]
+    trainable = TrainableLayer(layer)
+    np.testing.assert_allclose(trainable.weight().detach().numpy(), layer.weight)
+    x = torch.rand(5, 36, dtype=torch.float64)
+    (x @ trainable.weight().T + trainable.bias()).square().sum().backward()
+    with torch.no_grad():
+        for p in trainable.parameters():
+            p -= 0.1 * p.grad
+    trained = trainable.to_float_layer()
+    assert not np.allclose(trained.weight, layer.weight)
+    np.testing.assert_allclose(trained.weight, tie_to_weight(
+        trained.tie, trained.kernel, trained.n_out, trained.n_in))
+    assert len(np.unique(trained.bias)) == 3        # one bias per output channel
+
+
+@pytest.mark.parametrize("model, message", [
+    (nn.Sequential(nn.Conv2d(1, 2, 3)), "input shape is unknown"),
+    (nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 2, 3, dilation=2)),
+     r"Conv2d at position 1: Conv2d with groups or dilation"),
+    (nn.Sequential(nn.Unflatten(1, (2, 8, 8)), nn.Conv2d(2, 2, 3, groups=2)),
+     r"Conv2d at position 1: Conv2d with groups or dilation"),
+    (nn.Sequential(nn.Unflatten(1, (1, 4, 4)), nn.Conv2d(1, 2, 5)),
+     r"Conv2d at position 1: kernel 5x5 is larger than the 4x4 input"),
+    (nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(2, 2, 3)),
+     r"Conv2d expects 2 channels, the input has 1"),
+    (nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.MaxPool2d(2)),
+     r"MaxPool2d at position 1: MaxPool2d must follow a ReLU"),
+    (nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 2, 3), nn.ReLU(),
+                   nn.MaxPool2d(2, padding=1)), r"MaxPool2d at position 3: .* padding"),
+    (nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 2, 3), nn.ReLU(),
+                   nn.AvgPool2d(3, stride=1)), r"AvgPool2d at position 3: .* must not overlap"),
+    (nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 2, 3), nn.ReLU(), nn.AvgPool2d(2),
+                   nn.MaxPool2d(2)), r"MaxPool2d at position 4: MaxPool2d after AvgPool2d"),
+    (nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 2, 3), nn.ReLU(),
+                   nn.MaxPool2d(7)), r"window 7x7 is larger than the 6x6 map"),
+    (nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 2, 3), nn.ReLU(),
+                   nn.Linear(72, 2)), r"Linear at position 3: Linear after a 2-D map needs"),
+    (nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 2, 3), nn.BatchNorm1d(2)),
+     r"BatchNorm1d at position 2: BatchNorm1d must follow a Linear"),
+])
+def test_unsupported_configurations_name_the_layer(model, message):
+    with pytest.raises(ConversionError, match=message):
+        fold_network(model)
+
+
+def decoded(train: np.ndarray, rule) -> np.ndarray:
+    """(batch, phases, n) → (batch, phases, n) decoded value so far."""
+    x = np.cumsum(train, 1) if rule.integrate else train
+    return np.cumsum(x * rule.places(train.shape[1])[None, :, None], 1)
+
+
+WINDOWS = np.array([[0, 1, 2, 3], [2, 3, 4, 5], [5, 6, 6, 7]])
+
+
+@pytest.mark.parametrize("rule", [BINARY_MAX_POOL, COUNT_MAX_POOL], ids=["binary", "count"])
+def test_max_pool_follows_the_largest_value_at_every_phase(rule, rng):
+    train = rng.integers(0, 2, (50, 6, 8))
+    pooled = np.stack(max_pool_spikes(list(train.transpose(1, 0, 2)), WINDOWS, rule), 1)
+    assert set(np.unique(pooled)) <= {0, 1}
+    np.testing.assert_array_equal(decoded(pooled, rule),
+                                  decoded(train, rule)[:, :, WINDOWS].max(-1))
+
+
+def test_phase_max_pool_passes_the_earliest_spike(rng):
+    phases = 10
+    first = rng.integers(0, phases + 1, (40, 8))      # phase of each neuron's spike, or none
+    train = (np.arange(phases)[None, :, None] == first[:, None, :]).astype(np.int64)
+    pooled = np.stack(max_pool_spikes(list(train.transpose(1, 0, 2)), WINDOWS,
+                                      BINARY_MAX_POOL), 1)
+    earliest = first[:, WINDOWS].min(-1)
+    expected = (np.arange(phases)[None, :, None] == earliest[:, None, :]).astype(np.int64)
+    np.testing.assert_array_equal(pooled, expected)
+
+
+def test_tsc_max_pool_keeps_the_longest_time_on(rng):
+    steps = 9
+    start = rng.integers(0, steps, (40, 8))
+    stop = np.minimum(start + rng.integers(0, steps, (40, 8)), steps - 1)
+    t = np.arange(steps)[None, :, None]
+    train = (t == start[:, None]).astype(np.int64) - (t == stop[:, None]).astype(np.int64)
+    pooled = np.stack(max_pool_spikes(list(train.transpose(1, 0, 2)), WINDOWS,
+                                      TIME_ON_MAX_POOL), 1)
+    state = np.cumsum(pooled, 1)
+    assert set(np.unique(state)) <= {0, 1} and set(np.unique(pooled)) <= {-1, 0, 1}
+    time_on = np.cumsum(train, 1).sum(1)
+    np.testing.assert_array_equal(state.sum(1), time_on[:, WINDOWS].max(-1))
