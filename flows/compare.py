@@ -1,6 +1,7 @@
 """Side-by-side comparison of the spike codings on one network and one board.
 
-    python -m flows.compare [--board arty] [--codings rate phase ...] [--T 4 8 ...] [--Q ...]
+    python -m flows.compare [--network digits-cnn] [--board arty] [--codings rate phase ...]
+                            [--T 4 8 ...] [--Q ...]
 
 For every coding:
 - the default build, made by `python -m flows.build` itself (into OUT/builds/); the
@@ -32,7 +33,7 @@ from .common import FlowError, Progress, coding_params, convert_bundled, run_flo
 from .plots import write_plots
 from .tables import markdown_table
 
-NETWORKS = ("digits-mlp",)
+NETWORKS = ("digits-mlp", "digits-cnn")      # the bundled networks the RTL runs
 CODING_ORDER = ("rate", "phase", "radix", "tsc", "deferred")
 
 
@@ -40,7 +41,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m flows.compare", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--network", default="digits-mlp", choices=NETWORKS,
-                        help="network to compare on (default: the bundled digits MLP)")
+                        help="bundled network to compare on (default: digits-mlp)")
     parser.add_argument("--board", default="arty", choices=sorted(TARGETS),
                         help="board for the resource figures (default: arty, Yosys estimate)")
     parser.add_argument("--codings", nargs="+", default=list(CODING_ORDER),
@@ -52,14 +53,15 @@ def parse_args(argv=None):
     parser.add_argument("--Q", nargs="+", type=float,
                         help="phase: Q values of the sweep at the default T (default: Q_SWEEP)")
     parser.add_argument("--lanes", type=int, help="lanes of every build (default: the board's)")
-    parser.add_argument("--out", type=Path, help="report directory (default: build/compare-<board>)")
+    parser.add_argument("--out", type=Path, help="report directory (default: build/compare-<board>, "
+                                                 "compare-<network>-<board> for the CNN)")
     return parser.parse_args(argv)
 
 
-def sweep_point(coding: str, given: dict, lanes: int) -> dict:
+def sweep_point(coding: str, given: dict, lanes: int, network_name: str) -> dict:
     """One golden evaluation, as `flows.build` would make it with these parameters."""
     params = coding_params(coding, given)
-    _, split, network = convert_bundled(coding, params)
+    _, split, network = convert_bundled(coding, params, network_name=network_name)
     result = network.simulate(split.test_pixels)
     summary = result.summary()
     hidden = summary["layers"][:-1]
@@ -86,7 +88,7 @@ def sweep(coding: str, args, default_params: dict, lanes: int, progress) -> list
     rows = []
     for given in points:
         try:
-            rows.append({"varied": given, **sweep_point(coding, given, lanes)})
+            rows.append({"varied": given, **sweep_point(coding, given, lanes, args.network)})
         except FlowError as error:
             progress.note(f"{coding}: sweep point {given} skipped: {error}")
             rows.append({"varied": given, "skipped": str(error)})
@@ -140,7 +142,8 @@ def compare(args) -> Path:
         raise FlowError(f"--lanes must be a positive integer, not {lanes}")
     codings = [c for c in CODING_ORDER if c in args.codings] + \
               [c for c in args.codings if c not in CODING_ORDER]
-    out = args.out or Path("build") / f"compare-{args.board}"
+    prefix = "" if args.network == "digits-mlp" else f"{args.network}-"
+    out = args.out or Path("build") / f"compare-{prefix}{args.board}"
     progress = Progress(2 * len(codings) + 2)
     rows, sweeps = [], {}
     with staged_directory(out) as staging:
@@ -149,12 +152,12 @@ def compare(args) -> Path:
                           f"--board {args.board})")
             build_dir = staging / "builds" / f"{coding}-{args.board}"
             build_flow.build(build_flow.parse_args(
-                ["--coding", coding, "--board", args.board, "--lanes", str(lanes),
-                 "--out", str(build_dir)]))
+                ["--coding", coding, "--network", args.network, "--board", args.board,
+                 "--lanes", str(lanes), "--out", str(build_dir)]))
             report = json.loads((build_dir / "report.json").read_text())
             progress.step(f"{coding}: golden sweep")
             sweeps[coding] = sweep(coding, args, report["params"], lanes, progress)
-            default_point = sweep_point(coding, {}, lanes)
+            default_point = sweep_point(coding, {}, lanes, args.network)
             rows.append(default_row(coding, report, default_point))
         progress.step("tables and plots")
         comparison = {

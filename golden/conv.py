@@ -44,6 +44,52 @@ class ConvGeometry:
         return text + (f" ({self.pooled_input} folded in before it)" if self.pooled_input else "")
 
 
+def pooled_convolution(geometry: ConvGeometry, windows) -> ConvGeometry | None:
+    """One p×q average pool (stride = window) then `geometry` is one convolution on the
+    unpooled map: kernel (p·kh, q·kw), stride (p·sh, q·sw), padding (p·ph, q·pw), when the
+    pool tiles the map exactly; else None."""
+    if len(windows) != 1:
+        return None
+    (p, q), (c, height, width) = windows[0]
+    if height % p or width % q:
+        return None
+    return ConvGeometry((c, height, width), geometry.out_shape,
+                        (p * geometry.kernel[0], q * geometry.kernel[1]),
+                        (p * geometry.stride[0], q * geometry.stride[1]),
+                        (p * geometry.padding[0], q * geometry.padding[1]),
+                        geometry.pooled_input)
+
+
+def geometry_to_json(geometry: ConvGeometry | None):
+    return None if geometry is None else {
+        "in_shape": geometry.in_shape, "out_shape": geometry.out_shape, "kernel": geometry.kernel,
+        "stride": geometry.stride, "padding": geometry.padding,
+        "pooled_input": geometry.pooled_input}
+
+
+def geometry_from_json(data) -> ConvGeometry | None:
+    return None if data is None else ConvGeometry(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def extract_kernel(weight: np.ndarray, geometry: ConvGeometry) -> np.ndarray:
+    """The integer kernel (out, in, kh, kw) of a dense (n_out, n_in) weight that is the
+    convolution `geometry`; ValueError if the weight is not exactly that convolution."""
+    out_channels = geometry.out_shape[0]
+    tie, out_shape = conv_tie(geometry.in_shape, out_channels, geometry.kernel,
+                              geometry.stride, geometry.padding)
+    coo = tie.tocoo()
+    values = weight.ravel()[coo.row]
+    kernel = np.zeros(tie.shape[1], dtype=np.int64)
+    kernel[coo.col] = values
+    rebuilt = np.zeros(weight.size, dtype=np.int64)
+    rebuilt[coo.row] = kernel[coo.col]
+    if out_shape != geometry.out_shape or not np.array_equal(rebuilt, weight.ravel()):
+        raise ValueError(f"the weight is not the convolution {geometry.describe()}")
+    c_in = geometry.in_shape[0]
+    return kernel.reshape(out_channels, c_in, *geometry.kernel)
+
+
 def conv_tie(in_shape: Shape, out_channels: int, kernel, stride, padding):
     """(tie (n_out·n_in, kernel size) sparse, out shape): weight.flat = tie @ kernel.flat,
     kernel laid out (out_channels, in_channels, kh, kw) as in `torch.nn.Conv2d`."""
@@ -108,3 +154,24 @@ def check_shared(weight: np.ndarray, tie) -> bool:
     np.minimum.at(low, group, values)
     np.maximum.at(high, group, values)
     return bool((low == high).all())
+
+
+def receptive_table(geometry: ConvGeometry) -> list[list[tuple[int, int]]]:
+    """Per input position q = y·W + x: the (output position, kernel offset dy·kw + dx) pairs
+    an input spike there updates, in kernel order. The convolution engine walks this list
+    (padded to its longest length) for every input event."""
+    _, height, width = geometry.in_shape
+    _, ho, wo = geometry.out_shape
+    (kh, kw), (sh, sw), (ph, pw) = geometry.kernel, geometry.stride, geometry.padding
+    table = []
+    for iy in range(height):
+        for ix in range(width):
+            entries = []
+            for dy in range(kh):
+                for dx in range(kw):
+                    oy, ry = divmod(iy + ph - dy, sh)
+                    ox, rx = divmod(ix + pw - dx, sw)
+                    if ry == 0 and rx == 0 and 0 <= oy < ho and 0 <= ox < wo:
+                        entries.append((oy * wo + ox, dy * kw + dx))
+            table.append(entries)
+    return table

@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from torch import nn
 
-from .conv import (ConvGeometry, pair, avg_pool_matrix, conv_tie, fold_linear_into_tie,
-                   max_pool_index, tie_to_weight)
+from .conv import (ConvGeometry, avg_pool_matrix, conv_tie, fold_linear_into_tie,
+                   max_pool_index, pair, pooled_convolution, tie_to_weight)
 
 
 class ConversionError(ValueError):
@@ -32,6 +32,9 @@ class FloatLayer:
     tie: object = None                    # scipy sparse (n_out·n_in, kernel.size)
     channel: np.ndarray | None = None     # (n_out,) each neuron's output channel (convolutions)
     geometry: ConvGeometry | None = None
+    # The convolution the RTL engine runs: `geometry` with average pooling folded in, or
+    # None for a dense layer (or pooling no single convolution equals).
+    engine_geometry: ConvGeometry | None = None
 
     @property
     def n_in(self) -> int:
@@ -94,20 +97,23 @@ class _Folder:
         self.size = None                  # length of the current flat vector, if known
         self.max_pool = None              # (n, window) into the last layer's outputs
         self.avg_pool = None              # (n, n_before) average pooling, to fold in
-        self.avg_names: list[str] = []
+        self.avg_windows: list[tuple] = []   # ((kh, kw), shape before the pool) per AvgPool
 
     def take_pending(self, where: str):
         if self.layers and not self.layers[-1].relu:
             raise ConversionError(f"{where}: two affine layers without a ReLU between them")
-        pending, pool, names = self.avg_pool, self.max_pool, self.avg_names
-        self.avg_pool, self.max_pool, self.avg_names = None, None, []
-        return pending, pool, names
+        pending, pool, windows = self.avg_pool, self.max_pool, self.avg_windows
+        self.avg_pool, self.max_pool, self.avg_windows = None, None, []
+        return pending, pool, windows
 
-    def add(self, layer: FloatLayer, pending, pool, names) -> None:
+    def add(self, layer: FloatLayer, pending, pool, windows) -> None:
+        layer.engine_geometry = layer.geometry
         if pending is not None:
             if layer.tie is not None:
                 layer.tie = fold_linear_into_tie(layer.tie, pending, layer.n_out)
-                layer.geometry = replace(layer.geometry, pooled_input=" and ".join(names))
+                names = " and ".join(f"AvgPool2d {kh}x{kw}" for (kh, kw), _ in windows)
+                layer.geometry = replace(layer.geometry, pooled_input=names)
+                layer.engine_geometry = pooled_convolution(layer.geometry, windows)
             layer.weight = layer.weight @ pending
         layer.input_pool = pool
         self.layers.append(layer)
@@ -243,9 +249,10 @@ def fold_network(model: nn.Module) -> list[FloatLayer]:
                 folder.max_pool = index if folder.max_pool is None else \
                     folder.max_pool[index].reshape(len(index), -1)
             else:
+                before = folder.shape
                 matrix, folder.shape = avg_pool_matrix(folder.shape, module.kernel_size, stride)
                 folder.avg_pool = matrix if folder.avg_pool is None else matrix @ folder.avg_pool
-                folder.avg_names.append(f"AvgPool2d {kh}x{kw}")
+                folder.avg_windows.append(((kh, kw), before))
             folder.size = int(np.prod(folder.shape))
         else:
             raise ConversionError(

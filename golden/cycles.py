@@ -8,19 +8,46 @@ layer's `Schedule`:
     stalls = Σ_(phase, group) max(0, spikes the group emits in that phase - 1)
     cycles = ops + stalls + PIPELINE_CYCLES
 
+A convolution layer (`hdl/conv_layer.py`) has G = sites·CG groups (CG = ceil(C_out /
+lanes)), walks E receptive entries per input event, and has two more pipeline stages:
+
+    ops    = G·step_passes + CG·E·(input events)
+    stalls = as above, a group being the `lanes` channels of one site
+    cycles = ops + stalls + PIPELINE_CYCLES + 2
+
 latency (cycles from the last accepted pixel to `result__valid`) = 1 + Σ_layers cycles.
 An image then takes n_in cycles to load, so back-to-back throughput is one image every
 n_in + latency cycles.
 """
 import numpy as np
 
+from .conv import receptive_table
 from .roms import groups_of
 
 PIPELINE_CYCLES = 3   # start → first op, and two stages to drain
+CONV_EXTRA_STAGES = 2   # the convolution engine's input-site and receptive ROM stages
+
+
+def conv_layer_cycles(layer, counts, lanes: int) -> np.ndarray:
+    schedule, geometry = layer.schedule, layer.conv
+    c_out, sites = geometry.out_shape[0], geometry.out_shape[1] * geometry.out_shape[2]
+    lanes = min(lanes, c_out)
+    groups = groups_of(c_out, lanes)
+    entries = max(1, max(len(e) for e in receptive_table(geometry)))
+    events = counts.input_events_per_phase[:, :schedule.input_phases].sum(1)
+    ops = sites * groups * schedule.step_passes + groups * entries * events
+    train = counts.spike_train != 0
+    padded = np.zeros(train.shape[:2] + (groups * lanes, sites), dtype=np.int64)
+    padded[:, :, :c_out] = train.reshape(train.shape[:2] + (c_out, sites))
+    per_group = padded.reshape(train.shape[:2] + (groups, lanes, sites)).sum(3)
+    stalls = np.maximum(per_group - 1, 0).sum((1, 2, 3))
+    return ops + stalls + PIPELINE_CYCLES + CONV_EXTRA_STAGES
 
 
 def layer_cycles(layer, counts, lanes: int) -> np.ndarray:
     """Per-image cycles of one layer engine. `counts` is the layer's `LayerCounts`."""
+    if getattr(layer, "conv", None) is not None:
+        return conv_layer_cycles(layer, counts, lanes)
     schedule = layer.schedule
     lanes = min(lanes, layer.n_out)
     groups = groups_of(layer.n_out, lanes)

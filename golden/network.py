@@ -1,8 +1,12 @@
 """The bundled networks for the digits data set (8x8 images, flat pixel vectors):
 
 - `digits-mlp` (the default): 64-64-32-10 ReLU MLP with batch norm.
-- `digits-cnn`: conv 3x3 1→8, max pool 2, conv 3x3 8→16, max pool 2, dense 64→10, with
-  batch norm; the input arrives flat and `Unflatten` gives it its (1, 8, 8) shape.
+- `digits-cnn`: conv 3x3 1→8, average pool 2, conv 3x3 8→16, average pool 2, dense
+  64→10, with batch norm; the input arrives flat and `Unflatten` gives it its (1, 8, 8)
+  shape. Average pooling folds into the next layer, so the RTL runs it (two convolution
+  engines and a dense one).
+- `digits-cnn-maxpool`: the same with max pooling (golden model only: max pooling has no
+  RTL yet).
 
 Regenerate the committed weights (deterministic, CPU, under a minute) with:
 
@@ -32,18 +36,19 @@ def digits_mlp() -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def digits_cnn() -> nn.Sequential:
-    """conv 3x3 1→8 (padding 1) + BN + ReLU, max pool 2, conv 3x3 8→16 + BN + ReLU,
-    max pool 2, flatten, dense 64→10."""
+def digits_cnn(pool=nn.AvgPool2d) -> nn.Sequential:
+    """conv 3x3 1→8 (padding 1) + BN + ReLU, pool 2, conv 3x3 8→16 + BN + ReLU, pool 2,
+    flatten, dense 64→10."""
     return nn.Sequential(
         nn.Unflatten(1, (1, 8, 8)),
-        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), pool(2),
+        nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), pool(2),
         nn.Flatten(), nn.Linear(64, 10))
 
 
 NETWORKS = {"digits-mlp": (digits_mlp, "digits_mlp.npz"),
-            "digits-cnn": (digits_cnn, "digits_cnn.npz")}
+            "digits-cnn": (digits_cnn, "digits_cnn.npz"),
+            "digits-cnn-maxpool": (lambda: digits_cnn(nn.MaxPool2d), "digits_cnn_maxpool.npz")}
 
 
 def network_names() -> list[str]:

@@ -18,6 +18,8 @@ ROM, threshold ROM) → B (cores compute; state written back; spikes emitted). T
 RAM read is transparent to its write port, so B's write is seen by the next op's read
 even when both touch the same group.
 """
+from dataclasses import dataclass
+
 from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
@@ -29,13 +31,31 @@ from .cores import Op
 from .events import EventSink, EventSource
 
 
+class UnsupportedLayer(ValueError):
+    """A layer of the integer network that the RTL engines cannot run (yet)."""
+
+
+@dataclass
+class StageB:
+    """The op in pipeline stage B, as the cores and the spike output see it."""
+    valid: Signal
+    kind: Signal
+    phase: Signal
+    negative: Signal        # the input event is a -1 spike (signed codings)
+    fresh: Signal           # the op entered B this cycle (not held by a stall)
+    lane_group: Signal      # which group of `lanes` neurons: the last one may be partial
+    neuron_base: object     # neuron index of lane 0
+    neuron_stride: int      # index step from one lane to the next
+
+
 class LayerEngine(wiring.Component):
     def __init__(self, layer, lanes: int, core_module, name: str):
         if not isinstance(lanes, int) or isinstance(lanes, bool) or lanes < 1:
             raise TypeError(f"Lane count must be a positive integer, not {lanes!r}")
         self.layer, self.lanes, self.core_module, self.name = layer, lanes, core_module, name
         self.lanes = min(lanes, layer.n_out)
-        self.groups = groups_of(layer.n_out, self.lanes)
+        self.groups = self.groups_per_site = groups_of(layer.n_out, self.lanes)
+        self.lane_count = layer.n_out          # neurons spread over the lanes of one site
         self.schedule = schedule = layer.schedule
         self.last_step = schedule.step_passes
         members = {
@@ -167,38 +187,52 @@ class LayerEngine(wiring.Component):
                          threshold_read.en.eq(advance)]
 
         # --- B: the cores ----------------------------------------------------------------
+        m.d.comb += [state_write.addr.eq(b_group),
+                     state_write.en.eq(b_valid & (b_kind != Op.READ))]
+        self.stage_b(m, StageB(b_valid, b_kind, b_phase, b_negative, b_fresh, b_group,
+                               neuron_base=b_group * lanes, neuron_stride=1),
+                     state_read.data, state_write, bias_read.data, weight_read.data,
+                     threshold_read.data if hidden else None, busy, best_valid, stall)
+        return m
+
+    def stage_b(self, m, b: "StageB", state_data, state_write, bias_data, weight_data,
+                threshold_data, busy, best_valid, stall) -> None:
+        """The cores on the op in stage B, then spike emission (hidden) or argmax (output).
+        Lane l of the op works on neuron `b.neuron_base + l·b.neuron_stride`."""
+        layer, lanes, groups = self.layer, self.lanes, self.groups_per_site
+        params, schedule = layer.neuron_params, self.schedule
+        hidden = not schedule.is_output
+        b_valid, b_kind, b_phase, b_negative, b_fresh = (b.valid, b.kind, b.phase, b.negative,
+                                                          b.fresh)
         fire_mask, negative_mask = Signal(lanes), Signal(lanes)
         readouts = []
         for lane in range(lanes):
             core = self.core_module.NeuronCore(params)
             m.submodules[f"lane_{lane}"] = core
             width_w, width_b = params.weight_width, params.bias_width
-            padded_from = layer.n_out - (groups - 1) * lanes    # lanes used by the last group
+            padded_from = self.lane_count - (groups - 1) * lanes    # lanes of the last group
             m.d.comb += [
                 core.op.eq(b_kind),
                 core.first.eq(b_phase == 1),
                 core.compare.eq((b_phase > schedule.emit_offset) if hidden else 0),
                 core.window_start.eq(b_phase == schedule.emit_offset + 1),
                 core.last.eq(b_phase == self.last_step),
-                core.enable.eq((b_group != groups - 1) | (lane < padded_from)),
-                core.state.eq(state_read.data[lane]),
-                core.bias.eq(bias_read.data[lane * width_b:(lane + 1) * width_b]),
+                core.enable.eq((b.lane_group != groups - 1) | (lane < padded_from)),
+                core.state.eq(state_data[lane]),
+                core.bias.eq(bias_data[lane * width_b:(lane + 1) * width_b]),
                 state_write.data[lane].eq(core.next_state),
                 fire_mask[lane].eq(core.fire),
                 negative_mask[lane].eq(core.spike_negative),
             ]
-            weight = weight_read.data[lane * width_w:(lane + 1) * width_w].as_signed()
+            weight = weight_data[lane * width_w:(lane + 1) * width_w].as_signed()
             if schedule.signed_spikes:
                 # A -1 input event subtracts the weight; the converter sizes weight_width so
                 # that every negated weight fits.
                 weight = Mux(b_negative, -weight, weight)
             m.d.comb += core.weight.eq(weight)
             if hidden:
-                m.d.comb += core.threshold.eq(threshold_read.data)
+                m.d.comb += core.threshold.eq(threshold_data)
             readouts.append((core.readout, core.enable))
-        m.d.comb += [state_write.addr.eq(b_group),
-                     state_write.en.eq(b_valid & (b_kind != Op.READ))]
-
         if hidden:
             # Spikes leave one per cycle, lowest lane first; more than one holds the pipeline.
             remaining = Signal(lanes)
@@ -214,7 +248,7 @@ class LayerEngine(wiring.Component):
                 stall.eq(active & ((pending & ~lowest) != 0)),
                 self.spikes.clear.eq(~busy & self.start),
                 self.spikes.valid.eq(active & (pending != 0)),
-                self.spikes.neuron.eq(b_group * lanes + lane_index),
+                self.spikes.neuron.eq(b.neuron_base + lane_index * b.neuron_stride),
                 self.spikes.sign.eq(negative_mask.bit_select(lane_index, 1)
                                     if schedule.signed_spikes else 0),
                 self.spikes.phase.eq(b_phase - schedule.emit_offset),
@@ -228,9 +262,8 @@ class LayerEngine(wiring.Component):
             for lane, (readout, enable) in enumerate(readouts):
                 take = enable & (~valid | (readout > value))
                 value = Mux(take, readout, value)
-                index = Mux(take, b_group * lanes + lane, index)
+                index = Mux(take, b.neuron_base + lane * b.neuron_stride, index)
                 valid = valid | enable
             with m.If(b_valid & (b_kind == Op.READ)):
                 m.d.sync += [best_value.eq(value), best_index.eq(index), best_valid.eq(valid)]
             m.d.comb += [stall.eq(0), self.result.eq(best_index)]
-        return m

@@ -19,21 +19,25 @@ from amaranth.lib.wiring import In, Out
 from golden.data import PIXEL_BITS
 
 from .events import EventBuffer, InputPlanes
-from .layer import LayerEngine
-
-
-class UnsupportedLayer(ValueError):
-    """A layer of the integer network that the RTL engines cannot run (yet)."""
+from .conv_layer import ConvLayerEngine, conv_tables
+from .layer import LayerEngine, UnsupportedLayer  # noqa: F401  (UnsupportedLayer: re-exported)
 
 
 def check_rtl_support(network) -> None:
-    """The layer engine runs dense layers (a convolution unrolled to its dense weight would
-    run, bit-exact, but wastefully); max pooling between layers has no hardware yet."""
+    """Dense layers run on `LayerEngine`, convolutions on `ConvLayerEngine` (a convolution
+    with no single-convolution geometry runs unrolled on the dense engine); max pooling
+    between layers has no hardware yet. Raises `UnsupportedLayer` naming the layer."""
     for layer in network.layers:
         if getattr(layer, "input_pool", None) is not None:
             raise UnsupportedLayer(
-                f"{layer.name}: max pooling of its input has no RTL yet (convolution and "
-                "pooling engines are unfinished, issue 4); the golden model runs this network")
+                f"{layer.name}: max pooling of its input has no RTL yet (issue 4); the "
+                "golden model runs this network")
+        if getattr(layer, "conv", None) is not None:
+            conv_tables(layer)
+
+
+def engine_class(layer):
+    return LayerEngine if getattr(layer, "conv", None) is None else ConvLayerEngine
 
 
 class SnnTop(wiring.Component):
@@ -41,7 +45,7 @@ class SnnTop(wiring.Component):
         self.network, self.core_module = network, core_module
         layers = network.layers
         check_rtl_support(network)
-        self.engines = [LayerEngine(layer, lanes, core_module, f"layer{i + 1}")
+        self.engines = [engine_class(layer)(layer, lanes, core_module, f"layer{i + 1}")
                         for i, layer in enumerate(layers)]
         super().__init__({
             "pixels": In(stream.Signature(PIXEL_BITS)),

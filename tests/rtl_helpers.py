@@ -75,5 +75,14 @@ def amaranth_vs_golden(network, images, lanes):
     classes, latency, spikes = amaranth_run(network, images, lanes)
     np.testing.assert_array_equal(classes, golden.classes)
     np.testing.assert_array_equal(latency, inference_cycles(network, golden, lanes)["latency"])
-    for events, counts in zip(spikes, golden.layers[:-1]):
-        assert events == expected_spikes(counts.spike_train)
+    for events, counts, layer in zip(spikes, golden.layers[:-1], network.layers):
+        expected = expected_spikes(counts.spike_train)
+        if getattr(layer, "conv", None) is not None:
+            # The convolution engine emits a phase's spikes in (site, channel) order.
+            events, expected = per_image_sorted(events, counts), per_image_sorted(expected, counts)
+        assert events == expected, layer.name
+
+
+def per_image_sorted(events, counts):
+    ends = np.abs(counts.spike_train).sum((1, 2)).cumsum()
+    return [sorted(events[start:end]) for start, end in zip(np.r_[0, ends[:-1]], ends)]

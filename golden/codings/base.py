@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..conv import geometry_from_json, geometry_to_json
 from ..convert import ConversionError
 from ..data import PIXEL_BITS
 
@@ -23,6 +24,7 @@ class LayerShape:
     fields), None for a dense layer (every neuron)."""
     input_pool: np.ndarray | None = None
     fan_out: np.ndarray | None = None
+    conv = None       # golden.conv.ConvGeometry the RTL convolution engine runs, if any
 
     @property
     def connections(self) -> int:
@@ -154,19 +156,22 @@ def max_pool_spikes(spikes: list[np.ndarray], pool_index: np.ndarray,
 
 
 def copy_structure(layer, source) -> None:
-    """Give an integer layer the pooling and fan-out of the float layer it came from."""
+    """Give an integer layer the pooling, fan-out and convolution of the layer it came from."""
     layer.input_pool, layer.fan_out = source.input_pool, source.fan_out
+    layer.conv = source.engine_geometry if hasattr(source, "engine_geometry") else source.conv
 
 
 def structure_to_json(layer) -> dict:
-    return {key: None if getattr(layer, key) is None else getattr(layer, key).tolist()
-            for key in ("input_pool", "fan_out")}
+    arrays = {key: None if getattr(layer, key) is None else getattr(layer, key).tolist()
+              for key in ("input_pool", "fan_out")}
+    return {**arrays, "conv": geometry_to_json(layer.conv)}
 
 
 def structure_from_json(layer, data: dict):
     for key in ("input_pool", "fan_out"):
         if data.get(key) is not None:
             setattr(layer, key, np.array(data[key], dtype=np.int64))
+    layer.conv = geometry_from_json(data.get("conv"))
     return layer
 
 
