@@ -22,8 +22,11 @@ test: $(VENV)/.installed    ## the CI suite (slow regressions deselected)
 test-full: $(VENV)/.installed   ## full regression: every test-split image on Verilator, more random cores
 	$(PY) -m pytest -m "slow or not slow" $(ARGS)
 
-compare: $(VENV)/.installed   ## every coding side by side: build/compare-arty (tables + plots)
+compare: $(VENV)/.installed   ## every coding side by side on each bundled network (build/compare-*), then the networks table
 	$(PY) -m flows.compare $(ARGS)
+	$(PY) -m flows.compare --network digits-cnn $(ARGS)
+	$(PY) -m flows.compare --network digits-cnn-maxpool $(ARGS)
+	$(PY) -m flows.networks
 
 bench: $(VENV)/.installed     ## benchmark figures (printed, not asserted)
 	$(PY) -m bench.golden_throughput

@@ -2,7 +2,7 @@
 
     python -m flows.build --coding phase --Q 1.25 --board arty
 
-    python -m flows.build --network digits-cnn --coding radix --golden-only
+    python -m flows.build --network digits-cnn --coding radix --board arty
 
 Writes into the build directory (default build/<coding>-<board>):
     snn_top.v          Verilog of snn_top (ROM contents inlined as memory initialisers)
@@ -41,8 +41,8 @@ def parse_args(argv=None):
                         help=f"bundled network (default: {DEFAULT_NETWORK})")
     parser.add_argument("--golden-only", action="store_true",
                         help="convert and simulate in the golden model only: network.json and "
-                             "report.json, no Verilog (the only choice for digits-cnn until "
-                             "its RTL exists)")
+                             "report.json, no Verilog (for layers the RTL cannot run, such as "
+                             "overlapping max pooling, or a quick accuracy figure)")
     parser.add_argument("--T", type=int, help="phases / bits per activation / time steps N "
                                               "(default: phase 16, radix 6, deferred 4, "
                                               "rate 16, tsc 8)")

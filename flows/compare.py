@@ -33,7 +33,7 @@ from .common import FlowError, Progress, coding_params, convert_bundled, run_flo
 from .plots import write_plots
 from .tables import markdown_table
 
-NETWORKS = ("digits-mlp", "digits-cnn")      # the bundled networks the RTL runs
+NETWORKS = ("digits-mlp", "digits-cnn", "digits-cnn-maxpool")
 CODING_ORDER = ("rate", "phase", "radix", "tsc", "deferred")
 
 

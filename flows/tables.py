@@ -1,7 +1,7 @@
 """The comparison report as a markdown document (`python -m flows.compare`)."""
 
 
-def _resources(res: dict) -> tuple[str, str, str, str, str]:
+def resources_cells(res: dict) -> tuple[str, str, str, str, str]:
     """(LUT or LC, FF, BRAM, DSP, Fmax) as table cells."""
     if "LUT" in res:
         bram = res["BRAM36"] + res["BRAM18"] / 2
@@ -37,7 +37,7 @@ def markdown_table(comparison: dict) -> str:
     ]
     for row in comparison["rows"]:
         e = row["energy"]
-        lut, ff, bram, dsp, fmax = _resources(row["resources"])
+        lut, ff, bram, dsp, fmax = resources_cells(row["resources"])
         other = sum(row["other_operations"].values())
         eq6 = f"{e['fp32_efficiency_eq6']:.1f}×" if e["fp32_efficiency_eq6"] else "–"
         lines.append(

@@ -15,6 +15,10 @@ lanes)), walks E receptive entries per input event, and has two more pipeline st
     stalls = as above, a group being the `lanes` channels of one site
     cycles = ops + stalls + PIPELINE_CYCLES + 2
 
+A max pooling unit before a layer (`hdl/pool.py`) adds, with W windows and P phases:
+
+    cycles = Σ_t (max(1, events of phase t) + 2 + W) + 2
+
 latency (cycles from the last accepted pixel to `result__valid`) = 1 + Σ_layers cycles.
 An image then takes n_in cycles to load, so back-to-back throughput is one image every
 n_in + latency cycles.
@@ -26,6 +30,8 @@ from .roms import groups_of
 
 PIPELINE_CYCLES = 3   # start → first op, and two stages to drain
 CONV_EXTRA_STAGES = 2   # the convolution engine's input-site and receptive ROM stages
+POOL_WAIT_CYCLES = 2    # hdl/pool.py: WAIT_CYCLES
+POOL_FINISH_CYCLES = 2  # hdl/pool.py: FINISH_CYCLES
 
 
 def conv_layer_cycles(layer, counts, lanes: int) -> np.ndarray:
@@ -63,9 +69,22 @@ def layer_cycles(layer, counts, lanes: int) -> np.ndarray:
     return ops + stalls + PIPELINE_CYCLES
 
 
+def pool_cycles(layer, producer_counts) -> np.ndarray:
+    """Cycles of the max pooling unit before `layer` (`hdl/pool.py`), start to done."""
+    train = producer_counts.spike_train != 0
+    events = train.sum(2)                                  # (images, phases)
+    windows = layer.input_pool.shape[0]
+    return (np.maximum(events, 1) + POOL_WAIT_CYCLES + windows).sum(1) + POOL_FINISH_CYCLES
+
+
 def inference_cycles(network, result, lanes: int) -> dict:
-    per_layer = [layer_cycles(layer, counts, lanes)
-                 for layer, counts in zip(network.layers, result.layers)]
+    """Per layer: the layer's engine, plus the max pooling unit before it, if any."""
+    per_layer = []
+    for index, (layer, counts) in enumerate(zip(network.layers, result.layers)):
+        cycles = layer_cycles(layer, counts, lanes)
+        if getattr(layer, "input_pool", None) is not None:
+            cycles = cycles + pool_cycles(layer, result.layers[index - 1])
+        per_layer.append(cycles)
     latency = 1 + sum(per_layer)
     return {"latency": latency, "per_layer": per_layer,
             "load": network.n_inputs, "period": latency + network.n_inputs}

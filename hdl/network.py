@@ -16,22 +16,22 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from golden.codings import get_coding
 from golden.data import PIXEL_BITS
 
-from .events import EventBuffer, InputPlanes
 from .conv_layer import ConvLayerEngine, conv_tables
+from .events import EventBuffer, InputPlanes
 from .layer import LayerEngine, UnsupportedLayer  # noqa: F401  (UnsupportedLayer: re-exported)
+from .pool import MaxPoolUnit, member_map
 
 
 def check_rtl_support(network) -> None:
     """Dense layers run on `LayerEngine`, convolutions on `ConvLayerEngine` (a convolution
-    with no single-convolution geometry runs unrolled on the dense engine); max pooling
-    between layers has no hardware yet. Raises `UnsupportedLayer` naming the layer."""
-    for layer in network.layers:
+    with no single-convolution geometry runs unrolled on the dense engine), max pooling on
+    `MaxPoolUnit` (windows must not overlap). Raises `UnsupportedLayer` naming the layer."""
+    for producer, layer in zip([None] + network.layers, network.layers):
         if getattr(layer, "input_pool", None) is not None:
-            raise UnsupportedLayer(
-                f"{layer.name}: max pooling of its input has no RTL yet (issue 4); the "
-                "golden model runs this network")
+            member_map(layer.input_pool.tolist(), producer.n_out, layer.name)
         if getattr(layer, "conv", None) is not None:
             conv_tables(layer)
 
@@ -43,6 +43,7 @@ def engine_class(layer):
 class SnnTop(wiring.Component):
     def __init__(self, network, core_module, lanes: int = 4):
         self.network, self.core_module = network, core_module
+        self.max_pool_rule = get_coding(network.coding).golden.MAX_POOL
         layers = network.layers
         check_rtl_support(network)
         self.engines = [engine_class(layer)(layer, lanes, core_module, f"layer{i + 1}")
@@ -69,13 +70,32 @@ class SnnTop(wiring.Component):
         wiring.connect(m, self.engines[0].events, planes.read)
         for producer, consumer in zip(self.engines, self.engines[1:]):
             schedule = producer.schedule
+            phases, signed = schedule.output_phases, schedule.signed_spikes
+            pool_index = consumer.layer.input_pool
             buffer = EventBuffer(producer.layer.n_out * schedule.max_spikes_per_neuron,
-                                 producer.layer.n_out, schedule.output_phases,
-                                 consumer.last_step, signed=schedule.signed_spikes)
+                                 producer.layer.n_out, phases,
+                                 phases if pool_index is not None else consumer.last_step,
+                                 signed=signed)
             m.submodules[f"{producer.name}_spikes"] = buffer
             wiring.connect(m, producer.spikes, buffer.write)
-            wiring.connect(m, consumer.events, buffer.read)
-            m.d.comb += consumer.start.eq(producer.done)
+            if pool_index is None:
+                wiring.connect(m, consumer.events, buffer.read)
+                m.d.comb += consumer.start.eq(producer.done)
+                continue
+            # Max pooling: the producer's spikes → the pooled spikes the consumer reads.
+            pool = MaxPoolUnit(pool_index, producer.layer.n_out, phases, self.max_pool_rule,
+                               consumer.layer.name)
+            windows = pool_index.shape[0]
+            per_window = max(schedule.max_spikes_per_neuron,
+                             phases if self.max_pool_rule.integrate else 0)
+            pooled = EventBuffer(windows * per_window, windows, phases, consumer.last_step,
+                                 signed=signed)
+            m.submodules[f"{consumer.name}_pool"] = pool
+            m.submodules[f"{consumer.name}_pooled_spikes"] = pooled
+            wiring.connect(m, pool.events, buffer.read)
+            wiring.connect(m, pool.spikes, pooled.write)
+            wiring.connect(m, consumer.events, pooled.read)
+            m.d.comb += [pool.start.eq(producer.done), consumer.start.eq(pool.done)]
 
         pixel_index = Signal(range(max(n_in, 2)))
         loading = Signal(init=1)

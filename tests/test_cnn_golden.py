@@ -11,7 +11,6 @@ from golden.conv import check_shared
 from golden.convert import calibrate, fold_network
 from golden.data import pixels_to_input
 from golden.network import ann_accuracy, load_bundled
-from hdl.network import SnnTop, UnsupportedLayer
 
 # Acceptance bounds of the MLP, in accuracy points against the float ANN (issue 4).
 BOUNDS = {"phase": 0.01, "radix": 0.01, "rate": 0.015}
@@ -105,23 +104,15 @@ def test_convolution_counts_only_receptive_field_additions(make_cnn_network, spl
     assert first.fan_out.max() == 8 * 9 < first.n_out
 
 
-def test_rtl_refuses_max_pooling_with_the_layer_named(split):
-    layers = fold_network(load_bundled("digits-cnn-maxpool"))
-    network = get_coding("phase").golden.convert(
-        layers, calibrate(layers, pixels_to_input(split.train_pixels[:100])),
-        get_coding("phase").params())
-    with pytest.raises(UnsupportedLayer, match=r"layer 2 \(Conv2d at position 5\): max pooling"):
-        SnnTop(network, get_coding("phase").core)
-
-
 @pytest.mark.parametrize("coding", ["phase", "rate"])
-def test_build_golden_only_and_a_clear_error_without(coding, tmp_path, capsys):
+def test_build_golden_only(coding, tmp_path, capsys):
     out = tmp_path / "cnn"
-    argv = ["--network", "digits-cnn-maxpool", "--coding", coding, "--out", str(out)]
-    assert build.main(argv) == 2
-    assert "Use --golden-only" in capsys.readouterr().err
+    argv = ["--network", "digits-cnn-maxpool", "--coding", coding, "--golden-only",
+            "--out", str(out)]
+    assert build.main(argv + ["--board", "arty"]) == 2
+    assert "--golden-only makes no board build" in capsys.readouterr().err
     assert not out.exists() and not out.with_name("cnn.incomplete").exists()
-    assert build.main(argv + ["--golden-only"]) == 0
+    assert build.main(argv) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["network_name"] == "digits-cnn-maxpool"
     assert report["cycles_per_inference"] is None

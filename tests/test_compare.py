@@ -73,3 +73,22 @@ def test_snntorch_peer_runs_the_same_network(make_rate_network, split):
     classify = snntorch_rate_classifier(network)
     pixels = split.test_pixels[:100]
     np.testing.assert_array_equal(classify(pixels), network.simulate(pixels).classes)
+
+
+def test_networks_table_puts_the_cnn_next_to_the_mlp(comparison, tmp_path, monkeypatch,
+                                                     capsys):
+    from flows import networks
+    out = tmp_path / "cnn"
+    assert compare_flow.main(["--network", "digits-cnn", "--board", "none", "--codings",
+                              "phase", "--T", "8", "--out", str(out)]) == 0
+    cnn = json.loads((out / "comparison.json").read_text())
+    assert cnn["network"] == "digits-cnn"
+    table = networks.networks_table([comparison[1], cnn])
+    mlp_row = next(line for line in table.splitlines() if line.startswith("| digits-mlp | phase"))
+    cnn_row = next(line for line in table.splitlines() if line.startswith("| digits-cnn | phase"))
+    assert f"| {cnn['rows'][0]['cycles_per_inference']:.0f} |" in cnn_row
+    assert f"| {comparison[1]['rows'][0]['cycles_per_inference']:.0f} |" in mlp_row
+    monkeypatch.chdir(tmp_path)                  # no reports here: a clear error
+    assert networks.main(["--board", "none", "--networks", "digits-cnn"]) == 2
+    assert "run python -m flows.compare --network digits-cnn --board none" in \
+        capsys.readouterr().err

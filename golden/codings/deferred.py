@@ -30,7 +30,7 @@ from ..convert import ConversionError, FloatLayer, pool_input
 from ..data import PIXEL_BITS, Split, pixels_to_input
 from ..torch_threads import single_thread
 from ..trainable import TrainableLayer
-from .base import check_ints, copy_structure
+from .base import BINARY_MAX_POOL, check_ints, copy_structure
 from .bitserial import (  # noqa: F401
     BitSerialLayer,
     BitSerialNetwork,
@@ -42,6 +42,7 @@ from .bitserial import (  # noqa: F401
 from .bitserial import network_from_json as _from_json
 
 NAME = "deferred"
+MAX_POOL = BINARY_MAX_POOL       # max pooling: the bit-serial maximum, MSB first
 T_SWEEP = (2, 3, 4, 5, 6)      # flows.compare sweeps these T
 SEED = 0
 

@@ -31,6 +31,7 @@ import numpy as np
 from ..convert import ConversionError, FloatLayer, pooled_scale, quantise_weights, signed_width
 from ..data import PIXEL_BITS
 from .base import (  # noqa: F401
+    BINARY_MAX_POOL,
     LayerShape,
     Schedule,
     SimResult,
@@ -44,6 +45,7 @@ from .base import (  # noqa: F401
 )
 
 NAME = "phase"
+MAX_POOL = BINARY_MAX_POOL       # max pooling: the earliest spike in the window passes
 T_SWEEP = (4, 8, 12, 16, 24)   # flows.compare sweeps these T, and Q at the default T
 Q_SWEEP = (1.125, 1.25, 1.5, 2.0)
 GOLDEN_INT_BITS = 62   # the NumPy model computes in int64; v·Q_num must stay below 2^63

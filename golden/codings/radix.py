@@ -29,7 +29,7 @@ import numpy as np
 
 from ..convert import ConversionError, FloatLayer, pooled_scale
 from ..data import PIXEL_BITS
-from .base import check_ints, copy_structure
+from .base import BINARY_MAX_POOL, check_ints, copy_structure
 from .bitserial import (  # noqa: F401
     BitSerialLayer,
     BitSerialNetwork,
@@ -41,6 +41,7 @@ from .bitserial import (  # noqa: F401
 from .bitserial import network_from_json as _from_json
 
 NAME = "radix"
+MAX_POOL = BINARY_MAX_POOL       # max pooling: the bit-serial maximum, MSB first
 T_SWEEP = (2, 3, 4, 6, 8)      # flows.compare sweeps these T
 
 

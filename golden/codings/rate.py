@@ -26,6 +26,7 @@ from .base import (COUNT_MAX_POOL, LayerShape, Schedule, SimResult, check_ints, 
                    simulate_network, spike_matmul, structure_from_json, structure_to_json)
 
 NAME = "rate"
+MAX_POOL = COUNT_MAX_POOL        # max pooling: the running maximum of the spike counts
 GOLDEN_INT_BITS = 62
 NORMS = ("robust", "max", "rnl")
 T_SWEEP = (4, 8, 16, 32, 64, 128)
@@ -153,7 +154,7 @@ class RateNetwork:
                             "weight_width": l.weight_width, **l.info} for l in self.layers]}
 
     def simulate(self, pixels: np.ndarray) -> SimResult:
-        return simulate_network(self, pixels, run_layer, max_pool=COUNT_MAX_POOL)
+        return simulate_network(self, pixels, run_layer, max_pool=MAX_POOL)
 
     def with_steps(self, T: int) -> "RateNetwork":
         """The same integer network run for T steps (thresholds do not depend on T)."""

@@ -41,6 +41,7 @@ from .base import (TIME_ON_MAX_POOL, LayerShape, Schedule, SimResult, check_ints
                    structure_from_json, structure_to_json)
 
 NAME = "tsc"
+MAX_POOL = TIME_ON_MAX_POOL      # max pooling: the running maximum of the time spent on
 GOLDEN_INT_BITS = 62
 T_SWEEP = (4, 6, 8, 12, 16, 32)
 ALPHA_GRID = tuple(round(0.15 + 0.025 * k, 3) for k in range(19))     # 0.15 .. 0.6
@@ -164,7 +165,7 @@ class TscNetwork:
 
     def simulate(self, pixels: np.ndarray) -> SimResult:
         return simulate_network(self, pixels, run_layer, encode=encode_pixels,
-                                max_pool=TIME_ON_MAX_POOL)
+                                max_pool=MAX_POOL)
 
     def with_steps(self, T: int) -> "TscNetwork":
         """The same weights and thresholds run for N = T steps."""
