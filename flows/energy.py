@@ -47,7 +47,8 @@ def operation_classes(layer_summary: dict) -> tuple[float, float]:
 
 def estimate(network, summary: dict) -> dict:
     """Per-inference energy of the SNN (from golden counts) and of the ANN it came from."""
-    macs = sum(layer.connections for layer in network.layers)
+    macs = sum(layer.connections if layer.ann_macs is None else layer.ann_macs
+               for layer in network.layers)
     synaptic = summary["total_synaptic_adds"]
     additions = multiplications = sram = 0.0
     for layer, counts in zip(network.layers, summary["layers"]):

@@ -35,6 +35,9 @@ class FloatLayer:
     # The convolution the RTL engine runs: `geometry` with average pooling folded in, or
     # None for a dense layer (or pooling no single convolution equals).
     engine_geometry: ConvGeometry | None = None
+    # The float ANN's multiply-accumulates in this layer, counted before average pooling
+    # was folded in (the energy reference; the SNN's additions follow the folded weight).
+    ann_macs: int | None = None
 
     @property
     def n_in(self) -> int:
@@ -108,6 +111,7 @@ class _Folder:
 
     def add(self, layer: FloatLayer, pending, pool, windows) -> None:
         layer.engine_geometry = layer.geometry
+        layer.ann_macs = layer.tie.nnz if layer.tie is not None else layer.weight.size
         if pending is not None:
             if layer.tie is not None:
                 layer.tie = fold_linear_into_tie(layer.tie, pending, layer.n_out)

@@ -127,3 +127,18 @@ def test_build_of_the_cnn_writes_verilog_and_cycles(tmp_path):
     assert report["layer_shapes"][1].startswith("layer 2 (Conv2d at position 5): conv 3x3")
     assert report["cycles_per_inference"]["mean"] > 0
     assert (out / "snn_top.v").exists() and (out / "roms" / "layer1_receptive.hex").exists()
+
+
+def test_ann_macs_count_the_convolutions_before_pooling_was_folded(split):
+    from flows import energy
+    network = make_golden_network("digits-cnn", "deferred", split)
+    # conv 3x3 padding 1: 484 taps per channel pair on 8x8, 100 on 4x4; dense 64 -> 10
+    assert [layer.ann_macs for layer in network.layers] == [484 * 8, 100 * 8 * 16, 640]
+    summary = network.simulate(split.test_pixels[:5]).summary()
+    assert energy.estimate(network, summary)["ann_macs"] == 484 * 8 + 100 * 8 * 16 + 640
+
+
+def make_golden_network(name, coding, split):
+    layers = fold_network(load_bundled(name))
+    calibration = calibrate(layers, pixels_to_input(split.train_pixels[:200]))
+    return get_coding(coding).golden.convert(layers, calibration, get_coding(coding).params())

@@ -119,6 +119,7 @@ def test_random_convolutions_on_verilator(coding, split, tmp_path):
     for seed in (27, 115, 164):
         network = convert_random(coding, seed, split)
         assert_active(network, split.test_pixels[:20])
+        (tmp_path / str(seed)).mkdir()
         rtl_vs_golden(network, split.test_pixels[:20], 2 + seed % 3, tmp_path / str(seed))
 
 

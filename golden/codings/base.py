@@ -25,6 +25,7 @@ class LayerShape:
     input_pool: np.ndarray | None = None
     fan_out: np.ndarray | None = None
     conv = None       # golden.conv.ConvGeometry the RTL convolution engine runs, if any
+    ann_macs = None   # the float ANN's multiply-accumulates here (None: `connections`)
 
     @property
     def connections(self) -> int:
@@ -159,12 +160,13 @@ def copy_structure(layer, source) -> None:
     """Give an integer layer the pooling, fan-out and convolution of the layer it came from."""
     layer.input_pool, layer.fan_out = source.input_pool, source.fan_out
     layer.conv = source.engine_geometry if hasattr(source, "engine_geometry") else source.conv
+    layer.ann_macs = source.ann_macs
 
 
 def structure_to_json(layer) -> dict:
     arrays = {key: None if getattr(layer, key) is None else getattr(layer, key).tolist()
               for key in ("input_pool", "fan_out")}
-    return {**arrays, "conv": geometry_to_json(layer.conv)}
+    return {**arrays, "conv": geometry_to_json(layer.conv), "ann_macs": layer.ann_macs}
 
 
 def structure_from_json(layer, data: dict):
@@ -172,6 +174,7 @@ def structure_from_json(layer, data: dict):
         if data.get(key) is not None:
             setattr(layer, key, np.array(data[key], dtype=np.int64))
     layer.conv = geometry_from_json(data.get("conv"))
+    layer.ann_macs = data.get("ann_macs")
     return layer
 
 
