@@ -32,7 +32,7 @@ def conv_tables(layer) -> dict:
     geometry = layer.conv
     if layer.schedule.is_output:
         raise UnsupportedLayer(f"{layer.name}: a convolution as the output layer has no "
-                                     "RTL (end the network with a dense layer)")
+                               "RTL (end the network with a dense layer)")
     try:
         kernel = extract_kernel(layer.weight.T, geometry)
     except ValueError as error:
@@ -43,7 +43,8 @@ def conv_tables(layer) -> dict:
     if not (bias == bias[:, :1]).all():
         raise UnsupportedLayer(f"{layer.name}: biases differ within an output channel")
     table = receptive_table(geometry)
-    return {"kernel": kernel.reshape(c_out, -1).T.reshape(c_in * kernel[0, 0].size, c_out),
+    # ROM rows c·KK + k (input channel, kernel offset), columns the output channels
+    return {"kernel": kernel.transpose(1, 2, 3, 0).reshape(-1, c_out),
             "bias": bias[:, 0], "table": table,
             "entries": max(1, max(len(entries) for entries in table)), "sites": sites}
 
