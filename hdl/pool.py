@@ -18,7 +18,7 @@ each member's count and the maximum: out = max(counts) grew; time on (tsc) keeps
 member's on/off state, its time on, the maximum and the pooled on/off state: the pooled
 train switches on (+1) or off (-1) when "the maximum grew this step" changes.
 
-Cycles from `start` to `done`: Σ_t (events(t) + 2 + windows) + 2 (`golden/cycles.py`).
+Cycles from `start` to `done`: Σ_t (max(1, events(t)) + 2 + windows) + 2 (`golden/cycles.py`).
 """
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
