@@ -25,8 +25,8 @@ from boards import TARGETS, get_target
 from golden.codings import REGISTRY, get_coding
 from golden.cycles import inference_cycles
 from golden.network import DEFAULT_NETWORK, ann_accuracy, network_names
-from hdl.export import snn_top_verilog
-from hdl.network import UnsupportedLayer, check_rtl_support
+from hdl.export import build_top, top_verilog
+from hdl.network import UnsupportedLayer
 
 from .common import FlowError, Progress, coding_params, convert_bundled, run_flow, \
     save_network, staged_directory
@@ -210,9 +210,10 @@ def build(args) -> Path:
     progress.step(f"converting the bundled {args.network} to {args.coding} coding")
     model, split, network, layers = convert_bundled(args.coding, params, with_layers=True,
                                                     network_name=args.network)
+    top = None
     if not args.golden_only:
         try:
-            check_rtl_support(network)
+            top = build_top(network, lanes)      # refuses layers the RTL cannot run
         except UnsupportedLayer as error:
             raise FlowError(f"{args.network}: {error}. Use --golden-only for the golden "
                             "model's figures") from None
@@ -227,8 +228,7 @@ def build(args) -> Path:
         resources = {}
         if not args.golden_only:
             progress.step("generating Verilog of snn_top and the ROM files")
-            verilog, top = snn_top_verilog(network, lanes)
-            (staging / "snn_top.v").write_text(verilog)
+            (staging / "snn_top.v").write_text(top_verilog(top))
             (staging / "roms").mkdir()
             for rom in top.roms():
                 rom.write_hex(staging / "roms")

@@ -9,7 +9,7 @@ it folds into the next layer's weights (and into its tie). Max pooling is a gath
 `pool_index` (n_pooled, window), applied to the previous layer's outputs; each coding
 defines what the maximum of spike trains is (`golden.codings.base.max_pool_spikes`).
 """
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import sparse
@@ -61,10 +61,7 @@ def pooled_convolution(geometry: ConvGeometry, windows) -> ConvGeometry | None:
 
 
 def geometry_to_json(geometry: ConvGeometry | None):
-    return None if geometry is None else {
-        "in_shape": geometry.in_shape, "out_shape": geometry.out_shape, "kernel": geometry.kernel,
-        "stride": geometry.stride, "padding": geometry.padding,
-        "pooled_input": geometry.pooled_input}
+    return None if geometry is None else asdict(geometry)
 
 
 def geometry_from_json(data) -> ConvGeometry | None:
@@ -124,7 +121,7 @@ def fold_linear_into_tie(tie, pending: np.ndarray, n_out: int):
 def avg_pool_matrix(in_shape: Shape, kernel, stride) -> tuple[np.ndarray, Shape]:
     """(P (n_out, n_in), out shape): mean over each window, no padding."""
     c, height, width = in_shape
-    (kh, kw), (sh, sw) = pair(kernel), pair(stride)
+    kh, kw = pair(kernel)
     index, out_shape = max_pool_index(in_shape, kernel, stride)
     matrix = np.zeros((index.shape[0], c * height * width))
     np.put_along_axis(matrix, index, 1.0 / (kh * kw), axis=1)
@@ -143,17 +140,15 @@ def max_pool_index(in_shape: Shape, kernel, stride) -> tuple[np.ndarray, Shape]:
 
 
 def check_shared(weight: np.ndarray, tie) -> bool:
-    """True when every kernel entry became one integer wherever it is used (entries that
-    pooling folded in with a different coefficient are compared per coefficient)."""
+    """True when every kernel entry became one value wherever it is used. (Average pools
+    do not overlap, so each kernel entry enters the weight with one coefficient.)"""
     coo = tie.tocoo()
     values = weight.ravel()[coo.row]
-    keys = np.stack([coo.col, np.round(coo.data * 1e9)], 1)
-    _, group = np.unique(keys, axis=0, return_inverse=True)
-    low = np.full(group.max() + 1, np.iinfo(np.int64).max)
-    high = np.full(group.max() + 1, np.iinfo(np.int64).min)
-    np.minimum.at(low, group, values)
-    np.maximum.at(high, group, values)
-    return bool((low == high).all())
+    low = np.full(tie.shape[1], np.inf)
+    high = np.full(tie.shape[1], -np.inf)
+    np.minimum.at(low, coo.col, values)
+    np.maximum.at(high, coo.col, values)
+    return bool((low[coo.col] == high[coo.col]).all())
 
 
 def receptive_table(geometry: ConvGeometry) -> list[list[tuple[int, int]]]:
@@ -161,17 +156,14 @@ def receptive_table(geometry: ConvGeometry) -> list[list[tuple[int, int]]]:
     an input spike there updates, in kernel order. The convolution engine walks this list
     (padded to its longest length) for every input event."""
     _, height, width = geometry.in_shape
-    _, ho, wo = geometry.out_shape
-    (kh, kw), (sh, sw), (ph, pw) = geometry.kernel, geometry.stride, geometry.padding
-    table = []
-    for iy in range(height):
-        for ix in range(width):
-            entries = []
-            for dy in range(kh):
-                for dx in range(kw):
-                    oy, ry = divmod(iy + ph - dy, sh)
-                    ox, rx = divmod(ix + pw - dx, sw)
-                    if ry == 0 and rx == 0 and 0 <= oy < ho and 0 <= ox < wo:
-                        entries.append((oy * wo + ox, dy * kw + dx))
-            table.append(entries)
+    positions = height * width
+    # The connections of one input channel to one output channel: row = p·positions + q.
+    tie, _ = conv_tie((1, height, width), 1, geometry.kernel, geometry.stride,
+                      geometry.padding)
+    coo = tie.tocoo()
+    sites, inputs = np.divmod(coo.row, positions)
+    table = [[] for _ in range(positions)]
+    for q, site, offset in sorted(zip(inputs.tolist(), sites.tolist(), coo.col.tolist()),
+                                  key=lambda entry: (entry[0], entry[2])):
+        table[q].append((site, offset))
     return table

@@ -34,7 +34,7 @@ class FloatLayer:
     geometry: ConvGeometry | None = None
     # The convolution the RTL engine runs: `geometry` with average pooling folded in, or
     # None for a dense layer (or pooling no single convolution equals).
-    engine_geometry: ConvGeometry | None = None
+    conv: ConvGeometry | None = None
     # The float ANN's multiply-accumulates in this layer, counted before average pooling
     # was folded in (the energy reference; the SNN's additions follow the folded weight).
     ann_macs: int | None = None
@@ -74,14 +74,12 @@ class FloatLayer:
 
 def pool_input(layer, x: np.ndarray) -> np.ndarray:
     """The layer's input: the previous outputs x (n, n_prev), max-pooled if it pools."""
-    pool = getattr(layer, "input_pool", None)
-    return x if pool is None else x[:, pool].max(-1)
+    return x if layer.input_pool is None else x[:, layer.input_pool].max(-1)
 
 
 def pooled_scale(layer, scale: np.ndarray) -> np.ndarray:
     """Per-input scale after the layer's max pooling (a window shares one channel's scale)."""
-    pool = getattr(layer, "input_pool", None)
-    return scale if pool is None else scale[pool[:, 0]]
+    return scale if layer.input_pool is None else scale[layer.input_pool[:, 0]]
 
 
 def _flat_modules(model: nn.Module) -> list[nn.Module]:
@@ -110,14 +108,14 @@ class _Folder:
         return pending, pool, windows
 
     def add(self, layer: FloatLayer, pending, pool, windows) -> None:
-        layer.engine_geometry = layer.geometry
+        layer.conv = layer.geometry
         layer.ann_macs = layer.tie.nnz if layer.tie is not None else layer.weight.size
         if pending is not None:
             if layer.tie is not None:
                 layer.tie = fold_linear_into_tie(layer.tie, pending, layer.n_out)
                 names = " and ".join(f"AvgPool2d {kh}x{kw}" for (kh, kw), _ in windows)
                 layer.geometry = replace(layer.geometry, pooled_input=names)
-                layer.engine_geometry = pooled_convolution(layer.geometry, windows)
+                layer.conv = pooled_convolution(layer.geometry, windows)
             layer.weight = layer.weight @ pending
         layer.input_pool = pool
         self.layers.append(layer)

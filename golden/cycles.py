@@ -34,39 +34,31 @@ POOL_WAIT_CYCLES = 2    # hdl/pool.py: WAIT_CYCLES
 POOL_FINISH_CYCLES = 2  # hdl/pool.py: FINISH_CYCLES
 
 
-def conv_layer_cycles(layer, counts, lanes: int) -> np.ndarray:
+def layer_cycles(layer, counts, lanes: int) -> np.ndarray:
+    """Per-image cycles of one layer engine. `counts` is the layer's `LayerCounts`.
+
+    A dense layer is the convolution case with one site, one receptive entry per event
+    and no extra pipeline stages: its `n_out` neurons are the channels."""
     schedule, geometry = layer.schedule, layer.conv
-    c_out, sites = geometry.out_shape[0], geometry.out_shape[1] * geometry.out_shape[2]
-    lanes = min(lanes, c_out)
-    groups = groups_of(c_out, lanes)
-    entries = max(1, max(len(e) for e in receptive_table(geometry)))
+    if geometry is None:
+        channels, sites, entries, extra_stages = layer.n_out, 1, 1, 0
+    else:
+        channels, sites = geometry.out_shape[0], geometry.out_shape[1] * geometry.out_shape[2]
+        entries = max(1, max(len(e) for e in receptive_table(geometry)))
+        extra_stages = CONV_EXTRA_STAGES
+    lanes = min(lanes, channels)
+    groups = groups_of(channels, lanes)
     events = counts.input_events_per_phase[:, :schedule.input_phases].sum(1)
     ops = sites * groups * schedule.step_passes + groups * entries * events
-    train = counts.spike_train != 0
-    padded = np.zeros(train.shape[:2] + (groups * lanes, sites), dtype=np.int64)
-    padded[:, :, :c_out] = train.reshape(train.shape[:2] + (c_out, sites))
-    per_group = padded.reshape(train.shape[:2] + (groups, lanes, sites)).sum(3)
-    stalls = np.maximum(per_group - 1, 0).sum((1, 2, 3))
-    return ops + stalls + PIPELINE_CYCLES + CONV_EXTRA_STAGES
-
-
-def layer_cycles(layer, counts, lanes: int) -> np.ndarray:
-    """Per-image cycles of one layer engine. `counts` is the layer's `LayerCounts`."""
-    if getattr(layer, "conv", None) is not None:
-        return conv_layer_cycles(layer, counts, lanes)
-    schedule = layer.schedule
-    lanes = min(lanes, layer.n_out)
-    groups = groups_of(layer.n_out, lanes)
-    events = counts.input_events_per_phase[:, :schedule.input_phases].sum(1)
-    ops = groups * (schedule.step_passes + events) + (groups if schedule.is_output else 0)
+    ops = ops + (groups if schedule.is_output else 0)             # the READ pass
     stalls = np.zeros_like(events)
     if counts.spike_train is not None:
-        train = counts.spike_train
-        padded = np.zeros(train.shape[:2] + (groups * lanes,), dtype=np.int64)
-        padded[:, :, :layer.n_out] = train != 0       # a spike of either sign
-        per_group = padded.reshape(train.shape[:2] + (groups, lanes)).sum(3)
-        stalls += np.maximum(per_group - 1, 0).sum((1, 2))
-    return ops + stalls + PIPELINE_CYCLES
+        train = counts.spike_train != 0                            # a spike of either sign
+        padded = np.zeros(train.shape[:2] + (groups * lanes, sites), dtype=np.int64)
+        padded[:, :, :channels] = train.reshape(train.shape[:2] + (channels, sites))
+        per_group = padded.reshape(train.shape[:2] + (groups, lanes, sites)).sum(3)
+        stalls += np.maximum(per_group - 1, 0).sum((1, 2, 3))
+    return ops + stalls + PIPELINE_CYCLES + extra_stages
 
 
 def pool_cycles(layer, producer_counts) -> np.ndarray:
@@ -82,7 +74,7 @@ def inference_cycles(network, result, lanes: int) -> dict:
     per_layer = []
     for index, (layer, counts) in enumerate(zip(network.layers, result.layers)):
         cycles = layer_cycles(layer, counts, lanes)
-        if getattr(layer, "input_pool", None) is not None:
+        if layer.input_pool is not None:
             cycles = cycles + pool_cycles(layer, result.layers[index - 1])
         per_layer.append(cycles)
     latency = 1 + sum(per_layer)

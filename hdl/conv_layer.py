@@ -59,6 +59,7 @@ class ConvLayerEngine(LayerEngine):
         self.sites = self.tables["sites"]
         self.groups = self.sites * self.groups_per_site
         self.lane_count = c_out
+        self.fields = self.table_fields()
 
     def layouts(self) -> dict:
         """Field layouts of the input-site and receptive ROM words, as narrow as their values."""
@@ -88,9 +89,9 @@ class ConvLayerEngine(LayerEngine):
             receptive += [{"valid": 0, "state_base": 0, "weight_offset": 0}] * (entries - len(row))
         return {"sites": sites, "receptive": receptive}
 
-    def roms(self) -> list[Rom]:
+    def pack_roms(self) -> list[Rom]:
         p, t = self.layer.neuron_params, self.tables
-        layouts, fields = self.layouts(), self.table_fields()
+        layouts, fields = self.layouts(), self.fields
         packed = {name: Rom(f"{self.name}_{name}", layouts[name].size,
                             [layouts[name].const(f).as_value().value for f in fields[name]])
                   for name in ("sites", "receptive")}
@@ -114,7 +115,7 @@ class ConvLayerEngine(LayerEngine):
             m.submodules[name] = mem = Memory(shape=shape, depth=max(depth, 2), init=words)
             return mem
 
-        layouts, fields = self.layouts(), self.table_fields()
+        layouts, fields = self.layouts(), self.fields
         row_range = range(max(c_in * kk * groups, 2))
         state_range = range(max(sites * groups, 2))
         weights = memory("weights", unsigned(roms["weights"].width), len(roms["weights"].words),

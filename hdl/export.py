@@ -10,6 +10,10 @@ def build_top(network, lanes: int) -> SnnTop:
     return SnnTop(network, get_coding(network.coding).core, lanes=lanes)
 
 
+def top_verilog(top: SnnTop) -> str:
+    return verilog.convert(top, name="snn_top")
+
+
 def snn_top_verilog(network, lanes: int) -> tuple[str, SnnTop]:
     top = build_top(network, lanes)
-    return verilog.convert(top, name="snn_top"), top
+    return top_verilog(top), top

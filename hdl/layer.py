@@ -70,7 +70,13 @@ class LayerEngine(wiring.Component):
         super().__init__(members)
 
     def roms(self) -> list[Rom]:
-        """The constant tables of this layer, packed as in the RTL memories."""
+        """The constant tables of this layer, packed as in the RTL memories (packed once:
+        the memories, the ROM files and the reports all read them)."""
+        if not hasattr(self, "_roms"):
+            self._roms = self.pack_roms()
+        return self._roms
+
+    def pack_roms(self) -> list[Rom]:
         layer, p = self.layer, self.layer.neuron_params
         roms = [weight_rom(f"{self.name}_weights", layer.weight, p.weight_width, self.lanes),
                 vector_rom(f"{self.name}_bias", layer.bias, p.bias_width, self.lanes)]

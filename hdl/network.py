@@ -19,25 +19,16 @@ from amaranth.lib.wiring import In, Out
 from golden.codings import get_coding
 from golden.data import PIXEL_BITS
 
-from .conv_layer import ConvLayerEngine, conv_tables
+from .conv_layer import ConvLayerEngine
 from .events import EventBuffer, InputPlanes
 from .layer import LayerEngine, UnsupportedLayer  # noqa: F401  (UnsupportedLayer: re-exported)
-from .pool import MaxPoolUnit, member_map
-
-
-def check_rtl_support(network) -> None:
-    """Dense layers run on `LayerEngine`, convolutions on `ConvLayerEngine` (a convolution
-    with no single-convolution geometry runs unrolled on the dense engine), max pooling on
-    `MaxPoolUnit` (windows must not overlap). Raises `UnsupportedLayer` naming the layer."""
-    for producer, layer in zip([None] + network.layers, network.layers):
-        if getattr(layer, "input_pool", None) is not None:
-            member_map(layer.input_pool.tolist(), producer.n_out, layer.name)
-        if getattr(layer, "conv", None) is not None:
-            conv_tables(layer)
+from .pool import MaxPoolUnit
 
 
 def engine_class(layer):
-    return LayerEngine if getattr(layer, "conv", None) is None else ConvLayerEngine
+    """Dense layers run on `LayerEngine`, convolutions on `ConvLayerEngine` (a convolution
+    with no single-convolution geometry runs unrolled on the dense engine)."""
+    return LayerEngine if layer.conv is None else ConvLayerEngine
 
 
 class SnnTop(wiring.Component):
@@ -45,9 +36,16 @@ class SnnTop(wiring.Component):
         self.network, self.core_module = network, core_module
         self.max_pool_rule = get_coding(network.coding).golden.MAX_POOL
         layers = network.layers
-        check_rtl_support(network)
+        # Built here, not in elaborate: a layer the RTL cannot run raises UnsupportedLayer
+        # (naming it) when the top is made, before any Verilog is written.
         self.engines = [engine_class(layer)(layer, lanes, core_module, f"layer{i + 1}")
                         for i, layer in enumerate(layers)]
+        self.pools = {consumer.name: MaxPoolUnit(
+                          consumer.layer.input_pool, producer.layer.n_out,
+                          producer.schedule.output_phases, self.max_pool_rule,
+                          consumer.layer.name)
+                      for producer, consumer in zip(self.engines, self.engines[1:])
+                      if consumer.layer.input_pool is not None}
         super().__init__({
             "pixels": In(stream.Signature(PIXEL_BITS)),
             "result": Out(stream.Signature(range(max(layers[-1].n_out, 2)))),
@@ -83,8 +81,7 @@ class SnnTop(wiring.Component):
                 m.d.comb += consumer.start.eq(producer.done)
                 continue
             # Max pooling: the producer's spikes → the pooled spikes the consumer reads.
-            pool = MaxPoolUnit(pool_index, producer.layer.n_out, phases, self.max_pool_rule,
-                               consumer.layer.name)
+            pool = self.pools[consumer.name]
             windows = pool_index.shape[0]
             per_window = max(schedule.max_spikes_per_neuron,
                              phases if self.max_pool_rule.integrate else 0)

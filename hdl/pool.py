@@ -39,7 +39,7 @@ def member_map(pool_index, n_neurons: int, name: str) -> list[tuple[int, int]]:
         for slot, neuron in enumerate(members):
             if slots[neuron] != (-1, -1):
                 raise UnsupportedLayer(f"{name}: overlapping max pooling windows have no RTL "
-                                       "(neuron {neuron} is in two windows)")
+                                       f"(neuron {neuron} is in two windows)")
             slots[neuron] = (window, slot)
     return slots
 

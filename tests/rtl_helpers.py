@@ -77,7 +77,7 @@ def amaranth_vs_golden(network, images, lanes):
     np.testing.assert_array_equal(latency, inference_cycles(network, golden, lanes)["latency"])
     for events, counts, layer in zip(spikes, golden.layers[:-1], network.layers):
         expected = expected_spikes(counts.spike_train)
-        if getattr(layer, "conv", None) is not None:
+        if layer.conv is not None:
             # The convolution engine emits a phase's spikes in (site, channel) order.
             events, expected = per_image_sorted(events, counts), per_image_sorted(expected, counts)
         assert events == expected, layer.name

@@ -49,7 +49,7 @@ def test_bundled_cnns_are_trained_and_have_convolutions(cnn, cnn_name, split):
     max_pooling = cnn_name == "digits-cnn-maxpool"
     assert [l.input_pool is not None for l in layers] == [False, max_pooling, max_pooling]
     # Average pooling folds into the next convolution: one 6x6 stride-2 convolution.
-    assert (layers[1].engine_geometry.kernel == (6, 6)) != max_pooling
+    assert (layers[1].conv.kernel == (6, 6)) != max_pooling
     assert ann_accuracy(cnn, split.test_pixels, split.test_labels) > 0.98
 
 

@@ -159,8 +159,7 @@ def max_pool_spikes(spikes: list[np.ndarray], pool_index: np.ndarray,
 def copy_structure(layer, source) -> None:
     """Give an integer layer the pooling, fan-out and convolution of the layer it came from."""
     layer.input_pool, layer.fan_out = source.input_pool, source.fan_out
-    layer.conv = source.engine_geometry if hasattr(source, "engine_geometry") else source.conv
-    layer.ann_macs = source.ann_macs
+    layer.conv, layer.ann_macs = source.conv, source.ann_macs
 
 
 def structure_to_json(layer) -> dict:
