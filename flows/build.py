@@ -32,6 +32,16 @@ from .common import FlowError, Progress, coding_params, convert_bundled, run_flo
     save_network, staged_directory
 
 
+def base_q(text: str):
+    """--Q: a number or auto."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or auto, not {text!r}") from None
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m flows.build", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -46,8 +56,10 @@ def parse_args(argv=None):
     parser.add_argument("--T", type=int, help="phases / bits per activation / time steps N "
                                               "(default: phase 16, radix 6, deferred 4, "
                                               "rate 16, tsc 8)")
-    parser.add_argument("--Q", type=float, help="phase: base of hidden layers, 1 < Q <= 2 "
-                                                "(default 1.25)")
+    parser.add_argument("--Q", type=base_q, metavar="{Q,auto}",
+                        help="phase: base of hidden layers, 1 < Q <= 2, or auto: the base of "
+                             "1.05, 1.10, .., 2.0 with the smallest One-Spike Eq. 5 error at T "
+                             "(default 1.25)")
     parser.add_argument("--wait", type=int, help="phase: wait phases w (default 8)")
     parser.add_argument("--norm", choices=["robust", "max", "rnl"],
                         help="rate: thresholds from Robust Norm (99.9 %%, default), Max Norm, "

@@ -152,25 +152,30 @@ def rate_case(seed: int, neurons: int = 12):
 
 
 def tsc_case(seed: int, neurons: int = 12):
-    """Random N, θ, widths; signed input spikes as well-formed pairs; hidden or output."""
+    """Random N, θ, widths, cap on runs; signed input trains of several runs each (+1, -1,
+    +1, ..., the last run possibly open to the end); hidden or output."""
     rng = np.random.default_rng(seed)
     T, weight_bits = int(rng.integers(2, 20)), int(rng.integers(3, 10))
     is_output = seed % 4 == 0
+    runs = int(rng.choice([0, 1, 2, 3]))
     n_in = int(rng.integers(1, 12))
     top = (1 << (weight_bits - 1)) - 1
     weight = rng.integers(-top, top + 1, size=(n_in, neurons))
-    # Each input: +1 at a random step, -1 at a later one (or never: a run to the end).
-    start = rng.integers(1, T + 1, size=n_in)
-    stop = np.array([int(rng.integers(s + 1, T + 2)) for s in start])
+    # Each input toggles on and off at random steps: +1 at the 1st, 3rd, ... toggle, -1 at
+    # the others.
+    sign = np.zeros((T, n_in), dtype=np.int64)
+    for i in range(n_in):
+        toggles = np.sort(rng.choice(T, size=int(rng.integers(0, min(T, 6) + 1)), replace=False))
+        sign[toggles, i] = [1 if k % 2 == 0 else -1 for k in range(len(toggles))]
     bias = rng.integers(-top, top + 1, size=neurons)
     threshold = 0 if is_output else int(rng.integers(1, 3 * top))
-    layer = tsc.TscLayer("core test", weight, bias, threshold, T, is_output)
+    layer = tsc.TscLayer("core test", weight, bias, threshold, T, is_output, runs)
     layer.derive_widths()
     params = layer.neuron_params
     ops = []
     for j in range(neurons):
-        inputs = [[int(weight[i, j]) * (1 if t == start[i] else -1) for i in range(n_in)
-                   if t in (start[i], stop[i])] for t in range(1, T + 1)]
+        inputs = [[int(weight[i, j] * sign[t, i]) for i in np.flatnonzero(sign[t])]
+                  for t in range(T)]
         currents, potentials, spikes = tsc.neuron_trace(params, int(bias[j]), inputs,
                                                         threshold, T, is_output)
         for k in range(1, T + 2):

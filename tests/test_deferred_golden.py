@@ -1,4 +1,4 @@
-"""The golden deferred-fire model (CODINGS.md §5, error-free-deferred-fire.txt)."""
+"""The golden deferred-fire model (docs/codings.md §5, Error-Free ANN-to-SNN Conversion paper)."""
 import numpy as np
 import pytest
 import torch

@@ -8,8 +8,8 @@ import pytest
 from boards.targets import StepError, TARGETS
 from flows import build as build_flow
 from flows import simulate as simulate_flow
-from golden.codings.phase import PhaseParams
-from flows.common import convert_bundled
+from golden.codings.phase import FixedQ, PhaseParams, eq5_mape
+from flows.common import convert_bundled, load_network
 from hdl.export import build_top
 
 
@@ -94,12 +94,33 @@ def test_simulate_rejects_a_missing_or_unfinished_build(tmp_path, capsys):
     (["--lanes", "0"], "--lanes must be a positive integer"),
     (["--coding", "tsc", "--alpha", "1.2"], r"tsc: alpha must lie in \(0, 1\]"),
     (["--alpha", "0.5"], "--alpha does not apply to the phase coding"),
+    (["--coding", "rate", "--Q", "auto"], "--Q does not apply to the rate coding"),
 ])
 def test_bad_build_parameters_fail_before_anything_is_built(tmp_path, capsys, option, message):
     out = tmp_path / "never"
     assert build_flow.main(option + ["--out", str(out)]) == 2
     assert re.search(message, capsys.readouterr().err)
     assert not out.exists() and not out.with_name("never.incomplete").exists()
+
+
+@pytest.mark.parametrize("value", ["fast", "1.2.3", ""])
+def test_q_that_is_neither_a_number_nor_auto_is_a_clear_error(tmp_path, capsys, value):
+    out = tmp_path / "never"
+    with pytest.raises(SystemExit) as stopped:
+        build_flow.main(["--Q", value, "--golden-only", "--out", str(out)])
+    assert stopped.value.code == 2
+    assert f"argument --Q: expected a number or auto, not {value!r}" in capsys.readouterr().err
+    assert not out.exists() and not out.with_name("never.incomplete").exists()
+
+
+def test_build_with_q_auto_reports_the_chosen_base_and_its_eq5_error(tmp_path):
+    out = tmp_path / "auto"
+    assert build_flow.main(["--Q", "auto", "--T", "24", "--golden-only", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["params"]["Q"] == 1.2 and report["params"]["Q_auto"] is True
+    assert report["network"]["Q_fixed"]["value"] == float(FixedQ.from_float(1.2, 8).value)
+    assert report["network"]["eq5_mape"] == eq5_mape(FixedQ.from_float(1.2, 8).value, 24)
+    assert load_network(out).params == PhaseParams(T=24, Q=1.2, Q_auto=True)
 
 
 def test_failed_step_leaves_earlier_build_intact(small_build, tmp_path, monkeypatch, capsys):

@@ -1,11 +1,14 @@
-"""The golden phase model reproduces One-Spike's facts (CODINGS.md §2)."""
+"""The golden phase model reproduces One-Spike's facts (docs/codings.md §2)."""
+import json
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
-from golden.codings.phase import (BINARY, FixedQ, NeuronParams, PhaseParams, fire_phases,
-                                  input_spikes, neuron_trace, run_layer, threshold_table)
+from golden.codings.phase import (BINARY, Q_AUTO_GRID, FixedQ, NeuronParams, PhaseParams,
+                                  eq5_mape, fire_phases, input_spikes, network_from_json,
+                                  network_to_json, neuron_trace, q_auto_search, run_layer,
+                                  threshold_table)
 from golden.convert import ConversionError
 from golden.roms import weight_rom
 
@@ -111,6 +114,8 @@ def test_potential_never_leaves_its_derived_width(make_phase_network, split):
     ({"T": 1}, "T must be an integer from 2 to 64"),
     ({"wait": -1}, "wait must be an integer from 0 to 64"),
     ({"Q": 1.001, "q_frac_bits": 2}, "rounds to 1.0"),
+    ({"Q": "fast"}, r"Q must lie in \(1, 2\] or be 'auto', not 'fast'"),
+    ({"Q": "auto", "Q_auto": "yes"}, "Q_auto must be true or false"),
 ])
 def test_bad_parameters_are_clear_errors(params, message):
     with pytest.raises(ConversionError, match=message):
@@ -140,3 +145,68 @@ def test_weight_rom_words_unpack_to_the_weights(phase_network):
             raw = (word >> (width * (j % lanes))) & ((1 << width) - 1)
             value = raw - (1 << width) if raw >> (width - 1) else raw
             assert value == layer.weight[i, j]
+
+
+def brute_force_eq5(q: float, T: int, n: int = 1_000_000) -> float:
+    """One-Spike Eq. 5 by the midpoint rule on n points of (0, 1), x̄ straight from Eq. 4."""
+    x = (np.arange(n) + 0.5) / n
+    cut = q ** -T * (q + 1) / (2 * q)
+    rounded = q ** np.floor(np.log(2 * q / (q + 1) * np.maximum(x, cut)) / np.log(q))
+    encoded = np.where(x < cut, 0.0, np.where(x >= 1 / q, 1 / q, rounded))
+    density = np.exp(-x ** 2 / 2) / np.sqrt(2 * np.pi)
+    return float(np.mean(np.abs((x - encoded) / x) * density))
+
+
+@pytest.mark.parametrize("q, T", [(FixedQ.from_float(1.3, 8).value, 16), (Fraction(3, 2), 8)])
+def test_eq5_error_equals_a_brute_force_integration(q, T):
+    assert eq5_mape(q, T) == pytest.approx(brute_force_eq5(float(q), T), rel=1e-4)
+
+
+def test_eq5_error_falls_with_T_and_is_smallest_inside_the_grid():
+    assert eq5_mape(1.25, 8) > eq5_mape(1.25, 16) > eq5_mape(1.25, 24)
+    for T in (16, 24):
+        errors = list(q_auto_search(T, 8).values())
+        best = errors.index(min(errors))
+        assert 0 < best < len(errors) - 1                   # an interior minimum
+        assert errors[:best + 1] == sorted(errors[:best + 1], reverse=True)
+
+
+@pytest.mark.parametrize("T, paper_q", [(16, 1.3), (24, 1.2)])
+def test_q_auto_picks_the_papers_optimal_base(T, paper_q):
+    """One-Spike: "When T=16, the minimum MAPE is achieved when Q is near 1.3; when T=24,
+    Q=1.2" (Eq. 5 at the fixed-point base the hardware uses)."""
+    params = PhaseParams(T=T, Q="auto").resolved()
+    assert params.Q == paper_q and params.Q_auto
+    assert params.q_fixed == FixedQ.from_float(paper_q, 8)
+    search = q_auto_search(T, 8)
+    assert list(search) == list(Q_AUTO_GRID)
+    assert params.eq5_mape == search[paper_q] == min(search.values())
+
+
+def test_auto_params_convert_and_simulate(make_phase_network, model, split):
+    from golden.network import ann_accuracy
+    network = make_phase_network(Q="auto")
+    given = make_phase_network(Q=1.3)                       # the same network, Q given
+    assert network.params == PhaseParams(Q=1.3, Q_auto=True)
+    for auto_layer, layer in zip(network.layers, given.layers):
+        assert auto_layer.q_out == layer.q_out == FixedQ(333, 8)
+        assert (auto_layer.weight == layer.weight).all()
+        assert auto_layer.threshold_table == layer.threshold_table
+    result = network.simulate(split.test_pixels)
+    assert (result.classes == given.simulate(split.test_pixels).classes).all()
+    snn = (result.classes == split.test_labels).mean()
+    assert abs(snn - ann_accuracy(model, split.test_pixels, split.test_labels)) <= 0.01
+    described = network.describe()
+    assert described["params"]["Q"] == 1.3 and described["params"]["Q_auto"] is True
+    assert described["eq5_mape"] == eq5_mape(Fraction(333, 256), 16)
+    assert described["Q_auto_eq5_mape"]["1.3"] == min(described["Q_auto_eq5_mape"].values())
+    loaded = network_from_json(json.loads(json.dumps(network_to_json(network))))
+    assert loaded.params == network.params and loaded.describe() == described
+    assert (loaded.simulate(split.test_pixels[:50]).classes == result.classes[:50]).all()
+
+
+def test_a_given_q_reports_its_eq5_error(phase_network):
+    described = phase_network.describe()
+    assert described["params"]["Q"] == 1.25 and described["params"]["Q_auto"] is False
+    assert described["eq5_mape"] == pytest.approx(0.031147, abs=1e-6)
+    assert "Q_auto_eq5_mape" not in described

@@ -1,4 +1,4 @@
-"""The golden radix model (CODINGS.md §3, radix-encoding.txt)."""
+"""The golden radix model (docs/codings.md §3, Radix Encoding paper)."""
 import numpy as np
 import pytest
 

@@ -1,10 +1,12 @@
-"""The golden rate model (CODINGS.md §1, optimal-conversion-rate-norm-layer.txt)."""
+"""The golden rate model (the Rate Norm Layer paper, docs/codings.md §1)."""
 import numpy as np
 import pytest
 import torch
 
-from golden.codings.rate import NeuronParams, RateParams, k_curve, neuron_trace
+from golden.codings.rate import (NeuronParams, RateParams, k_curve, network_from_json,
+                                 network_to_json, neuron_trace, rate_units)
 from golden.convert import ConversionError
+from golden.data import pixels_to_input
 from golden.network import ann_accuracy
 from golden.rnl import RateNormLayer, rate_inference_loss
 
@@ -52,6 +54,28 @@ def test_more_steps_fit_the_rates_better(make_rate_network, float_layers, split)
     result = network.simulate(split.test_pixels[:60])
     for curve in k_curve(network, float_layers, result, split.test_pixels[:60], [4, 32, 128]):
         assert curve["K"][4] > curve["K"][32] > curve["K"][128] >= 0
+
+
+def test_k_tends_to_zero_with_the_conversion_thresholds(make_rate_network, float_layers, split):
+    """Eq. 7: r̂ under the thresholds the SNN was converted with (calibration = training
+    data). Under thresholds recomputed from the test images K stalls far above 0."""
+    network = make_rate_network(norm="max").with_steps(512)
+    pixels = split.test_pixels
+    result = network.simulate(pixels)
+    steps = [1 << i for i in range(10)]                                  # 1, 2, 4, ..., 512
+    curves = k_curve(network, float_layers, result, pixels, steps)
+    test_thresholds = [theta for _, _, theta in rate_units(
+        float_layers, pixels_to_input(pixels).astype(np.float64), network.params)]
+    stalled = k_curve(network, float_layers, result, pixels, steps, test_thresholds)
+    assert len(curves) == 2
+    for curve, wrong in zip(curves, stalled):
+        K = [curve["K"][t] for t in steps]
+        assert all(a > b for a, b in zip(K, K[1:]))                      # falls at each doubling
+        assert all(a > 2 * b for a, b in zip(K[1:], K[2:7]))             # halving from 2 to 64
+        assert K[-1] < 1e-3 and K[-1] < K[0] / 1000
+        assert wrong["K"][512] > 5 * K[-1]
+    loaded = network_from_json(network_to_json(network))                 # network.json keeps λ
+    assert k_curve(loaded, float_layers, result, pixels, steps) == curves
 
 
 def test_rate_norm_layer_and_rate_inference_loss():

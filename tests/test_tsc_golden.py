@@ -1,15 +1,18 @@
-"""The golden TSC model (CODINGS.md §4, temporal-switch-coding.txt)."""
+"""The golden TSC model (docs/codings.md §4, the TSC paper)."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from golden.codings.tsc import (ALPHA_GRID, NeuronParams, TscLayer, TscParams, convert, encode_pixels,
-                                network_from_json, network_to_json, neuron_trace, run_layer,
-                                spike_rate, switch_step)
+from golden.codings.tsc import (ALPHA_GRID, NeuronParams, TscLayer, TscParams, convert,
+                                encode_pixels, max_spikes, network_from_json, network_to_json,
+                                neuron_trace, run_layer, spike_rate, switch_step)
 from golden.convert import ConversionError
 from golden.network import ann_accuracy
 from hdl.cores.tsc import _divide_by_pixel_max
 
-WIDE = NeuronParams(30, 20, 9, 9, 12)
+WIDE = NeuronParams(30, 20, 9, 9, 12, runs=1)       # the §4 text: one run per neuron
+UNCAPPED = replace(WIDE, runs=0)
 
 
 def test_pixel_pairs_follow_eq_1_and_2():
@@ -54,11 +57,67 @@ def test_linear_region_spills_the_whole_potential_in_one_run():
 
 
 def test_below_threshold_current_fires_a_short_pair():
-    """The §4 rule as written: a neuron whose current stays below θ stops at the first
-    step its potential is below θ again (the non-linear regime of §4.1)."""
+    """runs = 1, the §4 rule as written: a neuron whose current stays below θ stops at the
+    first step its potential is below θ again (the non-linear regime of §4.1)."""
     inputs = [[3] if t == 1 else [] for t in range(1, 11)]
     currents, potentials, spikes = neuron_trace(WIDE, 0, inputs, 5, 10)
     assert currents == [3] * 10 and spikes[:3] == [0, 1, -1] and spikes[3:] == [0] * 7
+
+
+def soft_reset_if_train(current_per_step, theta):
+    """The soft-reset IF neuron's 0/1 train, step by step (no cap on runs)."""
+    v, train = 0, []
+    for current in current_per_step:
+        v += current
+        train.append(int(v >= theta))
+        v -= theta * train[-1]
+    return train
+
+
+def test_uncapped_neuron_is_the_frame_difference_of_the_soft_reset_if_train():
+    """runs = 0: +1 where the soft-reset IF train turns on, -1 where it turns off (closed
+    at step N), so the running sum of the spikes is the IF train itself."""
+    inputs = [[3] if t == 1 else [] for t in range(1, 11)]
+    _, _, spikes = neuron_trace(UNCAPPED, 0, inputs, 5, 10)
+    train = soft_reset_if_train([3] * 10, 5)                 # 0 1 0 1 1 0 1 0 1 1
+    assert np.cumsum(spikes)[:-1].tolist() == train[:-1]
+    assert spikes == [0, 1, -1, 1, 0, -1, 1, -1, 1, -1]      # four runs, the last closed at N
+
+
+@pytest.mark.parametrize("runs", [1, 2, 3, 0])
+def test_runs_caps_the_on_runs_per_neuron(runs):
+    inputs = [[3] if t == 1 else [] for t in range(1, 21)]
+    _, _, spikes = neuron_trace(replace(WIDE, runs=runs), 0, inputs, 5, 20)
+    on_runs = spikes.count(1)
+    assert spikes.count(-1) == on_runs and np.cumsum(spikes).min() == 0
+    assert on_runs == (runs if runs else 8)              # uncapped: 8 runs in 20 steps
+    assert len([s for s in spikes if s]) <= max_spikes(20, runs)
+
+
+def test_random_multi_run_traces_are_well_formed_and_within_the_cap(rng):
+    """Random signed input trains of several runs: every neuron's output alternates +1, -1
+    (so downstream x_i ∈ {0, 1}), every run is closed by step N, and it emits at most
+    `max_spikes(N, runs)` spikes."""
+    for _ in range(200):
+        N, runs = int(rng.integers(2, 24)), int(rng.integers(0, 4))
+        weights = rng.integers(-40, 41, size=6)
+        toggles = [sorted(rng.choice(N, size=int(rng.integers(0, N + 1)), replace=False))
+                   for _ in weights]
+        inputs = [[] for _ in range(N)]
+        for w, steps in zip(weights, toggles):
+            for k, t in enumerate(steps):
+                inputs[t].append(int(w) if k % 2 == 0 else -int(w))
+        _, _, spikes = neuron_trace(replace(WIDE, runs=runs), int(rng.integers(-20, 21)),
+                                    inputs, int(rng.integers(1, 60)), N)
+        running = np.cumsum(spikes)
+        assert set(running.tolist()) <= {0, 1} and running[-1] == 0
+        assert sum(map(abs, spikes)) <= max_spikes(N, runs)
+        assert runs == 0 or spikes.count(1) <= runs
+
+
+def test_max_spikes_counts_the_longest_alternating_train():
+    assert [max_spikes(N, 0) for N in (2, 3, 4, 9, 10)] == [2, 2, 4, 8, 10]
+    assert [max_spikes(10, runs) for runs in (1, 2, 5, 6)] == [2, 4, 10, 10]
 
 
 def test_last_step_decisions():
@@ -90,14 +149,21 @@ def test_trace_equals_the_vectorised_model(rng):
         assert trace == train[0, :, j].tolist() and potentials[-1] == potential[0, j]
 
 
-def test_bundled_network_at_most_two_spikes_as_well_formed_pairs(make_tsc_network, split):
-    result = make_tsc_network().simulate(split.test_pixels[:100])
-    for counts in result.layers[:-1]:
+@pytest.mark.parametrize("runs", [1, 0])
+def test_bundled_network_trains_are_closed_runs_within_the_cap(make_tsc_network, split, runs):
+    network = make_tsc_network(runs=runs)
+    result = network.simulate(split.test_pixels[:100])
+    cap = max_spikes(network.params.T, runs)
+    multi_run = 0
+    for layer, counts in zip(network.layers, result.layers[:-1]):
+        assert layer.schedule.max_spikes_per_neuron == cap
         train = counts.spike_train.astype(int)
-        assert (np.abs(train).sum(1) <= 2).all()
+        assert (np.abs(train).sum(1) <= cap).all()
         running = np.cumsum(train, axis=1)
-        assert ((running == 0) | (running == 1)).all()        # +1 first, then its -1
-        assert (running[:, -1] == 0).all()                    # every pair is closed by step N
+        assert ((running == 0) | (running == 1)).all()        # +1 first, then its -1, ...
+        assert (running[:, -1] == 0).all()                    # every run is closed by step N
+        multi_run += int(((train == 1).sum(1) > 1).sum())
+    assert (multi_run > 0) == (runs != 1)      # uncapped neurons do fire several runs
 
 
 def test_thresholds_are_alpha_times_the_largest_input_sum(make_tsc_network):
@@ -137,6 +203,7 @@ def test_alpha_search_keeps_the_best_calibration_agreement(make_tsc_network):
     network = make_tsc_network()
     search = network.alpha_search
     assert set(search) == set(ALPHA_GRID)
+    assert 0.8 in ALPHA_GRID and max(ALPHA_GRID) == 1.0        # the paper's α and the top
     assert search[network.alpha] == max(search.values())
     assert min(ALPHA_GRID, key=lambda a: (-search[a], a)) == network.alpha   # ties: lowest α
     explicit = make_tsc_network(alpha=0.5)
@@ -162,6 +229,7 @@ def test_hardware_division_by_255_is_exact_for_every_N():
     ({"alpha": 1.5}, r"alpha must lie in \(0, 1\]"),
     ({"alpha": 0}, r"alpha must lie in \(0, 1\]"),
     ({"T": 1}, "T must be an integer from 2 to 1024"),
+    ({"runs": -1}, "runs must be an integer from 0 to 512"),
 ])
 def test_bad_parameters_are_clear_errors(params, message):
     with pytest.raises(ConversionError, match=message):

@@ -118,7 +118,7 @@ def input_spikes(pixels: np.ndarray, phases: int) -> list[np.ndarray]:
 
 @dataclass(frozen=True)
 class MaxPoolRule:
-    """What the maximum of spike trains is in one coding (CODINGS.md, max pooling).
+    """What the maximum of spike trains is in one coding (docs/codings.md §6).
 
     A train's decoded value so far is Σ_{t' ≤ t} place(t')·x(t'), x the spikes (or, for
     `integrate`, their running sum, the on/off state of a spike pair). The pooled train is

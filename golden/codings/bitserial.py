@@ -1,6 +1,6 @@
 """Shared by radix and deferred: left-shift accumulation, then MSB-first bit extraction.
 
-Per neuron (CODINGS.md §3 and §5):
+Per neuron (docs/codings.md §3 and §5):
 
     u = 0;  u = 2·u + Σ_i w[i][j]·s_i(k)       k = 1 .. T_in   (the left shift)
     u += B

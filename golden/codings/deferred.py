@@ -1,11 +1,11 @@
-"""Deferred fire: accumulate over all T steps, then extract bits (error-free-deferred-fire.txt,
-CODINGS.md §5).
+"""Deferred fire: accumulate over all T steps, then extract bits (Error-Free ANN-to-SNN
+Conversion paper; docs/codings.md §5).
 
     u = 2·u + Σ_i w[i][j]·s_i(t)      t = 1 .. T_in (left shift; MSB first, weight 2^(T-t))
     u += B                              (bias, BN folded, + the QCFS half step θ/2^(T+1))
     s(t) = [u ≥ θ/2^t];  u -= s(t)·θ/2^t,   t = 1..T          (Eq. 9, Theorem II)
 
-Decision (CODINGS.md): the paper scales step t by 2^(t-1) while calling s(t) the t-th bit
+Decision (docs/codings.md §5): the paper scales step t by 2^(t-1) while calling s(t) the t-th bit
 from the MSB; read MSB first, weight 2^(T-t). The extractor and accumulator are shared
 with radix (`bitserial.py`); what differs is the ANN side:
 

@@ -1,4 +1,4 @@
-"""Single-spike phase coding with threshold shift and base Q (One-Spike, CODINGS.md §2).
+"""Single-spike phase coding with threshold shift and base Q (One-Spike, docs/codings.md §2).
 
 Neuron (Algorithm 1 with the wait w of §V-C2), input base Q_in, output base Q_out:
 
@@ -22,9 +22,16 @@ Integer conventions (the RTL does exactly the same):
 - The output layer never fires; it runs T phases (scaling by Q > 1 afterwards is strictly
   monotone and cannot change the argmax) and the class is the argmax of v, ties to the
   lowest index.
+
+Choice of Q: the conversion error of the round-off encoding (One-Spike Eq. 5, `eq5_mape`)
+depends on Q and T; `Q="auto"` takes the base of `Q_AUTO_GRID` whose fixed-point value has
+the smallest Eq. 5 error at the chosen T (the paper: Q ≈ 1.3 at T = 16, 1.2 at T = 24).
+Every network reports the Eq. 5 error of the Q it uses (`describe()["eq5_mape"]`).
 """
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 
@@ -48,12 +55,14 @@ NAME = "phase"
 MAX_POOL = BINARY_MAX_POOL       # max pooling: the earliest spike in the window passes
 T_SWEEP = (4, 8, 12, 16, 24)   # flows.compare sweeps these T, and Q at the default T
 Q_SWEEP = (1.125, 1.25, 1.5, 2.0)
+Q_AUTO = "auto"
+Q_AUTO_GRID = tuple(round(1 + 0.05 * i, 2) for i in range(1, 21))   # 1.05, 1.10, ..., 2.0
 GOLDEN_INT_BITS = 62   # the NumPy model computes in int64; v·Q_num must stay below 2^63
 
 
 @dataclass(frozen=True)
 class FixedQ:
-    """A base Q held as `num / 2^frac` (CODINGS.md §2, Decision on fixed-point Q)."""
+    """A base Q held as `num / 2^frac` (docs/codings.md §2, Decision on fixed-point Q)."""
     num: int
     frac: int
 
@@ -76,6 +85,75 @@ class FixedQ:
 BINARY = FixedQ(2, 0)   # the input layer's base: pixels are binary coded
 
 
+def _normal_mass(a: float, b: float) -> float:
+    """∫_a^b φ(x) dx, φ the standard normal density."""
+    return (math.erf(b / math.sqrt(2)) - math.erf(a / math.sqrt(2))) / 2
+
+
+def _normal_over_x(a: float, b: float) -> float:
+    """∫_a^b φ(x)/x dx for 0 < a ≤ b ≤ 1, in closed form:
+    (Ei(-b²/2) - Ei(-a²/2)) / (2·√(2π)) with the exponential integral
+    Ei(-u) = γ + ln u + Σ_k (-u)^k / (k·k!), that is
+    (ln(b/a) + Σ_k (-1/2)^k (b^2k - a^2k) / (2k·k!)) / √(2π);
+    u ≤ 1/2, so the series converges fast and without cancellation."""
+    total, factorial, k = math.log(b / a), 1.0, 0
+    while True:
+        k += 1
+        factorial *= k
+        term = (-0.5) ** k * (b ** (2 * k) - a ** (2 * k)) / (2 * k * factorial)
+        total += term
+        if abs(term) < 1e-18:
+            return total / math.sqrt(2 * math.pi)
+
+
+def eq5_mape(q, T: int) -> float:
+    """One-Spike Eq. 5: the conversion error of the single-spike round-off approximation,
+    MAPE = ∫_0^1 |(x - x̄)/x| f(x) dx, f the Gaussian density with μ = 0, σ = 1 (not
+    renormalised to [0, 1]), x̄ the encoding of x with base q and T phases (Eq. 4):
+
+        x̄ = 0                                   x < a_T
+        x̄ = q^floor(log_q((2q/(q+1))·x))        a_T ≤ x < q^-1
+        x̄ = q^-1                                q^-1 ≤ x,       a_t = q^-t·(q+1)/(2q).
+
+    x̄ is constant between the breakpoints: 0 on [0, a_T), q^-t on [a_t, a_(t-1)) for
+    t = T..2 and q^-1 on [a_1, 1]. Each constant c lies inside its piece, where
+    |1 - c/x| changes sign at x = c, so every piece integrates exactly through the normal
+    CDF and ∫φ(x)/x dx (`_normal_over_x`). `q` is the base actually used: pass the
+    fixed-point value (`FixedQ.value`), a float or a Fraction.
+    """
+    q = float(q)
+    if not q > 1 or int(T) < 1:
+        raise ValueError(f"Eq. 5 needs q > 1 and T ≥ 1, not q={q}, T={T}")
+    a = [q ** -t * (q + 1) / (2 * q) for t in range(T + 1)]
+    total = _normal_mass(0.0, a[T])                  # x̄ = 0: |(x - 0)/x| = 1
+    pieces = [(a[t], a[t - 1], q ** -t) for t in range(T, 1, -1)] + [(a[1], 1.0, 1 / q)]
+    for lo, hi, c in pieces:
+        total += c * _normal_over_x(lo, c) - _normal_mass(lo, c)      # x < c: c/x - 1
+        total += _normal_mass(c, hi) - c * _normal_over_x(c, hi)      # x ≥ c: 1 - c/x
+    return total
+
+
+@lru_cache(maxsize=None)
+def q_auto_search(T: int, q_frac_bits: int) -> dict[float, float]:
+    """Eq. 5 error of each base of `Q_AUTO_GRID` as held in fixed point
+    (`FixedQ.from_float(q, q_frac_bits)`): grid value → error. Bases that round to 1 are
+    left out; grid values sharing one fixed-point base appear once, as the one nearest it."""
+    nearest: dict[FixedQ, float] = {}
+    for q in Q_AUTO_GRID:
+        fixed = FixedQ.from_float(q, q_frac_bits)
+        if fixed.value > 1 and (fixed not in nearest or
+                                abs(q - fixed.value) < abs(nearest[fixed] - fixed.value)):
+            nearest[fixed] = q
+    return {q: eq5_mape(fixed.value, T) for fixed, q in sorted(nearest.items(),
+                                                              key=lambda item: item[1])}
+
+
+def auto_q(T: int, q_frac_bits: int) -> float:
+    """The grid base with the smallest Eq. 5 error at T (the smaller one on a tie)."""
+    search = q_auto_search(T, q_frac_bits)
+    return min(search, key=lambda q: (search[q], q))
+
+
 @dataclass(frozen=True)
 class NeuronParams:
     """Everything one neuron's datapath needs: shared by `neuron_trace` and the RTL core."""
@@ -90,24 +168,42 @@ class NeuronParams:
 @dataclass(frozen=True)
 class PhaseParams:
     T: int = 16              # phases per layer carrying information
-    Q: float = 1.25          # output base of hidden layers, 1 < Q ≤ 2
+    Q: float | str = 1.25    # output base of hidden layers, 1 < Q ≤ 2, or "auto" (`resolved`)
     wait: int = 8            # w: phases a layer waits before its first compare (§V-C2)
     weight_bits: int = 8     # signed weight width in the ROMs
     q_frac_bits: int = 8     # fraction bits available to hold Q
     guard_bits: int = 4      # extra low bits of the potential (see module docstring)
+    Q_auto: bool = False     # Q was chosen by "auto" (set by `resolved`, shown in reports)
 
     def __post_init__(self):
         check_ints(NAME, self, {"T": (2, 64), "wait": (0, 64), "weight_bits": (2, 16),
                                 "q_frac_bits": (1, 16), "guard_bits": (0, 16)})
-        if not isinstance(self.Q, (int, float)) or not 1.0 < float(self.Q) <= 2.0:
-            raise ConversionError(f"phase: Q must lie in (1, 2], not {self.Q!r}")
+        if not isinstance(self.Q_auto, bool):
+            raise ConversionError(f"phase: Q_auto must be true or false, not {self.Q_auto!r}")
+        if self.Q == Q_AUTO:
+            return
+        if isinstance(self.Q, bool) or not isinstance(self.Q, (int, float)) \
+                or not 1.0 < float(self.Q) <= 2.0:
+            raise ConversionError(f"phase: Q must lie in (1, 2] or be 'auto', not {self.Q!r}")
         if self.q_fixed.value <= 1:
             raise ConversionError(f"phase: Q={self.Q} rounds to {float(self.q_fixed.value)} "
                                   f"with {self.q_frac_bits} fraction bits; it must stay above 1")
 
+    def resolved(self) -> "PhaseParams":
+        """Q="auto" replaced by the base it picks (`auto_q`: the grid base with the
+        smallest One-Spike Eq. 5 error at T), with Q_auto=True; other params unchanged."""
+        if self.Q != Q_AUTO:
+            return self
+        return replace(self, Q=auto_q(self.T, self.q_frac_bits), Q_auto=True)
+
     @property
     def q_fixed(self) -> FixedQ:
-        return FixedQ.from_float(float(self.Q), self.q_frac_bits)
+        return FixedQ.from_float(float(self.resolved().Q), self.q_frac_bits)
+
+    @property
+    def eq5_mape(self) -> float:
+        """One-Spike Eq. 5 error of the base actually used (fixed point) at T."""
+        return eq5_mape(self.q_fixed.value, self.T)
 
 
 @dataclass
@@ -206,9 +302,13 @@ class PhaseNetwork:
         return self.layers[0].n_in
 
     def describe(self) -> dict:
+        auto = ({"Q_auto_eq5_mape": {str(q): e for q, e in q_auto_search(
+                    self.params.T, self.params.q_frac_bits).items()}}
+                if self.params.Q_auto else {})
         return {"coding": NAME, "params": asdict(self.params),
                 "Q_fixed": {"num": self.params.q_fixed.num, "frac": self.params.q_fixed.frac,
                             "value": float(self.params.q_fixed.value)},
+                "eq5_mape": self.params.eq5_mape, **auto,
                 "layers": [{"name": l.name, "n_in": l.n_in, "n_out": l.n_out,
                             "steps": l.steps, "is_output": l.is_output,
                             "potential_width": l.potential_width, "bias_width": l.bias_width,
@@ -222,7 +322,9 @@ class PhaseNetwork:
 
 def convert(layers: list[FloatLayer], calibration_max: list[np.ndarray],
             params: PhaseParams) -> PhaseNetwork:
-    """Float layers (BN folded) + per-neuron calibration maxima → integer phase network."""
+    """Float layers (BN folded) + per-neuron calibration maxima → integer phase network.
+    Q="auto" is resolved first: the network's params hold the base used (Q_auto=True)."""
+    params = params.resolved()
     q = params.q_fixed
     q_real = float(q.value)
     in_scale = np.ones(layers[0].n_in)          # pixel/256 is coded exactly in binary

@@ -1,4 +1,5 @@
-"""Radix coding: left-shift accumulator, MSB-first T-bit trains (radix-encoding.txt, CODINGS.md §3).
+"""Radix coding: left-shift accumulator, MSB-first T-bit trains (Radix Encoding paper;
+docs/codings.md §3).
 
 A spike train of T phases is a T-bit number S, phase 1 the most significant bit. Per neuron:
 
@@ -6,7 +7,7 @@ A spike train of T phases is a T-bit number S, phase 1 the most significant bit.
     S_out = clamp((u + B) >> ΔT, 0, 2^T - 1)                    (Eq. 19 / 23, Table I)
 
 ΔT is the power-of-two scale between integer and ANN weights (W = 2^-ΔT·w, Table I).
-The paper leaves negative sums and overflow open: here ReLU and saturation (CODINGS.md).
+The paper leaves negative sums and overflow open: here ReLU and saturation (docs/codings.md §3).
 S_out leaves the neuron MSB first by successive approximation with thresholds
 θ_t = 2^(ΔT+T-t): s(t) = [u ≥ θ_t], u -= s(t)·θ_t, after u += B. For u < 0 no spike
 fires; for u ≥ 2^(ΔT+T) every spike fires, which is exactly the clamp.

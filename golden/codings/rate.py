@@ -1,5 +1,5 @@
-"""Rate coding: integrate-and-fire with reset by subtraction (optimal-conversion-rate-norm-layer.txt,
-CODINGS.md §1).
+"""Rate coding: integrate-and-fire with reset by subtraction (the Rate Norm Layer paper,
+docs/codings.md §1).
 
 Per step t = 1..T (Eq. 3):  m = v + z(t);  s(t) = [m ≥ θ];  v = m - θ·s(t);  v(0) = 0 or θ/2.
 
@@ -14,7 +14,8 @@ from a network trained with Rate Norm Layers (`golden/rnl.py`, Eq. 6) whose θ_l
 learned. In every case layer l is described in rate units (inputs are rates in [0, 1]):
 weights W_eff, bias b_eff, threshold θ_eff, and quantised with one scale σ per layer.
 
-Diagnostics: the K curve K(r̂, r(t)) = ||r(t) - r̂||² / ||r̂||² (Eq. 7) per layer.
+Diagnostics: the K curve K(r̂, r(t)) = ||r(t) - r̂||² / ||r̂||² (Eq. 7) per layer, with r̂
+the float network's rates under the thresholds the SNN was converted with.
 """
 from dataclasses import asdict, dataclass, field
 
@@ -177,26 +178,49 @@ def finetune(layers: list[FloatLayer], calibration, split, params: RateParams):
     return train_rnl(layers, calibration, split)
 
 
-def rate_units(layers: list[FloatLayer], calibration_x: np.ndarray, params: RateParams):
-    """(W_eff, b_eff, θ_eff) per layer for inputs that are rates in [0, 1]."""
-    if params.norm == "rnl":
-        missing = [l.name for l in layers[:-1] if l.activation_max is None]
-        if missing:
-            raise ConversionError(f"rate: norm 'rnl' needs a network trained with Rate Norm "
-                                  f"Layers; {missing[0]} has no learned threshold")
-        return [(l.weight, l.bias, l.activation_max) for l in layers]
-    activations = forward(layers, calibration_x)
+def rate_units(layers: list[FloatLayer], calibration_x: np.ndarray | None, params: RateParams,
+               thresholds: list[float | None] | None = None):
+    """(W_eff, b_eff, θ_eff) per layer for inputs that are rates in [0, 1].
+
+    θ_eff (λ_l) is layer l's threshold in float units: by Max or Robust Norm from
+    `calibration_x`, the learned θ_l (rnl), or `thresholds` if given (λ per layer, None for a
+    layer without ReLU; then nothing is computed from `calibration_x`, which may be None).
+    Max / Robust Norm: W_eff = W·λ_(l-1), layer l receives rates of layer l-1 whose unit is
+    λ_(l-1); Rate Norm Layers were trained on rates (W_eff = W)."""
+    if params.norm == "rnl":       # trained on rates: the weights already act on rates
+        if thresholds is None:
+            missing = [l.name for l in layers[:-1] if l.activation_max is None]
+            if missing:
+                raise ConversionError(f"rate: norm 'rnl' needs a network trained with Rate "
+                                      f"Norm Layers; {missing[0]} has no learned threshold")
+            thresholds = [l.activation_max for l in layers]
+        return [(l.weight, l.bias, lam) for l, lam in zip(layers, thresholds)]
+    if thresholds is None:
+        thresholds = []
+        for layer, a in zip(layers, forward(layers, calibration_x)):
+            if layer.relu:
+                lam = (float(a.max()) if params.norm == "max"
+                       else float(np.percentile(a, params.percentile)))
+                thresholds.append(lam if lam > 0 else 1.0)
+            else:
+                thresholds.append(None)
     out, in_scale = [], 1.0
-    for layer, a in zip(layers, activations):
-        if layer.relu:
-            lam = (float(a.max()) if params.norm == "max"
-                   else float(np.percentile(a, params.percentile)))
-            lam = lam if lam > 0 else 1.0
-        else:
-            lam = None
+    for layer, lam in zip(layers, thresholds):
         out.append((layer.weight * in_scale, layer.bias, lam))
         in_scale = lam if lam is not None else in_scale
     return out
+
+
+def conversion_thresholds(network: "RateNetwork") -> list[float | None]:
+    """λ per layer as the network was converted (`info["threshold_float"]`, kept in
+    network.json too); None for the output layer."""
+    thresholds = []
+    for layer in network.layers:
+        if "threshold_float" not in layer.info:
+            raise ConversionError(f"{layer.name}: the network does not record the float "
+                                  "threshold it was converted with (info['threshold_float'])")
+        thresholds.append(layer.info["threshold_float"])
+    return thresholds
 
 
 def convert(layers: list[FloatLayer], calibration, params: RateParams) -> RateNetwork:
@@ -257,13 +281,19 @@ def run_layer(layer: RateLayer, spikes: list[np.ndarray]):
 
 
 def k_curve(network: RateNetwork, layers: list[FloatLayer], result: SimResult,
-            pixels: np.ndarray, steps: list[int]) -> list[dict]:
+            pixels: np.ndarray, steps: list[int],
+            thresholds: list[float | None] | None = None) -> list[dict]:
     """K(r̂, r(t)) (Eq. 7) per hidden layer at the given steps, averaged over images.
 
-    r̂ = clip(z/θ, 0, 1) of the float network in rate units; r(t) = spikes up to t / t."""
+    r̂ = clip(z/λ, 0, 1) of the float network in rate units, with the thresholds λ the
+    network was converted with (`conversion_thresholds`; calibration data, not `pixels`),
+    or `thresholds` if given; r(t) = spikes up to t / t. K tends to 0 as t grows as far as
+    the integer network (quantised weights, rounded thresholds) matches the float one."""
+    if thresholds is None:
+        thresholds = conversion_thresholds(network)
     rates, a = [], pixels_to_input(pixels).astype(np.float64)
-    for (w_eff, b_eff, theta), layer in zip(rate_units(layers, None if network.params.norm ==
-                                                       "rnl" else a, network.params), layers):
+    for (w_eff, b_eff, theta), layer in zip(rate_units(layers, None, network.params, thresholds),
+                                            layers):
         if theta is None:
             break
         a = np.clip((pool_input(layer, a) @ w_eff.T + b_eff) / theta, 0, 1)

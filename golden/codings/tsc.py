@@ -1,4 +1,4 @@
-"""Temporal-switch coding (temporal-switch-coding.txt, CODINGS.md §4).
+"""Temporal-switch coding (TSC paper; docs/codings.md §4).
 
 Input (Eq. 1-2): p = pixel/255 over N steps; p* = floor(p·(N-1)) + 1; if p* ≥ 2, a spike
 +1 at t = 1 and -1 at t = p*: the pair stands for the run of p* - 1 ones it replaces.
@@ -6,13 +6,19 @@ Input (Eq. 1-2): p = pixel/255 over N steps; p* = floor(p·(N-1)) + 1; if p* ≥
 Neuron: current I, potential V. Per step t (Eq. 5-6, the second difference):
     I += Σ_i w[i][j]·T_i(t)          one addition per input spike, T_i(t) ∈ {-1, 0, +1}
     V += I
-then the firing of §4 (soft reset, at most two output spikes):
+then the firing: the frame-subtracted soft-reset IF neuron. A soft-reset IF neuron is *on*
+at every step where V ≥ θ (and then V -= θ); its train's frame difference is +1 where it
+turns on and -1 where it turns off, so each run of on-steps is one spike pair and Eq. 5-6
+hold exactly for any number of runs:
     IDLE    and V ≥ θ  → emit +1, V -= θ, FIRING
     FIRING  and V ≥ θ  → V -= θ
-    FIRING  and V < θ  → emit -1, DONE
-Decisions (CODINGS.md): still FIRING after the last step → -1 at the last step; a neuron
-that would only start at the last step emits nothing (its +1 and -1 would fall in the
-same step and cancel in every later layer), V -= θ, DONE. The bias is the weight of an
+    FIRING  and V < θ  → emit -1; the run is over: IDLE again, or DONE once `runs` runs
+                         are over (`runs` caps the on-runs per neuron; 0: no cap)
+    DONE               → nothing more (V still integrates)
+`runs = 1` is the paper's §4 text taken literally (one run, at most two spikes).
+Decisions (docs/codings.md §4): still FIRING after the last step → -1 at the last step; a
+neuron that would only start at the last step emits nothing (its +1 and -1 would fall in
+the same step and cancel in every later layer), V -= θ, DONE. The bias is the weight of an
 always-on input: +1 at t = 1 (I starts at b) and -1 at t = N. Output layer: no spikes;
 the class is argmax V after step N.
 
@@ -44,7 +50,7 @@ NAME = "tsc"
 MAX_POOL = TIME_ON_MAX_POOL      # max pooling: the running maximum of the time spent on
 GOLDEN_INT_BITS = 62
 T_SWEEP = (4, 6, 8, 12, 16, 32)
-ALPHA_GRID = tuple(round(0.15 + 0.025 * k, 3) for k in range(19))     # 0.15 .. 0.6
+ALPHA_GRID = tuple(round(0.15 + 0.05 * k, 2) for k in range(18))     # 0.15 .. 1.0, with 0.8
 IDLE, FIRING, DONE = 0, 1, 2
 PIXEL_MAX = (1 << PIXEL_BITS) - 1
 
@@ -55,10 +61,11 @@ class TscParams:
     alpha: float | None = None    # threshold scale α of §4.1; None: searched (ALPHA_GRID)
     weight_bits: int = 8
     calibration_images: int = 500  # training images used for threshold balancing
+    runs: int = 0                 # on-runs per neuron at most (1: the §4 text; 0: no cap)
 
     def __post_init__(self):
         check_ints(NAME, self, {"T": (2, 1024), "weight_bits": (2, 16),
-                                "calibration_images": (1, 100000)})
+                                "calibration_images": (1, 100000), "runs": (0, 512)})
         if self.alpha is not None and (not isinstance(self.alpha, (int, float))
                                        or isinstance(self.alpha, bool)
                                        or not 0 < float(self.alpha) <= 1):
@@ -73,6 +80,19 @@ class NeuronParams:
     weight_width: int
     bias_width: int
     threshold_width: int
+    runs: int = 0                 # the cap on on-runs (0: none)
+
+    @property
+    def run_count_width(self) -> int:
+        """Bits of the count of finished runs, kept only where the cap needs counting."""
+        return (self.runs - 1).bit_length() if self.runs >= 2 else 0
+
+
+def max_spikes(T: int, runs: int) -> int:
+    """Spikes one neuron can emit in N = T steps: a pair per run, at most one spike per
+    step, and no run can start at the last step (its pair would cancel)."""
+    most = 2 * (T // 2)
+    return most if runs == 0 else min(2 * runs, most)
 
 
 def switch_step(pixels, N: int):
@@ -98,6 +118,7 @@ class TscLayer(LayerShape):
     threshold: int                # θ (0 for the output layer)
     T: int                        # N
     is_output: bool
+    runs: int = 0                 # on-runs per neuron at most (0: no cap)
     potential_width: int = 0
     current_width: int = 0
     bias_width: int = 0
@@ -114,7 +135,8 @@ class TscLayer(LayerShape):
         """N steps; STEP pass k adds I to V (and fires) for step k-1, so N+1 passes."""
         return Schedule(step_passes=self.T + 1, input_phases=self.T, emit_offset=1,
                         output_phases=0 if self.is_output else self.T,
-                        max_spikes_per_neuron=2, is_output=self.is_output, signed_spikes=True)
+                        max_spikes_per_neuron=max_spikes(self.T, self.runs),
+                        is_output=self.is_output, signed_spikes=True)
 
     def fixed_ops(self) -> dict[str, int]:
         return {"potential_additions": self.n_out * self.T, "bias_additions": 2 * self.n_out,
@@ -123,11 +145,11 @@ class TscLayer(LayerShape):
     @property
     def neuron_params(self) -> NeuronParams:
         return NeuronParams(self.potential_width, self.current_width, self.weight_width,
-                            self.bias_width, self.threshold_width)
+                            self.bias_width, self.threshold_width, self.runs)
 
     def derive_widths(self) -> None:
-        """Inputs are well-formed pairs (+1 then -1), so I = b·[t < N] + Σ w_i·x_i(t) with
-        x_i ∈ {0, 1}; V sums at most N such currents, and subtracting θ only happens when
+        """Inputs are well-formed runs (+1, -1, +1, ...: the running sum of a train is 0 or
+        1, pooled trains too), so I = b·[t < N] + Σ w_i·x_i(t) with x_i ∈ {0, 1}; V sums at most N such currents, and subtracting θ only happens when
         V ≥ θ, which keeps V ≥ 0 there."""
         pos, neg = np.maximum(self.weight, 0).sum(0), np.minimum(self.weight, 0).sum(0)
         i_hi = int((pos + np.maximum(self.bias, 0)).max())
@@ -171,24 +193,30 @@ class TscNetwork:
         """The same weights and thresholds run for N = T steps."""
         layers = []
         for l in self.layers:
-            layer = TscLayer(l.name, l.weight, l.bias, l.threshold, T, l.is_output, info=l.info)
+            layer = TscLayer(l.name, l.weight, l.bias, l.threshold, T, l.is_output, l.runs,
+                             info=l.info)
             copy_structure(layer, l)
             layer.derive_widths()
             layers.append(layer)
         return TscNetwork(TscParams(**{**asdict(self.params), "T": T}), layers, alpha=self.alpha)
 
 
-def fire(potential, mode, theta: int, last: bool):
-    """The §4 firing rule on arrays: (potential, mode, spike in {-1, 0, +1}) after the step."""
+def fire(potential, mode, runs_done, theta: int, runs: int, last: bool):
+    """The firing rule on arrays: (potential, mode, runs_done, spike in {-1, 0, +1}) after
+    the step. `runs_done` counts the finished runs (the cap `runs`, 0: none)."""
     above = potential >= theta
     start = (mode == IDLE) & above
     keep = (mode == FIRING) & above
     stop = (mode == FIRING) & ~above
     potential = potential - theta * (start | keep)
     if last:
-        return potential, np.where(start | keep | stop, DONE, mode), -(stop | keep).astype(np.int8)
-    mode = np.where(start, FIRING, np.where(stop, DONE, mode))
-    return potential, mode, start.astype(np.int8) - stop.astype(np.int8)
+        return (potential, np.where(start | keep | stop, DONE, mode), runs_done,
+                -(stop | keep).astype(np.int8))
+    runs_done = runs_done + stop
+    after_run = DONE if runs == 1 else IDLE if runs == 0 else np.where(runs_done >= runs,
+                                                                         DONE, IDLE)
+    mode = np.where(start, FIRING, np.where(stop, after_run, mode))
+    return potential, mode, runs_done, start.astype(np.int8) - stop.astype(np.int8)
 
 
 def run_layer(layer: TscLayer, spikes: list[np.ndarray], record_current: bool = False):
@@ -198,6 +226,7 @@ def run_layer(layer: TscLayer, spikes: list[np.ndarray], record_current: bool = 
     current = np.broadcast_to(layer.bias, (batch, layer.n_out)).copy()
     potential = np.zeros((batch, layer.n_out), dtype=np.int64)
     mode = np.full((batch, layer.n_out), IDLE)
+    runs_done = np.zeros((batch, layer.n_out), dtype=np.int64)
     train = np.zeros((batch, layer.T, layer.n_out), dtype=np.int8)
     adds = np.zeros(batch, dtype=np.int64)
     peak_current = None
@@ -215,8 +244,8 @@ def run_layer(layer: TscLayer, spikes: list[np.ndarray], record_current: bool = 
         assert -limit <= potential.min() and potential.max() < limit, \
             f"{layer.name}: potential left its width"
         if not layer.is_output:
-            potential, mode, train[:, t - 1] = fire(potential, mode, layer.threshold,
-                                                    t == layer.T)
+            potential, mode, runs_done, train[:, t - 1] = fire(
+                potential, mode, runs_done, layer.threshold, layer.runs, t == layer.T)
     result = (None if layer.is_output else train), potential, adds
     return (*result, peak_current) if record_current else result
 
@@ -274,7 +303,8 @@ def convert_with_alpha(layers: list[FloatLayer], inputs: np.ndarray, pixels: np.
                                       "calibration images; thresholds cannot be balanced")
             threshold = max(1, int(round(alpha * v_in_max)))
             info["v_in_max"] = v_in_max
-        tsc_layer = TscLayer(layer.name, weight, bias, threshold, params.T, is_output, info=info)
+        tsc_layer = TscLayer(layer.name, weight, bias, threshold, params.T, is_output,
+                             params.runs, info=info)
         tsc_layer.derive_widths()
         if not is_output:
             train = run_layer(tsc_layer, spikes)[0]
@@ -296,8 +326,9 @@ def neuron_trace(params: NeuronParams, bias: int, inputs: list[list[int]], thres
                  T: int, is_output: bool = False):
     """One neuron in plain ints: (I, V after each step, spikes per step in {-1, 0, +1}).
 
-    inputs[t-1] lists the signed weights (+w or -w) of the input spikes of step t."""
-    current, potential, mode = bias, 0, IDLE
+    inputs[t-1] lists the signed weights (+w or -w) of the input spikes of step t; the cap
+    on on-runs is `params.runs`."""
+    current, potential, mode, runs_done = bias, 0, IDLE, 0
     currents, potentials, spikes = [], [], []
     for t in range(1, T + 1):
         if t == T:
@@ -314,7 +345,9 @@ def neuron_trace(params: NeuronParams, bias: int, inputs: list[list[int]], thres
                 potential -= threshold
                 mode, spike = (DONE, -1) if t == T else (FIRING, 0)
             elif mode == FIRING:
-                mode, spike = DONE, -1
+                runs_done += 1
+                spike = -1
+                mode = DONE if t == T or runs_done == params.runs else IDLE
         currents.append(current)
         potentials.append(potential)
         spikes.append(spike)
@@ -336,7 +369,7 @@ def network_from_json(data: dict) -> TscNetwork:
     for d in data["layers"]:
         layer = TscLayer(d["name"], np.array(d["weight"], dtype=np.int64),
                          np.array(d["bias"], dtype=np.int64), d["threshold"], params.T,
-                         d["is_output"], info=d["info"])
+                         d["is_output"], params.runs, info=d["info"])
         structure_from_json(layer, d).derive_widths()
         layers.append(layer)
     return TscNetwork(params, layers, alpha=data["alpha"])

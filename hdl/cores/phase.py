@@ -1,4 +1,5 @@
-"""Phase neuron core: one lane of the single-spike phase-coded neuron (CODINGS.md §2).
+"""Phase neuron core: one lane of the single-spike phase-coded neuron (One-Spike;
+docs/codings.md §2).
 
 Mirrors `golden/codings/phase.py` (same names: potential, fired, threshold, bias, q_in):
 

@@ -1,4 +1,4 @@
-"""Rate neuron core: integrate-and-fire with reset by subtraction (CODINGS.md §1, Eq. 3).
+"""Rate neuron core: integrate-and-fire with reset by subtraction (docs/codings.md §1, Eq. 3).
 
 Mirrors `golden/codings/rate.py` (potential v, current, bias b, threshold θ):
 

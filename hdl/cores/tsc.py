@@ -1,18 +1,20 @@
-"""TSC neuron core and spike-pair input coding (temporal-switch-coding.txt, CODINGS.md §4).
+"""TSC neuron core and spike-pair input coding (TSC paper; docs/codings.md §4).
 
-Mirrors `golden/codings/tsc.py` (same names: current I, potential V, mode, θ, bias b).
+Mirrors `golden/codings/tsc.py` (same names: current I, potential V, mode, runs_done, θ,
+bias b, the cap `runs` on on-runs per neuron).
 The engine runs N + 1 STEP passes; STEP pass k finishes step k - 1 (whose input events
 were added in the ADD pass of phase k - 1):
 
-- STEP, first pass:  current = b (the always-on input's +1 at t = 1), potential = 0, IDLE
+- STEP, first pass:  current = b (the always-on input's +1 at t = 1), potential = 0, IDLE,
+                     runs_done = 0
 - ADD:               current += ±weight        (Eq. 6: one addition per input spike;
                                                 the engine negates the weight of a -1)
 - STEP, k ≥ 2:       current -= b if `last` (the always-on input's -1 at t = N);
                      potential += current        (Eq. 5)
-                     with `compare` (hidden layers), the firing of §4:
+                     with `compare` (hidden layers), the frame-subtracted soft-reset IF:
                        IDLE & V ≥ θ → +1, V -= θ, FIRING   (at the last step: no spike, DONE)
                        FIRING & V ≥ θ → V -= θ              (at the last step: -1, DONE)
-                       FIRING & V < θ → -1, DONE
+                       FIRING & V < θ → -1, then IDLE, or DONE once `runs` runs are over
 - READ (output layer): readout = potential.
 
 `input_source` turns the streamed pixels into Eq. 2's pairs: phase 1 lists every pixel
@@ -32,9 +34,12 @@ from . import Op, core_members
 
 def state_layout(params: NeuronParams) -> data.StructLayout:
     # potential first: the core testbench reads it from the low bits of the state word
-    return data.StructLayout({"potential": signed(params.potential_width),
-                              "current": signed(params.current_width),
-                              "mode": unsigned(2)})
+    fields = {"potential": signed(params.potential_width),
+              "current": signed(params.current_width),
+              "mode": unsigned(2)}
+    if params.run_count_width:      # only a cap of two runs or more needs counting
+        fields["runs_done"] = unsigned(params.run_count_width)
+    return data.StructLayout(fields)
 
 
 class NeuronCore(wiring.Component):
@@ -54,6 +59,8 @@ class NeuronCore(wiring.Component):
                     m.d.comb += [self.next_state.current.eq(self.bias),
                                  self.next_state.potential.eq(0),
                                  self.next_state.mode.eq(IDLE)]
+                    if self.params.run_count_width:
+                        m.d.comb += self.next_state.runs_done.eq(0)
                 with m.Else():
                     step_current = Mux(self.last, current - self.bias, current)
                     total = potential + step_current
@@ -76,10 +83,25 @@ class NeuronCore(wiring.Component):
                             with m.If(start):
                                 m.d.comb += self.next_state.mode.eq(FIRING)
                             with m.If(stop):
-                                m.d.comb += self.next_state.mode.eq(DONE)
+                                self.end_run(m)
             with m.Case(Op.ADD):
                 m.d.comb += self.next_state.current.eq(current + self.weight)
         return m
+
+    def end_run(self, m):
+        """A run ended (its -1 went out): IDLE again, or DONE once `runs` runs are over."""
+        runs = self.params.runs
+        if runs == 0:
+            m.d.comb += self.next_state.mode.eq(IDLE)
+        elif runs == 1:
+            m.d.comb += self.next_state.mode.eq(DONE)
+        else:
+            runs_done = self.state.runs_done
+            with m.If(runs_done == runs - 1):
+                m.d.comb += self.next_state.mode.eq(DONE)
+            with m.Else():
+                m.d.comb += [self.next_state.mode.eq(IDLE),
+                             self.next_state.runs_done.eq(runs_done + 1)]
 
 
 def _divide_by_pixel_max(N: int) -> tuple[int, int]:
