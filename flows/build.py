@@ -68,6 +68,10 @@ def parse_args(argv=None):
                         help="tsc: threshold scale, θ = α·V_in^max, 0 < α <= 1 (default: "
                              "the α of 0.15..0.6 whose SNN best agrees with the ANN on the "
                              "calibration images)")
+    parser.add_argument("--runs", type=int,
+                        help="tsc: on-runs per neuron at most, each a +1/-1 spike pair (default "
+                             "0 = no cap, the frame-subtracted soft-reset IF neuron; 1 = the "
+                             "paper's text, at most two spikes)")
     parser.add_argument("--weight-bits", type=int, help="signed weight width (default 8)")
     parser.add_argument("--lanes", type=int,
                         help="neurons updated in parallel per layer (default: 4; 1 on icebreaker)")
@@ -120,6 +124,10 @@ def coding_extras(network, layers, result, split) -> dict:
         extras["k_curve"] = golden.k_curve(network, layers, result, split.test_pixels, steps)
     if hasattr(golden, "spike_rate"):
         extras["spike_rate_percent"] = round(golden.spike_rate(result, network.params.T), 3)
+    if hasattr(golden, "report_extras"):
+        extras.update(golden.report_extras(network, result, split.test_pixels, split.test_labels))
+    if any(layer.input_pool is not None for layer in network.layers):
+        extras["max_pooling_rule"] = golden.MAX_POOL_NOTE
     return extras
 
 
@@ -189,6 +197,13 @@ def print_summary(report: dict, out: Path) -> None:
         print(f"  alpha      {report['network']['alpha']} (θ = α·V_in^max)")
     if "spike_rate_percent" in report:
         print(f"  spike rate {report['spike_rate_percent']:.2f} % of neurons per step (Eq. 8)")
+    if "runs" in report:
+        runs = report["runs"]
+        print(f"  runs       cap {runs['cap']} ({runs['meaning']}): at most "
+              f"{runs['max_spikes_per_neuron_allowed']} spikes per neuron, "
+              f"{runs['max_spikes_per_neuron_measured']} measured")
+    if "max_pooling_rule" in report:
+        print(f"  max pool   {report['max_pooling_rule']}")
     res = report["resources"]
     if "LUT" in res:
         print(f"  resources  LUT {res['LUT']}  FF {res['FF']}  BRAM36 {res['BRAM36']}  "
@@ -211,7 +226,7 @@ def build(args) -> Path:
         raise FlowError(f"--lanes must be a positive integer, not {lanes}")
     params = coding_params(args.coding, {"T": args.T, "Q": args.Q, "wait": args.wait,
                                          "weight_bits": args.weight_bits, "norm": args.norm,
-                                         "alpha": args.alpha})
+                                         "alpha": args.alpha, "runs": args.runs})
     if args.golden_only and args.board != "none":
         raise FlowError(f"--golden-only makes no board build; drop --board {args.board}")
     prefix = "" if args.network == DEFAULT_NETWORK else f"{args.network}-"

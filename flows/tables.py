@@ -17,7 +17,8 @@ def resources_cells(res: dict) -> tuple[str, str, str, str, str]:
 
 
 def _params(params: dict) -> str:
-    shown = {k: v for k, v in params.items() if k in ("T", "Q", "wait", "norm", "alpha")}
+    shown = {k: v for k, v in params.items()
+             if k in ("T", "Q", "wait", "norm", "alpha", "runs")}
     return ", ".join(f"{k}={v}" for k, v in shown.items())
 
 

@@ -5,8 +5,8 @@
   64→10, with batch norm; the input arrives flat and `Unflatten` gives it its (1, 8, 8)
   shape. Average pooling folds into the next layer, so the RTL runs it (two convolution
   engines and a dense one).
-- `digits-cnn-maxpool`: the same with max pooling (golden model only: max pooling has no
-  RTL yet).
+- `digits-cnn-maxpool`: the same with max pooling (every coding, golden and RTL: the
+  max pooling unit `hdl/pool.py` applies each coding's rule, docs/codings.md §6).
 
 Regenerate the committed weights (deterministic, CPU, under a minute) with:
 

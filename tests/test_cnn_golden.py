@@ -12,8 +12,9 @@ from golden.convert import calibrate, fold_network
 from golden.data import pixels_to_input
 from golden.network import ann_accuracy, load_bundled
 
-# Acceptance bounds of the MLP, in accuracy points against the float ANN (issue 4).
-BOUNDS = {"phase": 0.01, "radix": 0.01, "rate": 0.015}
+# Acceptance bounds of the MLP, in accuracy points against the float ANN (issue 4); tsc at
+# its defaults (N = 8, no cap on runs) too.
+BOUNDS = {"phase": 0.01, "radix": 0.01, "rate": 0.015, "tsc": 0.015}
 
 
 CNNS = ["digits-cnn", "digits-cnn-maxpool"]
@@ -71,14 +72,14 @@ def test_cnn_equals_its_quantised_ann_exactly(coding, make_cnn_network, split):
         np.testing.assert_array_equal(bits, counts.spike_train)
 
 
-def test_tsc_cnn_follows_its_ann(make_cnn_network, split):
-    """tsc misses the MLP's 1.5-point bound on the CNNs (95.6 % against 98.3 % with average
-    pooling, 93.1 % against 99.2 % with max pooling; see the README); this guards what it
-    reaches: the class of the float ANN on 90 % of the test images."""
-    from golden.convert import forward
-    network, layers = make_cnn_network("tsc")
-    ann = forward(layers, pixels_to_input(split.test_pixels).astype(np.float64))[-1].argmax(1)
-    assert (network.simulate(split.test_pixels).classes == ann).mean() >= 0.9
+def test_tsc_cnn_needs_more_than_one_run_per_neuron(make_cnn_network, cnn, split):
+    """The same thresholds with the §4 text taken literally (runs = 1) miss the bound the
+    default (no cap) meets: the cap, not the conversion, is what costs the accuracy."""
+    network, _ = make_cnn_network("tsc")
+    one_run = network.with_runs(1).simulate(split.test_pixels)
+    ann = ann_accuracy(cnn, split.test_pixels, split.test_labels)
+    assert ann - (one_run.classes == split.test_labels).mean() > 0.015
+    assert all((np.abs(c.spike_train).sum(1) <= 2).all() for c in one_run.layers[:-1])
 
 
 @pytest.mark.parametrize("coding", ["phase", "radix", "rate", "tsc", "deferred"])

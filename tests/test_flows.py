@@ -93,6 +93,8 @@ def test_simulate_rejects_a_missing_or_unfinished_build(tmp_path, capsys):
     (["--T", "1"], "T must be an integer"),
     (["--lanes", "0"], "--lanes must be a positive integer"),
     (["--coding", "tsc", "--alpha", "1.2"], r"tsc: alpha must lie in \(0, 1\]"),
+    (["--coding", "tsc", "--runs", "-1"], "tsc: runs must be an integer from 0 to 512"),
+    (["--coding", "phase", "--runs", "2"], "--runs does not apply to the phase coding"),
     (["--alpha", "0.5"], "--alpha does not apply to the phase coding"),
     (["--coding", "rate", "--Q", "auto"], "--Q does not apply to the rate coding"),
 ])
@@ -201,4 +203,30 @@ def test_tsc_build_reports_spike_rate_and_accuracy_against_N(tmp_path, split, ca
     neurons = sum(l["neurons"] for l in hidden)
     assert report["spike_rate_percent"] == pytest.approx(
         100 * sum(l["spikes"] for l in hidden) / (neurons * 8), abs=1e-3)
+    runs = report["runs"]          # the default: no cap on runs
+    assert report["params"]["runs"] == runs["cap"] == 0
+    assert runs["max_spikes_per_neuron_allowed"] == 8
+    assert 2 < runs["max_spikes_per_neuron_measured"] <= 8
+    assert runs["accuracy_percent_against_runs_same_thresholds"]["0"] == \
+        report["accuracy"]["snn_golden_percent"]
+    assert "two spikes" not in json.dumps(report)
     assert_simulate_rtl_equals_golden(out, split.test_pixels[:5], tmp_path, capsys)
+
+
+def test_tsc_build_with_one_run_per_neuron(tmp_path, capsys):
+    out = tmp_path / "tsc-one-run"
+    assert build_flow.main(["--coding", "tsc", "--runs", "1", "--golden-only",
+                            "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["runs"]["cap"] == 1 and report["runs"]["max_spikes_per_neuron_allowed"] == 2
+    assert report["runs"]["max_spikes_per_neuron_measured"] <= 2
+    assert "cap 1 (at most 1 on-run(s) per neuron)" in capsys.readouterr().out
+
+
+def test_max_pooling_build_names_its_rule(tmp_path, capsys):
+    out = tmp_path / "tsc-maxpool"
+    assert build_flow.main(["--network", "digits-cnn-maxpool", "--coding", "tsc",
+                            "--golden-only", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["max_pooling_rule"].startswith("the running maximum of the time spent on")
+    assert "an extension" in report["max_pooling_rule"]

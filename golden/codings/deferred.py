@@ -42,7 +42,9 @@ from .bitserial import (  # noqa: F401
 from .bitserial import network_from_json as _from_json
 
 NAME = "deferred"
-MAX_POOL = BINARY_MAX_POOL       # max pooling: the bit-serial maximum, MSB first
+MAX_POOL = BINARY_MAX_POOL       # docs/codings.md §6
+MAX_POOL_NOTE = ("the bit-serial maximum of the MSB-first trains (an extension: the deferred-fire "
+                 "paper uses average pooling)")
 T_SWEEP = (2, 3, 4, 5, 6)      # flows.compare sweeps these T
 SEED = 0
 

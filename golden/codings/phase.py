@@ -52,7 +52,8 @@ from .base import (  # noqa: F401
 )
 
 NAME = "phase"
-MAX_POOL = BINARY_MAX_POOL       # max pooling: the earliest spike in the window passes
+MAX_POOL = BINARY_MAX_POOL       # docs/codings.md §6
+MAX_POOL_NOTE = ("the earliest spike in the window passes (One-Spike §III-C: from the paper)")
 T_SWEEP = (4, 8, 12, 16, 24)   # flows.compare sweeps these T, and Q at the default T
 Q_SWEEP = (1.125, 1.25, 1.5, 2.0)
 Q_AUTO = "auto"

@@ -42,7 +42,9 @@ from .bitserial import (  # noqa: F401
 from .bitserial import network_from_json as _from_json
 
 NAME = "radix"
-MAX_POOL = BINARY_MAX_POOL       # max pooling: the bit-serial maximum, MSB first
+MAX_POOL = BINARY_MAX_POOL       # docs/codings.md §6
+MAX_POOL_NOTE = ("the bit-serial maximum of the MSB-first trains (an extension: the radix paper "
+                 "defines no max pooling)")
 T_SWEEP = (2, 3, 4, 6, 8)      # flows.compare sweeps these T
 
 

@@ -27,7 +27,9 @@ from .base import (COUNT_MAX_POOL, LayerShape, Schedule, SimResult, check_ints, 
                    simulate_network, spike_matmul, structure_from_json, structure_to_json)
 
 NAME = "rate"
-MAX_POOL = COUNT_MAX_POOL        # max pooling: the running maximum of the spike counts
+MAX_POOL = COUNT_MAX_POOL       # docs/codings.md §6
+MAX_POOL_NOTE = ("the running maximum of the spike counts (an extension: the Rate Norm Layer paper"
+                 " defines no max pooling)")
 GOLDEN_INT_BITS = 62
 NORMS = ("robust", "max", "rnl")
 T_SWEEP = (4, 8, 16, 32, 64, 128)

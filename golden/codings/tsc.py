@@ -47,9 +47,12 @@ from .base import (TIME_ON_MAX_POOL, LayerShape, Schedule, SimResult, check_ints
                    structure_from_json, structure_to_json)
 
 NAME = "tsc"
-MAX_POOL = TIME_ON_MAX_POOL      # max pooling: the running maximum of the time spent on
+MAX_POOL = TIME_ON_MAX_POOL       # docs/codings.md §6
+MAX_POOL_NOTE = ("the running maximum of the time spent on (an extension: the TSC paper defines no"
+                 " max pooling; average pooling, as in digits-cnn, is the paper-faithful choice)")
 GOLDEN_INT_BITS = 62
 T_SWEEP = (4, 6, 8, 12, 16, 32)
+RUNS_SWEEP = (1, 2, 3, 0)          # caps the report tries at the build's thresholds
 ALPHA_GRID = tuple(round(0.15 + 0.05 * k, 2) for k in range(18))     # 0.15 .. 1.0, with 0.8
 IDLE, FIRING, DONE = 0, 1, 2
 PIXEL_MAX = (1 << PIXEL_BITS) - 1
@@ -149,8 +152,9 @@ class TscLayer(LayerShape):
 
     def derive_widths(self) -> None:
         """Inputs are well-formed runs (+1, -1, +1, ...: the running sum of a train is 0 or
-        1, pooled trains too), so I = b·[t < N] + Σ w_i·x_i(t) with x_i ∈ {0, 1}; V sums at most N such currents, and subtracting θ only happens when
-        V ≥ θ, which keeps V ≥ 0 there."""
+        1, pooled trains too), so I = b·[t < N] + Σ w_i·x_i(t) with x_i ∈ {0, 1}; V sums
+        at most N such currents, and subtracting θ only happens when V ≥ θ, which keeps
+        V ≥ 0 there."""
         pos, neg = np.maximum(self.weight, 0).sum(0), np.minimum(self.weight, 0).sum(0)
         i_hi = int((pos + np.maximum(self.bias, 0)).max())
         i_lo = int((neg + np.minimum(self.bias, 0)).min())
@@ -191,14 +195,22 @@ class TscNetwork:
 
     def with_steps(self, T: int) -> "TscNetwork":
         """The same weights and thresholds run for N = T steps."""
+        return self.with_params(T=T)
+
+    def with_runs(self, runs: int) -> "TscNetwork":
+        """The same weights and thresholds with another cap on runs (0: none)."""
+        return self.with_params(runs=runs)
+
+    def with_params(self, **changes) -> "TscNetwork":
+        params = TscParams(**{**asdict(self.params), **changes})
         layers = []
         for l in self.layers:
-            layer = TscLayer(l.name, l.weight, l.bias, l.threshold, T, l.is_output, l.runs,
-                             info=l.info)
+            layer = TscLayer(l.name, l.weight, l.bias, l.threshold, params.T, l.is_output,
+                             params.runs, info=l.info)
             copy_structure(layer, l)
             layer.derive_widths()
             layers.append(layer)
-        return TscNetwork(TscParams(**{**asdict(self.params), "T": T}), layers, alpha=self.alpha)
+        return TscNetwork(params, layers, alpha=self.alpha)
 
 
 def fire(potential, mode, runs_done, theta: int, runs: int, last: bool):
@@ -313,6 +325,23 @@ def convert_with_alpha(layers: list[FloatLayer], inputs: np.ndarray, pixels: np.
         out.append(tsc_layer)
         in_scale = lam
     return TscNetwork(params, out, alpha=alpha)
+
+
+def report_extras(network: TscNetwork, result: SimResult, pixels, labels) -> dict:
+    """The cap on runs in the build report: what it allows, what the neurons did, and the
+    accuracy the same thresholds give under other caps."""
+    runs = network.params.runs
+    most = max((int(np.abs(c.spike_train).sum(1).max()) for c in result.layers[:-1]), default=0)
+    return {"runs": {
+        "cap": runs,
+        "meaning": ("no cap: every on-run of the soft-reset IF neuron is a spike pair" if runs == 0
+                    else f"at most {runs} on-run(s) per neuron"),
+        "max_spikes_per_neuron_allowed": max_spikes(network.params.T, runs),
+        "max_spikes_per_neuron_measured": most,
+        "accuracy_percent_against_runs_same_thresholds": {
+            str(cap): round(100 * float((network.with_runs(cap).simulate(pixels).classes
+                                         == labels).mean()), 3) for cap in RUNS_SWEEP},
+    }}
 
 
 def spike_rate(result: SimResult, T: int) -> float:
