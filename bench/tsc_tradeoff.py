@@ -14,7 +14,7 @@ import argparse
 
 from flows.common import coding_params, convert_bundled
 from flows.compare import NETWORKS
-from golden.codings.tsc import spike_rate
+from golden.codings.tsc import hidden_spikes_per_neuron, spike_rate
 from golden.network import ann_accuracy
 
 BOUND_POINTS = 1.5
@@ -24,11 +24,9 @@ def measure(network_name: str, N: int, runs: int) -> dict:
     model, split, network = convert_bundled("tsc", coding_params("tsc", {"T": N, "runs": runs}),
                                             network_name=network_name)
     result = network.simulate(split.test_pixels)
-    hidden = result.layers[:-1]
-    spikes = sum(float(c.output_spikes.mean()) for c in hidden)
     ann = 100 * ann_accuracy(model, split.test_pixels, split.test_labels)
     return {"ann": ann, "snn": 100 * float((result.classes == split.test_labels).mean()),
-            "alpha": network.alpha, "spikes_per_neuron": spikes / sum(c.neurons for c in hidden),
+            "alpha": network.alpha, "spikes_per_neuron": hidden_spikes_per_neuron(result),
             "R": spike_rate(result, N)}
 
 

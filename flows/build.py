@@ -202,6 +202,9 @@ def print_summary(report: dict, out: Path) -> None:
         print(f"  runs       cap {runs['cap']} ({runs['meaning']}): at most "
               f"{runs['max_spikes_per_neuron_allowed']} spikes per neuron, "
               f"{runs['max_spikes_per_neuron_measured']} measured")
+        trade = "  ".join(f"runs={cap}: {p['accuracy_percent']:.2f} % {p['spikes_per_neuron']:.2f}"
+                          for cap, p in runs["against_runs_same_thresholds"].items())
+        print(f"  vs runs    {trade} (accuracy, spikes per neuron; same thresholds)")
     if "max_pooling_rule" in report:
         print(f"  max pool   {report['max_pooling_rule']}")
     res = report["resources"]

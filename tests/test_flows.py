@@ -207,8 +207,13 @@ def test_tsc_build_reports_spike_rate_and_accuracy_against_N(tmp_path, split, ca
     assert report["params"]["runs"] == runs["cap"] == 0
     assert runs["max_spikes_per_neuron_allowed"] == 8
     assert 2 < runs["max_spikes_per_neuron_measured"] <= 8
-    assert runs["accuracy_percent_against_runs_same_thresholds"]["0"] == \
-        report["accuracy"]["snn_golden_percent"]
+    same = runs["against_runs_same_thresholds"]
+    assert set(same) == {"0", "1", "2", "3"}
+    assert same["0"]["accuracy_percent"] == report["accuracy"]["snn_golden_percent"]
+    assert same["0"]["spikes_per_neuron"] == pytest.approx(
+        sum(l["spikes"] for l in hidden) / neurons, abs=1e-4)
+    assert same["1"]["spikes_per_neuron"] < same["0"]["spikes_per_neuron"]
+    assert runs["against_N_same_thresholds"]["8"] == same["0"]
     assert "two spikes" not in json.dumps(report)
     assert_simulate_rtl_equals_golden(out, split.test_pixels[:5], tmp_path, capsys)
 

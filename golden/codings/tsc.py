@@ -329,26 +329,34 @@ def convert_with_alpha(layers: list[FloatLayer], inputs: np.ndarray, pixels: np.
 
 def report_extras(network: TscNetwork, result: SimResult, pixels, labels) -> dict:
     """The cap on runs in the build report: what it allows, what the neurons did, and the
-    accuracy the same thresholds give under other caps."""
+    accuracy / spikes trade-off at the build's thresholds against the cap and against N."""
     runs = network.params.runs
     most = max((int(np.abs(c.spike_train).sum(1).max()) for c in result.layers[:-1]), default=0)
+
+    def point(variant: TscNetwork) -> dict:
+        outcome = variant.simulate(pixels)
+        return {"accuracy_percent": round(100 * float((outcome.classes == labels).mean()), 3),
+                "spikes_per_neuron": round(hidden_spikes_per_neuron(outcome), 4)}
     return {"runs": {
         "cap": runs,
         "meaning": ("no cap: every on-run of the soft-reset IF neuron is a spike pair" if runs == 0
                     else f"at most {runs} on-run(s) per neuron"),
         "max_spikes_per_neuron_allowed": max_spikes(network.params.T, runs),
         "max_spikes_per_neuron_measured": most,
-        "accuracy_percent_against_runs_same_thresholds": {
-            str(cap): round(100 * float((network.with_runs(cap).simulate(pixels).classes
-                                         == labels).mean()), 3) for cap in RUNS_SWEEP},
+        "against_runs_same_thresholds": {str(cap): point(network.with_runs(cap))
+                                         for cap in RUNS_SWEEP},
+        "against_N_same_thresholds": {str(N): point(network.with_steps(N)) for N in T_SWEEP},
     }}
+
+
+def hidden_spikes_per_neuron(result: SimResult) -> float:
+    hidden = result.layers[:-1]
+    return sum(float(c.output_spikes.mean()) for c in hidden) / sum(c.neurons for c in hidden)
 
 
 def spike_rate(result: SimResult, T: int) -> float:
     """R of Eq. (8): spikes / (neurons · time steps) · 100 %, hidden layers, per image."""
-    hidden = result.layers[:-1]
-    spikes = sum(float(c.output_spikes.mean()) for c in hidden)
-    return 100.0 * spikes / (sum(c.neurons for c in hidden) * T)
+    return 100.0 * hidden_spikes_per_neuron(result) / T
 
 
 def neuron_trace(params: NeuronParams, bias: int, inputs: list[list[int]], threshold: int,
