@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: build test test-full compare bench clean
+.PHONY: build test test-full compare sweep bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -28,10 +28,14 @@ compare: $(VENV)/.installed   ## every coding side by side on each bundled netwo
 	$(PY) -m flows.compare --network digits-cnn-maxpool $(ARGS)
 	$(PY) -m flows.networks
 
+sweep: $(VENV)/.installed     ## every coding × T × lanes on the digits MLP (build/sweep-digits-mlp), Pareto plot
+	$(PY) -m flows.sweep sweeps/digits-mlp.toml $(ARGS)
+
 bench: $(VENV)/.installed     ## benchmark figures (printed, not asserted)
 	$(PY) -m bench.golden_throughput
 	$(PY) -m bench.cycle_bound
 	$(PY) -m bench.verilator_speed
+	$(PY) -m bench.sweep_speed
 
 clean:
 	rm -rf build sim_build .pytest_cache

@@ -3,13 +3,15 @@
     python -m flows.compare [--network digits-cnn] [--board arty] [--codings rate phase ...]
                             [--T 4 8 ...] [--Q ...]
 
+A preset of `python -m flows.sweep` (the same engine: Dask workers, the result cache).
 For every coding:
-- the default build, made by `python -m flows.build` itself (into OUT/builds/); the
-  table's default row is read from that build's report.json, so its figures are the
-  individual build's figures;
+- the default build, made by `flows.build` itself (a `build` sweep point); the table's
+  default row is read from that build's report.json, so its figures are the individual
+  build's figures;
 - a golden sweep over T (and over Q for phase): each point is converted and simulated
   on the test split exactly as a build with those parameters would be (accuracy, spikes,
   operations, and cycles from the cycle model the RTL regression checks clock for clock).
+Options --workers, --scheduler and --cache are those of flows.sweep.
 
 Writes OUT/comparison.md and OUT/comparison.json (tables), OUT/accuracy_vs_T.png,
 OUT/spikes_ops_per_layer.png and OUT/cycles_vs_accuracy.png. Energy estimates use the
@@ -24,13 +26,11 @@ from pathlib import Path
 
 from boards import TARGETS, get_target
 from golden.codings import REGISTRY, get_coding
-from golden.cycles import inference_cycles
 
-from . import build as build_flow
 from . import energy
-from .common import FlowError, Progress, coding_params, convert_bundled, run_flow, \
-    staged_directory
+from .common import FlowError, Progress, run_flow, staged_directory
 from .plots import write_plots
+from .sweep import DEFAULT_CACHE, run_points
 from .tables import markdown_table
 
 NETWORKS = ("digits-mlp", "digits-cnn", "digits-cnn-maxpool")
@@ -55,44 +55,29 @@ def parse_args(argv=None):
     parser.add_argument("--lanes", type=int, help="lanes of every build (default: the board's)")
     parser.add_argument("--out", type=Path, help="report directory (default: build/compare-<board>, "
                                                  "compare-<network>-<board> for the CNN)")
+    parser.add_argument("--workers", type=int, help="local Dask worker processes (default: one "
+                                                    "per core; 0: one after the other here)")
+    parser.add_argument("--scheduler", help="address of a running Dask scheduler (flows.sweep)")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
+                        help=f"sweep result cache (default: {DEFAULT_CACHE})")
     return parser.parse_args(argv)
 
 
-def sweep_point(coding: str, given: dict, lanes: int, network_name: str) -> dict:
-    """One golden evaluation, as `flows.build` would make it with these parameters."""
-    params = coding_params(coding, given)
-    _, split, network = convert_bundled(coding, params, network_name=network_name)
-    result = network.simulate(split.test_pixels)
-    summary = result.summary()
-    hidden = summary["layers"][:-1]
-    cycles = inference_cycles(network, result, lanes)["latency"]
-    return {
-        "params": network.describe()["params"],
-        "snn_golden_percent": build_flow.percent(result.classes, split.test_labels),
-        "spikes_per_neuron": summary["total_spikes"] / sum(l["neurons"] for l in hidden),
-        "spikes_per_layer": [l["spikes"] for l in summary["layers"]],
-        "synaptic_adds": summary["total_synaptic_adds"],
-        "synaptic_adds_per_layer": [l["synaptic_adds"] for l in summary["layers"]],
-        "cycles_mean": float(cycles.mean()),
-        "energy": energy.estimate(network, summary),
-    }
-
-
-def sweep(coding: str, args, default_params: dict, lanes: int, progress) -> list[dict]:
-    golden = get_coding(coding).golden
-    T_values = args.T or list(getattr(golden, "T_SWEEP", ()))
-    points = [{"T": T} for T in T_values]
-    if "Q" in default_params:                   # only codings that have a base Q (phase)
-        Q_values = args.Q or list(getattr(golden, "Q_SWEEP", ()))
-        points += [{"Q": Q} for Q in Q_values if Q != default_params["Q"]]
-    rows = []
-    for given in points:
-        try:
-            rows.append({"varied": given, **sweep_point(coding, given, lanes, args.network)})
-        except FlowError as error:
-            progress.note(f"{coding}: sweep point {given} skipped: {error}")
-            rows.append({"varied": given, "skipped": str(error)})
-    return rows
+def compare_points(codings: list[str], args, lanes: int) -> list[dict]:
+    """The sweep points of a comparison: per coding its default build for the board, then
+    the golden points over T (and Q for phase). flows.compare is this preset of flows.sweep."""
+    base = {"network": args.network, "lanes": lanes, "board": args.board, "rtl_images": 0}
+    points = []
+    for coding in codings:
+        golden = get_coding(coding).golden
+        points.append({**base, "coding": coding, "params": {}, "run": "build"})
+        varied = [{"T": T} for T in (args.T or getattr(golden, "T_SWEEP", ()))]
+        if hasattr(golden, "Q_SWEEP"):                  # codings with a base Q (phase)
+            default_Q = get_coding(coding).params().Q
+            varied += [{"Q": Q} for Q in (args.Q or golden.Q_SWEEP) if Q != default_Q]
+        points += [{**base, "coding": coding, "params": given, "run": "golden"}
+                   for given in varied]
+    return points
 
 
 def other_operations(per_layer: list[dict]) -> dict:
@@ -144,21 +129,26 @@ def compare(args) -> Path:
               [c for c in args.codings if c not in CODING_ORDER]
     prefix = "" if args.network == "digits-mlp" else f"{args.network}-"
     out = args.out or Path("build") / f"compare-{prefix}{args.board}"
-    progress = Progress(2 * len(codings) + 2)
-    rows, sweeps = [], {}
+    progress = Progress(2)
+    progress.step(f"{len(codings)} default builds and the golden sweep points "
+                  "(the flows.sweep engine)")
+    outcomes = run_points(compare_points(codings, args, lanes), cache_dir=args.cache,
+                          workers=args.workers, scheduler=args.scheduler)
+    rows, sweeps = [], {coding: [] for coding in codings}
+    for outcome in outcomes:
+        point = outcome["point"]
+        coding = point["coding"]
+        if point["run"] == "build":
+            if "error" in outcome:
+                raise FlowError(f"{coding}: the default build failed: {outcome['error']}")
+            rows.append(default_row(coding, outcome["row"]["report"], outcome["row"]))
+        elif "error" in outcome:
+            progress.note(f"{coding}: sweep point {point['params']} skipped: "
+                          f"{outcome['error']}")
+            sweeps[coding].append({"varied": point["params"], "skipped": outcome["error"]})
+        else:
+            sweeps[coding].append({"varied": point["params"], **outcome["row"]})
     with staged_directory(out) as staging:
-        for coding in codings:
-            progress.step(f"{coding}: default build (python -m flows.build --coding {coding} "
-                          f"--board {args.board})")
-            build_dir = staging / "builds" / f"{coding}-{args.board}"
-            build_flow.build(build_flow.parse_args(
-                ["--coding", coding, "--network", args.network, "--board", args.board,
-                 "--lanes", str(lanes), "--out", str(build_dir)]))
-            report = json.loads((build_dir / "report.json").read_text())
-            progress.step(f"{coding}: golden sweep")
-            sweeps[coding] = sweep(coding, args, report["params"], lanes, progress)
-            default_point = sweep_point(coding, {}, lanes, args.network)
-            rows.append(default_row(coding, report, default_point))
         progress.step("tables and plots")
         comparison = {
             "network": args.network, "board": args.board, "lanes": lanes,

@@ -14,8 +14,10 @@ from flows import energy
 @pytest.fixture(scope="module")
 def comparison(tmp_path_factory):
     out = tmp_path_factory.mktemp("compare") / "report"
+    cache = tmp_path_factory.mktemp("sweep-cache")
     assert compare_flow.main(["--board", "none", "--codings", "tsc", "phase", "radix",
-                              "--T", "4", "8", "20", "--Q", "1.5", "--out", str(out)]) == 0
+                              "--T", "4", "8", "20", "--Q", "1.5", "--out", str(out),
+                              "--workers", "2", "--cache", str(cache)]) == 0
     return out, json.loads((out / "comparison.json").read_text())
 
 
@@ -80,7 +82,8 @@ def test_networks_table_puts_the_cnn_next_to_the_mlp(comparison, tmp_path, monke
     from flows import networks
     out = tmp_path / "cnn"
     assert compare_flow.main(["--network", "digits-cnn", "--board", "none", "--codings",
-                              "phase", "--T", "8", "--out", str(out)]) == 0
+                              "phase", "--T", "8", "--out", str(out), "--workers", "0",
+                              "--cache", str(tmp_path / "cache")]) == 0
     cnn = json.loads((out / "comparison.json").read_text())
     assert cnn["network"] == "digits-cnn"
     table = networks.networks_table([comparison[1], cnn])

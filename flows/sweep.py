@@ -1,0 +1,325 @@
+"""Design-space sweeps on Dask: codings × T × coding parameters × lanes × boards.
+
+    python -m flows.sweep SPEC.toml [--scheduler tcp://HOST:8786] [--workers N] [--out DIR]
+
+SPEC.toml names the network, the codings, the grids and what to run per point:
+
+    network = "digits-mlp"        # a bundled network
+    codings = ["phase", "tsc"]    # default: all
+    run = "golden"                # golden | rtl (Verilator on rtl_images) | build (boards)
+    rtl_images = 8
+    boards = ["arty"]             # run = "build": each point is built for each board
+    lanes = [1, 4]
+    [grid]                        # parameters of every coding that has them
+    T = [4, 8, 16]
+    [grid.phase]                  # one coding's own parameters (any field of its Params)
+    Q = [1.25, 1.5]
+
+Each point is a pure function of its parameters (`flows.sweep_point.evaluate_point`). Its
+result is cached under a content hash of (point, network weights, data, toolkit source),
+so a re-run, or an interrupted sweep run again, computes only what is missing. A failing
+point is recorded with its error and does not stop the sweep. By default the points run
+on a local Dask cluster of worker processes on this machine (`--workers`, default: one
+per core); `--scheduler` sends them to a running cluster instead (its workers need this
+package installed at the same version); `--workers 0` runs them one by one in this process.
+
+Writes OUT/sweep.csv and OUT/sweep.json (one row per point), OUT/pareto_*.png (the Pareto
+front of accuracy against cycles, and against LUTs per board for built points).
+"""
+import argparse
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from itertools import product
+from pathlib import Path
+
+from golden.codings import REGISTRY, get_coding
+from golden.network import network_names
+
+from .common import FlowError, run_flow
+from .sweep_point import RUNS, evaluate_point
+
+PACKAGES = ("golden", "hdl", "flows", "boards", "sim")
+DEFAULT_CACHE = Path("build") / "sweep-cache"
+
+
+@dataclass
+class SweepSpec:
+    network: str = "digits-mlp"
+    codings: list = field(default_factory=lambda: list(REGISTRY))
+    run: str = "golden"
+    rtl_images: int = 8
+    boards: list = field(default_factory=lambda: ["none"])
+    lanes: list = field(default_factory=lambda: [4])
+    grid: dict = field(default_factory=dict)        # parameter → values, or coding → {…}
+
+    def points(self) -> list[dict]:
+        """Every point of the grid, coding by coding; a grid names only parameters the
+        coding has (T is every coding's), else a clear error naming both."""
+        points = []
+        for coding in self.codings:
+            fields = set(get_coding(coding).params.__dataclass_fields__)
+            shared = {k: v for k, v in self.grid.items() if not isinstance(v, dict)}
+            own = self.grid.get(coding, {})
+            unknown = sorted(set(own) - fields)
+            if unknown:
+                raise FlowError(f"sweep spec: [grid.{coding}] names {', '.join(unknown)}, which "
+                                f"the {coding} coding does not have (its parameters: "
+                                f"{', '.join(sorted(fields))})")
+            axes = {k: v for k, v in shared.items() if k in fields} | own
+            names = sorted(axes)
+            for values in product(*(axes[n] for n in names)):
+                for lanes, board in product(self.lanes, self.boards):
+                    points.append({"network": self.network, "coding": coding,
+                                   "params": dict(zip(names, values)), "lanes": lanes,
+                                   "board": board, "run": self.run,
+                                   "rtl_images": self.rtl_images})
+        return points
+
+
+def load_spec(path: Path) -> SweepSpec:
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise FlowError(f"sweep spec {path}: no such file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise FlowError(f"sweep spec {path}: not valid TOML ({error})") from None
+    return spec_from_dict(data, str(path))
+
+
+def spec_from_dict(data: dict, name: str = "sweep spec") -> SweepSpec:
+    known = set(SweepSpec.__dataclass_fields__)
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise FlowError(f"{name}: unknown key(s) {', '.join(unknown)} (known: "
+                        f"{', '.join(sorted(known))})")
+    spec = SweepSpec(**data)
+    if spec.network not in network_names():
+        raise FlowError(f"{name}: network {spec.network!r} is not bundled "
+                        f"({', '.join(network_names())})")
+    for coding in spec.codings:
+        if coding not in REGISTRY:
+            raise FlowError(f"{name}: unknown coding {coding!r} ({', '.join(REGISTRY)})")
+    if spec.run not in RUNS:
+        raise FlowError(f"{name}: run must be one of {', '.join(RUNS)}, not {spec.run!r}")
+    from boards import TARGETS
+    for board in spec.boards:
+        if board not in TARGETS:
+            raise FlowError(f"{name}: unknown board {board!r} ({', '.join(sorted(TARGETS))})")
+    for key in ("lanes", "boards", "codings"):
+        if not isinstance(getattr(spec, key), list) or not getattr(spec, key):
+            raise FlowError(f"{name}: {key} must be a non-empty list")
+    for key, values in spec.grid.items():
+        for axis, axis_values in (values.items() if isinstance(values, dict) else [(key, values)]):
+            if not isinstance(axis_values, list) or not axis_values:
+                raise FlowError(f"{name}: grid {key}{'.' + axis if axis != key else ''} must be "
+                                "a non-empty list of values")
+    return spec
+
+
+def toolkit_digest() -> str:
+    """Version and source of this toolkit: a cached result is reused only by the same code."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    try:
+        digest.update(version("snn-hw").encode())
+    except PackageNotFoundError:
+        pass
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*")):
+            if path.is_file() and path.suffix in (".py", ".npz", ".json", ".toml"):
+                digest.update(str(path.relative_to(root)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def data_digest() -> str:
+    from golden.data import load_digits_split
+    split = load_digits_split()
+    digest = hashlib.sha256()
+    for array in (split.train_pixels, split.train_labels, split.test_pixels, split.test_labels):
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def point_key(point: dict, context: dict) -> str:
+    """Content hash of a point: its parameters, the data and the toolkit (weights of the
+    bundled networks are part of the toolkit source)."""
+    text = json.dumps({"point": point, **context}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def run_one(point: dict) -> dict:
+    """A point's outcome: {"row": ...} or {"error": ...}; never raises, so one failing
+    point cannot stop the sweep. `refused`: the toolkit refused the parameters (a
+    FlowError), which the same point always does, so it is cached like a result."""
+    started = time.perf_counter()
+    try:
+        return {"row": evaluate_point(point), "seconds": time.perf_counter() - started}
+    except FlowError as error:
+        return {"error": str(error), "refused": True, "seconds": time.perf_counter() - started}
+    except Exception as error:         # recorded with the point: the sweep goes on
+        return {"error": f"{type(error).__name__}: {error}",
+                "seconds": time.perf_counter() - started}
+
+
+class Cache:
+    """One JSON file per finished point, named by its content hash. Results and refused
+    parameters are kept; any other failure (a crash, a lost worker) is computed again on
+    the next run."""
+
+    def __init__(self, directory: Path | None):
+        self.directory = directory
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        return self.directory / f"{key}.json"
+
+    def get(self, key: str) -> dict | None:
+        if self.directory is None or not self.path(key).exists():
+            return None
+        try:
+            return json.loads(self.path(key).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None                # a damaged entry is computed again
+
+    def put(self, key: str, outcome: dict) -> None:
+        if self.directory is not None and ("row" in outcome or outcome.get("refused")):
+            partial = self.path(key).with_suffix(".tmp")
+            partial.write_text(json.dumps(outcome, default=_jsonable))
+            partial.replace(self.path(key))          # atomic: no half-written entry
+
+
+def _jsonable(value):
+    import numpy as np
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def run_points(points: list[dict], *, cache_dir: Path | None = DEFAULT_CACHE,
+               workers: int | None = None, scheduler: str | None = None,
+               progress: bool = True) -> list[dict]:
+    """Outcomes in the order of `points`, each {"point", "key", "status", "row" | "error"};
+    status is "cached", "computed" or "failed"."""
+    cache = Cache(cache_dir)
+    context = {"toolkit": toolkit_digest(), "data": data_digest()}
+    keys = [point_key(p, context) for p in points]
+    outcomes = [None] * len(points)
+    todo = []
+    for index, key in enumerate(keys):
+        hit = cache.get(key)
+        if hit is not None:
+            outcomes[index] = {**hit, "status": "cached"}
+        else:
+            todo.append(index)
+    bar = _progress_bar(len(points), len(points) - len(todo), progress)
+    counts = {"done": 0, "failed": 0, "cached": len(points) - len(todo)}
+
+    def finish(index: int, outcome: dict) -> None:
+        cache.put(keys[index], outcome)
+        outcomes[index] = {**outcome, "status": "failed" if "error" in outcome else "computed"}
+        counts["failed" if "error" in outcome else "done"] += 1
+        bar.set_postfix(counts, refresh=False)
+        bar.update(1)
+
+    if todo and workers == 0 and scheduler is None:
+        for index in todo:
+            finish(index, run_one(points[index]))
+    elif todo:
+        _run_on_dask(points, keys, todo, finish, workers, scheduler)
+    bar.close()
+    return [{"point": p, "key": k, **o} for p, k, o in zip(points, keys, outcomes)]
+
+
+def _run_on_dask(points, keys, todo, finish, workers, scheduler) -> None:
+    from dask.distributed import Client, LocalCluster, as_completed
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except OSError as error:
+            raise FlowError(f"--scheduler {scheduler}: no Dask scheduler answers ({error})") \
+                from None
+        cluster = None
+    else:
+        count = workers or os.cpu_count() or 1
+        # one thread per worker and per BLAS: the workers share the cores, not the threads
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        cluster = LocalCluster(n_workers=min(count, len(todo)), threads_per_worker=1,
+                               processes=True, host="127.0.0.1", dashboard_address=None,
+                               silence_logs=logging.ERROR)
+        client = Client(cluster)
+    try:
+        futures = {client.submit(run_one, points[i], key=f"snn-point-{keys[i]}", pure=False): i
+                   for i in todo}
+        for future in as_completed(futures):
+            index = futures[future]
+            try:
+                outcome = future.result()
+            except Exception as error:      # the task itself was lost (workers kept dying)
+                outcome = {"error": f"{type(error).__name__}: {error}"}
+            finish(index, outcome)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _progress_bar(total: int, cached: int, enabled: bool):
+    from tqdm import tqdm
+    return tqdm(total=total, initial=cached, unit="point", disable=not enabled,
+                desc="sweep", file=sys.stderr, dynamic_ncols=True)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m flows.sweep", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("spec", type=Path, help="sweep spec (TOML)")
+    parser.add_argument("--scheduler", help="address of a running Dask scheduler "
+                                            "(tcp://HOST:8786); default: a local cluster")
+    parser.add_argument("--workers", type=int, help="local worker processes (default: one per "
+                                                    "core; 0: run the points in this process)")
+    parser.add_argument("--out", type=Path, help="results directory (default: "
+                                                 "build/sweep-<spec name>)")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
+                        help=f"result cache (default: {DEFAULT_CACHE})")
+    return parser.parse_args(argv)
+
+
+def sweep(args) -> Path:
+    from .pareto import write_results
+    if args.workers is not None and args.workers < 0:
+        raise FlowError(f"--workers must be 0 or more, not {args.workers}")
+    spec = load_spec(args.spec)
+    points = spec.points()
+    out = args.out or Path("build") / f"sweep-{args.spec.stem}"
+    print(f"{len(points)} points: {spec.network}, {', '.join(spec.codings)}, run {spec.run}",
+          file=sys.stderr)
+    outcomes = run_points(points, cache_dir=args.cache, workers=args.workers,
+                          scheduler=args.scheduler)
+    written = write_results(outcomes, out)
+    failed = [o for o in outcomes if "error" in o]
+    for outcome in failed:
+        point = outcome["point"]
+        print(f"failed: {point['coding']} {point['params']} lanes {point['lanes']} "
+              f"board {point['board']}: {outcome['error']}", file=sys.stderr)
+    computed = sum(o["status"] == "computed" for o in outcomes)
+    cached = sum(o["status"] == "cached" for o in outcomes)
+    print(f"{len(outcomes)} points: {computed} computed, {cached} from the cache, "
+          f"{len(failed)} failed; written: " + ", ".join(str(p) for p in written))
+    return out
+
+
+def main(argv=None) -> int:
+    return run_flow(sweep, parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
