@@ -50,12 +50,9 @@ def main(argv=None) -> None:
             print(f"| {N} | {runs if runs else '0 (no cap)'} | {cells} | "
                   f"{'yes' if within else 'no'} |", flush=True)
             if within:
-                # ties (to 3 decimals): the smaller run counter in hardware, then the lower N
-                counter_bits = (runs - 1).bit_length() if runs >= 2 else 0
-                candidates.append((round(sum(p["spikes_per_neuron"] for p in points), 3),
-                                   counter_bits, N, runs))
+                candidates.append((sum(p["spikes_per_neuron"] for p in points), N, runs))
     if candidates:
-        *_, N, runs = min(candidates)
+        _, N, runs = min(candidates)
         print(f"\nfewest spikes within the bound on every network: N = {N}, runs = {runs}")
     else:
         print("\nno setting keeps every network within the bound")

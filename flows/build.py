@@ -70,7 +70,7 @@ def parse_args(argv=None):
                              "calibration images)")
     parser.add_argument("--runs", type=int,
                         help="tsc: on-runs per neuron at most, each a +1/-1 spike pair (default "
-                             "0 = no cap, the frame-subtracted soft-reset IF neuron; 1 = the "
+                             "3; 0 = no cap, the frame-subtracted soft-reset IF neuron; 1 = the "
                              "paper's text, at most two spikes)")
     parser.add_argument("--weight-bits", type=int, help="signed weight width (default 8)")
     parser.add_argument("--lanes", type=int,

@@ -203,17 +203,17 @@ def test_tsc_build_reports_spike_rate_and_accuracy_against_N(tmp_path, split, ca
     neurons = sum(l["neurons"] for l in hidden)
     assert report["spike_rate_percent"] == pytest.approx(
         100 * sum(l["spikes"] for l in hidden) / (neurons * 8), abs=1e-3)
-    runs = report["runs"]          # the default: no cap on runs
-    assert report["params"]["runs"] == runs["cap"] == 0
-    assert runs["max_spikes_per_neuron_allowed"] == 8
-    assert 2 < runs["max_spikes_per_neuron_measured"] <= 8
+    runs = report["runs"]          # the default: at most three runs per neuron
+    assert report["params"]["runs"] == runs["cap"] == 3
+    assert runs["max_spikes_per_neuron_allowed"] == 6
+    assert 2 < runs["max_spikes_per_neuron_measured"] <= 6
     same = runs["against_runs_same_thresholds"]
     assert set(same) == {"0", "1", "2", "3"}
-    assert same["0"]["accuracy_percent"] == report["accuracy"]["snn_golden_percent"]
-    assert same["0"]["spikes_per_neuron"] == pytest.approx(
+    assert same["3"]["accuracy_percent"] == report["accuracy"]["snn_golden_percent"]
+    assert same["3"]["spikes_per_neuron"] == pytest.approx(
         sum(l["spikes"] for l in hidden) / neurons, abs=1e-4)
-    assert same["1"]["spikes_per_neuron"] < same["0"]["spikes_per_neuron"]
-    assert runs["against_N_same_thresholds"]["8"] == same["0"]
+    assert same["1"]["spikes_per_neuron"] < same["3"]["spikes_per_neuron"]
+    assert runs["against_N_same_thresholds"]["8"] == same["3"]
     assert "two spikes" not in json.dumps(report)
     assert_simulate_rtl_equals_golden(out, split.test_pixels[:5], tmp_path, capsys)
 

@@ -118,6 +118,15 @@ def test_sweep_command_writes_the_table_and_pareto_plot(one_by_one, tmp_path, ca
     assert (out / "pareto_accuracy_vs_cycles.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_rtl_point_checks_snn_top_on_verilator(tmp_path):
+    point = {"network": "digits-mlp", "coding": "phase", "params": {"T": 4}, "lanes": 4,
+             "board": "none", "run": "rtl", "rtl_images": 3}
+    [outcome] = run_points([point], cache_dir=tmp_path, workers=0, progress=False)
+    row = outcome["row"]
+    assert (row["rtl_images"], row["rtl_class_mismatches"], row["rtl_cycle_mismatches"]) == \
+        (3, 0, 0)
+
+
 def test_pareto_front_keeps_only_undominated_points():
     rows = [{"c": 10, "snn_golden_percent": 90}, {"c": 20, "snn_golden_percent": 95},
             {"c": 20, "snn_golden_percent": 93}, {"c": 30, "snn_golden_percent": 94},
