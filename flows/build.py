@@ -28,8 +28,8 @@ from golden.network import DEFAULT_NETWORK, ann_accuracy, network_names
 from hdl.export import build_top, top_verilog
 from hdl.network import UnsupportedLayer
 
-from .common import FlowError, Progress, coding_params, convert_bundled, run_flow, \
-    save_network, staged_directory
+from .common import FlowError, Progress, check_output_path, coding_params, convert_bundled, \
+    run_flow, save_network, staged_directory
 
 
 def base_q(text: str):
@@ -174,8 +174,12 @@ def evaluate(network, model, split, lanes: int, layers=None, hardware: bool = Tr
 def print_summary(report: dict, out: Path) -> None:
     acc, cyc = report["accuracy"], report["cycles_per_inference"]
     spikes = report["spikes_per_inference"]
+    lanes = report["lanes"]
+    if report["lanes_per_layer"] and report["lanes_per_layer"] != [lanes] * len(
+            report["lanes_per_layer"]):
+        lanes = f"{lanes} requested, per layer {report['lanes_per_layer']}"
     print(f"\n{report['network_name']}, {report['coding']} coding, {report['params']}, "
-          f"lanes={report['lanes']}, "
+          f"lanes={lanes}, "
           f"board={report['board']}")
     print(f"  accuracy   ANN {acc['ann_float_percent']:.2f} %   "
           f"SNN (golden) {acc['snn_golden_percent']:.2f} %   on {acc['test_images']} test images")
@@ -235,6 +239,7 @@ def build(args) -> Path:
     prefix = "" if args.network == DEFAULT_NETWORK else f"{args.network}-"
     suffix = "golden" if args.golden_only else args.board
     out = args.out or Path("build") / f"{prefix}{args.coding}-{suffix}"
+    check_output_path(out)          # a file in the way is an error now, not after the build
     progress = Progress(4 if args.golden_only else 5 if args.board == "none" else 6)
 
     progress.step(f"converting the bundled {args.network} to {args.coding} coding")
@@ -251,6 +256,8 @@ def build(args) -> Path:
     report = {"coding": args.coding, "network_name": args.network,
               "layer_shapes": [layer.describe() for layer in layers],
               "params": network.describe()["params"], "lanes": lanes, "board": args.board,
+              # what each engine really runs: a layer has no more lanes than neurons
+              "lanes_per_layer": None if top is None else [e.lanes for e in top.engines],
               **evaluate(network, model, split, lanes, layers, hardware=not args.golden_only)}
 
     with staged_directory(out) as staging:
@@ -266,8 +273,8 @@ def build(args) -> Path:
         if args.board != "none":
             progress.step(f"board build: {args.board}")
             resources.update(target.build(network, lanes, staging, progress.note))
-            resources = {k: str(v).replace(str(staging), str(out)) if isinstance(v, str) else v
-                         for k, v in resources.items()}
+            # paths relative to the build directory, so that a build can be moved
+            resources = {k: _relative(v, staging) for k, v in resources.items()}
         progress.step("writing report.json")
         report.update({
             "network": network.describe(),
@@ -279,6 +286,12 @@ def build(args) -> Path:
     progress.step("done")
     print_summary(report, out)
     return out
+
+
+def _relative(value, directory: Path):
+    if isinstance(value, str) and value.startswith(str(directory) + "/"):
+        return value[len(str(directory)) + 1:]
+    return value
 
 
 def _jsonable(value):

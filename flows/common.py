@@ -80,8 +80,25 @@ def load_network(directory: Path):
     if not path.exists():
         raise FlowError(f"{directory} is not a finished build directory (no {NETWORK_FILE}); "
                         "run python -m flows.build first")
-    data = json.loads(path.read_text())
-    return get_coding(data["coding"]).golden.network_from_json(data)
+    try:
+        data = json.loads(path.read_text())
+        golden = get_coding(data["coding"]).golden
+        return golden.network_from_json(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise FlowError(f"{path} is not valid JSON ({error}); the file is damaged or "
+                        "truncated: build again with python -m flows.build") from None
+    except (KeyError, TypeError, ValueError, IndexError) as error:
+        raise FlowError(f"{path} is not a network written by flows.build "
+                        f"({type(error).__name__}: {error}); build again") from None
+
+
+def check_output_path(out: Path) -> None:
+    """Before any work: `out` (and its staging directory) must be directories or absent."""
+    out = Path(out)
+    for path in (out, out.with_name(out.name + ".incomplete")):
+        if path.exists() and not path.is_dir():
+            raise FlowError(f"--out {out}: {path} is an existing file, not a directory; "
+                            "choose another path or remove the file")
 
 
 class Progress:
@@ -107,6 +124,7 @@ def staged_directory(out: Path):
     error, and an earlier finished `<out>` is left untouched.
     """
     out = Path(out)
+    check_output_path(out)
     staging = out.with_name(out.name + ".incomplete")
     if staging.exists():
         shutil.rmtree(staging)

@@ -28,7 +28,7 @@ from boards import TARGETS, get_target
 from golden.codings import REGISTRY, get_coding
 
 from . import energy
-from .common import FlowError, Progress, run_flow, staged_directory
+from .common import FlowError, Progress, check_output_path, run_flow, staged_directory
 from .plots import write_plots
 from .sweep import DEFAULT_CACHE, run_points
 from .tables import markdown_table
@@ -129,6 +129,7 @@ def compare(args) -> Path:
               [c for c in args.codings if c not in CODING_ORDER]
     prefix = "" if args.network == "digits-mlp" else f"{args.network}-"
     out = args.out or Path("build") / f"compare-{prefix}{args.board}"
+    check_output_path(out)
     progress = Progress(2)
     progress.step(f"{len(codings)} default builds and the golden sweep points "
                   "(the flows.sweep engine)")

@@ -1,35 +1,109 @@
 """Classify images with a build: the golden model, or the build's Verilog on Verilator.
 
-    python -m flows.simulate BUILD_DIR --images FILE.npy [--rtl]
+    python -m flows.simulate BUILD_DIR --images FILE.npy [--labels FILE.npy] [--rtl [--keep-sim]]
 
 FILE.npy holds uint8 pixels of shape (n, 8, 8) or (n, 64). One class per line goes to
-stdout; progress and errors go to stderr.
+stdout; progress, errors and, with --labels, the accuracy go to stderr. With --rtl the
+Verilog runs on Verilator in a scratch directory (kept in BUILD_DIR/rtl_sim with
+--keep-sim) and is checked against the golden model on every image, class and cycle count:
+any mismatch fails (exit 1), naming the images.
 """
 import argparse
+import json
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from golden.cycles import inference_cycles
 from golden.data import check_images
 
 from .common import FlowError, load_network
 
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def load_array(path: Path, option: str) -> np.ndarray:
+    """A .npy file without pickles, or a clear error naming the option and the file."""
+    if not path.exists():
+        raise FlowError(f"{option}: no file {path}")
+    with open(path, "rb") as handle:
+        head = handle.read(len(NPY_MAGIC))
+    if len(head) == 0:
+        raise FlowError(f"{option}: {path} is empty (0 bytes), not a NumPy .npy file")
+    if head != NPY_MAGIC:
+        raise FlowError(f"{option}: {path} is not a NumPy .npy file (it does not start with "
+                        "the .npy header; write it with numpy.save)")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as error:
+        if "pickled" in str(error):
+            raise FlowError(f"{option}: {path} holds Python objects (pickled data), which are "
+                            "not loaded; save a plain uint8 array") from None
+        raise FlowError(f"{option}: {path} is a damaged .npy file ({error})") from None
+    except (OSError, EOFError) as error:
+        raise FlowError(f"{option}: {path} is a damaged or truncated .npy file "
+                        f"({type(error).__name__}: {error})") from None
+
 
 def load_images(path: Path, n_inputs: int) -> np.ndarray:
-    if not path.exists():
-        raise FlowError(f"--images: no file {path}")
     try:
-        images = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as error:
-        raise FlowError(f"--images: {path} is not a NumPy .npy file ({error})") from None
-    try:
-        return check_images(images, n_inputs, source=str(path))
+        return check_images(load_array(path, "--images"), n_inputs, source=str(path))
     except ValueError as error:
         raise FlowError(str(error)) from None
 
 
-def classify(build_dir: Path, images_path: Path, rtl: bool) -> np.ndarray:
+def load_labels(path: Path, n_images: int) -> np.ndarray:
+    labels = load_array(path, "--labels")
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise FlowError(f"--labels: {path} must be a 1-D integer array, got dtype "
+                        f"{labels.dtype} and shape {labels.shape}")
+    if len(labels) != n_images:
+        raise FlowError(f"--labels: {path} holds {len(labels)} labels for {n_images} images")
+    return labels
+
+
+def build_lanes(build_dir: Path) -> int:
+    try:
+        return int(json.loads((build_dir / "report.json").read_text())["lanes"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise FlowError(f"{build_dir}/report.json gives no lane count ({error}); it is needed "
+                        "to check the RTL's cycles; build again") from None
+
+
+def rtl_check(build_dir: Path, network, images: np.ndarray, keep_sim: bool) -> np.ndarray:
+    """Classes from snn_top on Verilator, checked against golden in class and cycles."""
+    verilog = build_dir / "snn_top.v"
+    if not verilog.exists():
+        raise FlowError(f"{build_dir} has no snn_top.v (a --golden-only build?)")
+    lanes = build_lanes(build_dir)
+    from sim.runner import run_snn_top
+    print(f"Verilating {verilog} and streaming {len(images)} images through it ...",
+          file=sys.stderr, flush=True)
+    if keep_sim:
+        rtl = run_snn_top(verilog, images, build_dir / "rtl_sim")
+    else:
+        with tempfile.TemporaryDirectory(prefix="snn-simulate-") as scratch:
+            rtl = run_snn_top(verilog, images, Path(scratch) / "rtl_sim")
+    golden = network.simulate(images)
+    cycles = inference_cycles(network, golden, lanes)["latency"]
+    wrong_class = np.flatnonzero(rtl["classes"] != golden.classes)
+    wrong_cycles = np.flatnonzero(rtl["latency"] != cycles)
+    if wrong_class.size or wrong_cycles.size:
+        raise RtlMismatch(f"RTL differs from the golden model: class at images "
+                          f"{wrong_class.tolist()[:20]}, cycle count at images "
+                          f"{wrong_cycles.tolist()[:20]} (of {len(images)})")
+    print(f"RTL equals the golden model on all {len(images)} images (class and cycles)",
+          file=sys.stderr)
+    return rtl["classes"]
+
+
+class RtlMismatch(Exception):
+    """The Verilog and the golden model disagree: a bug, reported with exit status 1."""
+
+
+def classify(build_dir: Path, images_path: Path, rtl: bool, keep_sim: bool = False) -> np.ndarray:
     build_dir = Path(build_dir)
     if not build_dir.is_dir():
         raise FlowError(f"no build directory {build_dir}")
@@ -37,13 +111,7 @@ def classify(build_dir: Path, images_path: Path, rtl: bool) -> np.ndarray:
     images = load_images(Path(images_path), network.n_inputs)
     if not rtl:
         return network.simulate(images).classes
-    verilog = build_dir / "snn_top.v"
-    if not verilog.exists():
-        raise FlowError(f"{build_dir} has no snn_top.v")
-    from sim.runner import run_snn_top
-    print(f"Verilating {verilog} and streaming {len(images)} images through it ...",
-          file=sys.stderr, flush=True)
-    return run_snn_top(verilog, images, build_dir / "rtl_sim")["classes"]
+    return rtl_check(build_dir, network, images, keep_sim)
 
 
 def main(argv=None) -> int:
@@ -51,15 +119,28 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("build_dir", type=Path, help="a directory written by flows.build")
     parser.add_argument("--images", type=Path, required=True, help=".npy file of uint8 images")
+    parser.add_argument("--labels", type=Path,
+                        help=".npy file of integer labels: the accuracy goes to stderr")
     parser.add_argument("--rtl", action="store_true",
-                        help="run the generated Verilog on Verilator instead of the golden model")
+                        help="run the generated Verilog on Verilator instead of the golden "
+                             "model, and check it against the golden model")
+    parser.add_argument("--keep-sim", action="store_true",
+                        help="with --rtl: keep the simulator files in BUILD_DIR/rtl_sim")
     args = parser.parse_args(argv)
     try:
-        classes = classify(args.build_dir, args.images, args.rtl)
+        classes = classify(args.build_dir, args.images, args.rtl, args.keep_sim)
+        labels = None if args.labels is None else load_labels(args.labels, len(classes))
     except FlowError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except RtlMismatch as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     sys.stdout.write("".join(f"{int(c)}\n" for c in classes))
+    if labels is not None:
+        correct = int((classes == labels).sum())
+        print(f"accuracy {100 * correct / len(labels):.2f} % ({correct} of {len(labels)})",
+              file=sys.stderr)
     return 0
 
 

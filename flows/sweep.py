@@ -42,7 +42,7 @@ from pathlib import Path
 from golden.codings import REGISTRY, get_coding
 from golden.network import network_names
 
-from .common import FlowError, run_flow
+from .common import FlowError, check_output_path, run_flow
 from .sweep_point import RUNS, evaluate_point
 
 PACKAGES = ("golden", "hdl", "flows", "boards", "sim")
@@ -300,6 +300,7 @@ def sweep(args) -> Path:
     spec = load_spec(args.spec)
     points = spec.points()
     out = args.out or Path("build") / f"sweep-{args.spec.stem}"
+    check_output_path(out)
     print(f"{len(points)} points: {spec.network}, {', '.join(spec.codings)}, run {spec.run}",
           file=sys.stderr)
     outcomes = run_points(points, cache_dir=args.cache, workers=args.workers,

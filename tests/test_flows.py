@@ -68,6 +68,88 @@ def assert_simulate_rtl_equals_golden(build_dir, images, tmp_path, capsys):
 
 def test_simulate_rtl_equals_golden(small_build, split, tmp_path, capsys):
     assert_simulate_rtl_equals_golden(small_build, split.test_pixels[:3], tmp_path, capsys)
+    # the simulator's files went to a scratch directory, not into the build
+    assert not (small_build / "rtl_sim").exists()
+
+
+def test_simulate_rtl_keeps_the_simulator_only_when_asked_and_reports_accuracy(
+        small_build, split, tmp_path, capsys):
+    np.save(tmp_path / "images.npy", split.test_pixels[:3])
+    np.save(tmp_path / "labels.npy", split.test_labels[:3])
+    build = tmp_path / "build"
+    import shutil
+    shutil.copytree(small_build, build)
+    assert simulate_flow.main([str(build), "--images", str(tmp_path / "images.npy"), "--rtl",
+                               "--keep-sim", "--labels", str(tmp_path / "labels.npy")]) == 0
+    err = capsys.readouterr().err
+    assert "RTL equals the golden model on all 3 images" in err
+    assert re.search(r"accuracy \d+\.\d\d % \(\d of 3\)", err)
+    assert (build / "rtl_sim").is_dir()
+
+
+def test_simulate_rtl_fails_on_a_mismatch_naming_the_images(small_build, split, tmp_path,
+                                                            capsys):
+    """A build whose Verilog is not the network's (another T): every image mismatches in
+    cycles, and flows.simulate says so with exit status 1."""
+    other = tmp_path / "other"
+    assert build_flow.main(["--T", "8", "--wait", "4", "--lanes", "2", "--out", str(other)]) == 0
+    import shutil
+    mixed = tmp_path / "mixed"
+    shutil.copytree(small_build, mixed)
+    shutil.copy(other / "snn_top.v", mixed / "snn_top.v")
+    np.save(tmp_path / "images.npy", split.test_pixels[:2])
+    capsys.readouterr()
+    assert simulate_flow.main([str(mixed), "--images", str(tmp_path / "images.npy"),
+                               "--rtl"]) == 1
+    assert "RTL differs from the golden model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "is empty (0 bytes)"),
+    (b"0 1 2 3\n4 5 6 7\n", "does not start with the .npy header"),
+])
+def test_simulate_rejects_files_that_are_not_npy(small_build, tmp_path, capsys, content,
+                                                 message):
+    (tmp_path / "images.npy").write_bytes(content)
+    assert simulate_flow.main([str(small_build), "--images", str(tmp_path / "images.npy")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "pickled" not in err and "Traceback" not in err
+
+
+def test_simulate_rejects_bad_labels(small_build, split, tmp_path, capsys):
+    np.save(tmp_path / "images.npy", split.test_pixels[:4])
+    np.save(tmp_path / "labels.npy", split.test_labels[:3])
+    assert simulate_flow.main([str(small_build), "--images", str(tmp_path / "images.npy"),
+                               "--labels", str(tmp_path / "labels.npy")]) == 2
+    assert "holds 3 labels for 4 images" in capsys.readouterr().err
+
+
+def test_a_truncated_network_json_is_a_clear_error(small_build, split, tmp_path, capsys):
+    import shutil
+    build = tmp_path / "build"
+    shutil.copytree(small_build, build)
+    text = (build / "network.json").read_text()
+    (build / "network.json").write_text(text[:len(text) // 2])
+    np.save(tmp_path / "images.npy", split.test_pixels[:2])
+    assert simulate_flow.main([str(build), "--images", str(tmp_path / "images.npy")]) == 2
+    assert "is not valid JSON" in capsys.readouterr().err
+
+
+def test_out_naming_an_existing_file_fails_before_the_build(tmp_path, capsys):
+    out = tmp_path / "taken"
+    out.write_text("not a directory")
+    assert build_flow.main(["--golden-only", "--out", str(out)]) == 2
+    assert "is an existing file, not a directory" in capsys.readouterr().err
+    assert out.read_text() == "not a directory"
+    assert not out.with_name("taken.incomplete").exists()
+
+
+def test_lanes_beyond_a_layer_are_reported_as_used(tmp_path, capsys):
+    out = tmp_path / "wide"
+    assert build_flow.main(["--lanes", "1000", "--T", "4", "--wait", "2", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["lanes"] == 1000 and report["lanes_per_layer"] == [64, 32, 10]
+    assert "1000 requested, per layer [64, 32, 10]" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("array, message", [
@@ -167,6 +249,9 @@ def test_icebreaker_bitstream_fits_and_meets_the_board_clock(tmp_path, coding):
         assert use["used"] <= use["available"], cell
     assert min(resources["fmax_mhz"].values()) >= resources["clock_mhz"]
     assert (out / "icebreaker" / "snn_board.bin").stat().st_size > 100_000
+    # paths relative to the build directory: the build can be moved
+    assert resources["bitstream"] == "icebreaker/snn_board.bin"
+    assert str(tmp_path) not in json.dumps(resources)
 
 
 @pytest.mark.parametrize("coding", ["radix", "deferred"])
