@@ -66,8 +66,8 @@ def parse_args(argv=None):
                              "or a network trained with Rate Norm Layers")
     parser.add_argument("--alpha", type=float,
                         help="tsc: threshold scale, θ = α·V_in^max, 0 < α <= 1 (default: "
-                             "the α of 0.15..0.6 whose SNN best agrees with the ANN on the "
-                             "calibration images)")
+                             "the α of 0.15, 0.20 .. 1.0 whose SNN best agrees with the ANN on "
+                             "the calibration images)")
     parser.add_argument("--runs", type=int,
                         help="tsc: on-runs per neuron at most, each a +1/-1 spike pair (default "
                              "3; 0 = no cap, the frame-subtracted soft-reset IF neuron; 1 = the "

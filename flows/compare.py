@@ -5,9 +5,9 @@
 
 A preset of `python -m flows.sweep` (the same engine: Dask workers, the result cache).
 For every coding:
-- the default build, made by `flows.build` itself (a `build` sweep point); the table's
-  default row is read from that build's report.json, so its figures are the individual
-  build's figures;
+- the default build, made by `flows.build` itself (a `build` sweep point, in a scratch
+  directory: run flows.build for a build directory to keep); the table's default row is
+  read from that build's report.json, so its figures are the individual build's figures;
 - a golden sweep over T (and over Q for phase): each point is converted and simulated
   on the test split exactly as a build with those parameters would be (accuracy, spikes,
   operations, and cycles from the cycle model the RTL regression checks clock for clock).
@@ -130,7 +130,7 @@ def compare(args) -> Path:
     prefix = "" if args.network == "digits-mlp" else f"{args.network}-"
     out = args.out or Path("build") / f"compare-{prefix}{args.board}"
     check_output_path(out)
-    progress = Progress(2)
+    progress = Progress(3)
     progress.step(f"{len(codings)} default builds and the golden sweep points "
                   "(the flows.sweep engine)")
     outcomes = run_points(compare_points(codings, args, lanes), cache_dir=args.cache,
@@ -144,6 +144,9 @@ def compare(args) -> Path:
                 raise FlowError(f"{coding}: the default build failed: {outcome['error']}")
             rows.append(default_row(coding, outcome["row"]["report"], outcome["row"]))
         elif "error" in outcome:
+            if not outcome.get("refused"):       # a crash is a bug, not a skipped point
+                raise FlowError(f"{coding}: sweep point {point['params']} failed: "
+                                f"{outcome['error']}")
             progress.note(f"{coding}: sweep point {point['params']} skipped: "
                           f"{outcome['error']}")
             sweeps[coding].append({"varied": point["params"], "skipped": outcome["error"]})

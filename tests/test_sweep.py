@@ -127,6 +127,19 @@ def test_rtl_point_checks_snn_top_on_verilator(tmp_path):
         (3, 0, 0)
 
 
+def test_build_point_with_a_parameter_flows_build_cannot_set_is_refused(tmp_path):
+    point = {"network": "digits-mlp", "coding": "phase", "params": {"guard_bits": 3},
+             "lanes": 4, "board": "none", "run": "build", "rtl_images": 1}
+    [outcome] = run_points([point], cache_dir=tmp_path, workers=0, progress=False)
+    assert outcome["refused"] and "flows.build has no option" in outcome["error"]
+
+
+def test_negative_workers_is_a_clear_error(tmp_path):
+    from flows.common import FlowError
+    with pytest.raises(FlowError, match="--workers must be 0 or more"):
+        run_points(spec_from_dict(SMALL).points(), cache_dir=tmp_path, workers=-1)
+
+
 def test_pareto_front_keeps_only_undominated_points():
     rows = [{"c": 10, "snn_golden_percent": 90}, {"c": 20, "snn_golden_percent": 95},
             {"c": 20, "snn_golden_percent": 93}, {"c": 30, "snn_golden_percent": 94},
@@ -145,6 +158,14 @@ def test_pareto_front_keeps_only_undominated_points():
     ('codings = ["phase"]\n[grid.phase]\nnorm = ["max"]', "names norm, which the phase coding"),
     ('network = "imagenet"', "network 'imagenet' is not bundled"),
     ('network = ', "not valid TOML"),
+    ('grid = [1]', "grid must be a table"),
+    ('codings = "phase"', "codings must be a non-empty list of names"),
+    ('boards = [["arty"]]', "boards must be a non-empty list of names"),
+    ('[grid]\nQq = [1]', "grid Qq is a parameter of none of the codings"),
+    ('codings = ["tsc"]\n[grid.phse]\nT = [4]', "[grid.phse] names no coding of this sweep"),
+    ('lanes = [0]', "lanes must be positive"),
+    ('rtl_images = 0', "rtl_images must be a positive integer"),
+    ('run = "rtl"\nlanes = [-2]', "lanes must be positive"),
 ])
 def test_bad_specs_are_clear_errors(text, message, tmp_path, capsys):
     spec = tmp_path / "bad.toml"
