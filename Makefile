@@ -30,6 +30,7 @@ compare: $(VENV)/.installed   ## every coding side by side on each bundled netwo
 
 sweep: $(VENV)/.installed     ## every coding × T × lanes on the digits MLP (build/sweep-digits-mlp), Pareto plot
 	$(PY) -m flows.sweep sweeps/digits-mlp.toml $(ARGS)
+	cp build/sweep-digits-mlp/pareto_accuracy_vs_cycles.png docs/sweep_pareto_digits_mlp.png
 
 bench: $(VENV)/.installed     ## benchmark figures (printed, not asserted)
 	$(PY) -m bench.golden_throughput

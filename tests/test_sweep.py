@@ -140,6 +140,30 @@ def test_negative_workers_is_a_clear_error(tmp_path):
         run_points(spec_from_dict(SMALL).points(), cache_dir=tmp_path, workers=-1)
 
 
+def test_built_points_get_a_lut_pareto_plot_per_board(tmp_path):
+    """Rows with resources (run = "build") plot accuracy against LUTs, one plot per board."""
+    from flows.pareto import write_results
+
+    def outcome(board, lut, accuracy):
+        report = {"resources": {"LUT": lut, "FF": 1, "BRAM36": 0, "BRAM18": 0, "DSP": 0}}
+        row = {"network": "digits-mlp", "coding": "phase", "run": "build", "board": board,
+               "lanes": 4, "params": {"T": 8}, "ann_float_percent": 98.0,
+               "snn_golden_percent": accuracy, "spikes_per_neuron": 0.5, "synaptic_adds": 10,
+               "cycles_mean": 100.0, "period_cycles_mean": 164.0, "report": report,
+               "energy": {"snn_additions": 12, "snn_multiplications": 1,
+                          "int8_snn_compute_nJ": 0.1, "snn_sram_nJ": 1.0,
+                          "int8_snn_total_nJ": 1.1}}
+        return {"point": {}, "key": "k", "status": "computed", "row": row}
+    written = write_results([outcome("arty", 2000, 97.0), outcome("arty", 3000, 98.0),
+                             outcome("icebreaker", 4000, 96.0)], tmp_path / "out")
+    names = sorted(p.name for p in written)
+    assert "pareto_accuracy_vs_luts_arty.png" in names
+    assert "pareto_accuracy_vs_luts_icebreaker.png" in names
+    rows = json.loads((tmp_path / "out" / "sweep.json").read_text())["rows"]
+    assert [r["images_per_s"] for r in rows] == [round(100e6 / 164, 1)] * 3
+    assert [r["other_operations"] for r in rows] == [3] * 3
+
+
 def test_pareto_front_keeps_only_undominated_points():
     rows = [{"c": 10, "snn_golden_percent": 90}, {"c": 20, "snn_golden_percent": 95},
             {"c": 20, "snn_golden_percent": 93}, {"c": 30, "snn_golden_percent": 94},
