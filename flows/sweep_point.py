@@ -13,7 +13,9 @@ A point is a plain dict, so a Dask worker on another machine can run it:
 - `build`: the same as golden, and `flows.build` for `board` in a scratch directory
   (resources, Fmax where place and route runs); the row carries the build's report.
 """
+import contextlib
 import functools
+import io
 import json
 import tempfile
 from pathlib import Path
@@ -101,7 +103,10 @@ def _build_report(point: dict) -> dict:
         except SystemExit:                # argparse has printed what it refuses
             raise FlowError(f"build point {point['params']}: flows.build has no option for "
                             "one of these parameters; sweep it with run = \"golden\"") from None
-        build_flow.build(args)
+        # the build's progress and summary would only interleave with the sweep's bar,
+        # and name a scratch directory that is gone; its report is the result
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            build_flow.build(args)
         return json.loads((out / "report.json").read_text())
 
 
