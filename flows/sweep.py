@@ -47,6 +47,11 @@ from .sweep_point import RUNS, evaluate_point
 
 PACKAGES = ("golden", "hdl", "flows", "boards", "sim")
 DEFAULT_CACHE = Path("build") / "sweep-cache"
+# What a local worker process starts with: one thread per worker and per BLAS (the workers
+# share the cores, not the threads), and glibc's own malloc thresholds: Dask's default
+# MALLOC_TRIM_THRESHOLD_ (64 KiB) fixes them, and the golden model's large temporary arrays
+# then cost page faults on every allocation (2-3x slower points, measured).
+WORKER_ENVIRONMENT = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
 
 
 @dataclass
@@ -212,6 +217,21 @@ def run_one(point: dict) -> dict:
                 "seconds": time.perf_counter() - started}
 
 
+def run_group(points: list[dict]) -> list[dict]:
+    """Points that share a conversion (they differ in lanes, board or run only), in one
+    task: the worker converts once (`sweep_point._converted` keeps it)."""
+    return [run_one(point) for point in points]
+
+
+def conversion_groups(points: list[dict], indices: list[int]) -> list[list[int]]:
+    groups = {}
+    for index in indices:
+        point = points[index]
+        key = json.dumps([point["network"], point["coding"], point["params"]], sort_keys=True)
+        groups.setdefault(key, []).append(index)
+    return list(groups.values())
+
+
 class Cache:
     """One JSON file per finished point, named by its content hash. Results and refused
     parameters are kept; any other failure (a crash, a lost worker) is computed again on
@@ -276,16 +296,19 @@ def run_points(points: list[dict], *, cache_dir: Path | None = DEFAULT_CACHE,
         bar.set_postfix(counts, refresh=False)
         bar.update(1)
 
-    if todo and workers == 0 and scheduler is None:
-        for index in todo:
-            finish(index, run_one(points[index]))
-    elif todo:
-        _run_on_dask(points, keys, todo, finish, workers, scheduler)
+    groups = conversion_groups(points, todo)
+    if groups and workers == 0 and scheduler is None:
+        for group in groups:
+            for index, outcome in zip(group, run_group([points[i] for i in group])):
+                finish(index, outcome)
+    elif groups:
+        _run_on_dask(points, keys, groups, finish, workers, scheduler)
     bar.close()
     return [{"point": p, "key": k, **o} for p, k, o in zip(points, keys, outcomes)]
 
 
-def _run_on_dask(points, keys, todo, finish, workers, scheduler) -> None:
+def _run_on_dask(points, keys, groups, finish, workers, scheduler) -> None:
+    import dask
     from dask.distributed import Client, LocalCluster, as_completed
     if scheduler is not None:
         try:
@@ -296,33 +319,27 @@ def _run_on_dask(points, keys, todo, finish, workers, scheduler) -> None:
         cluster = None
     else:
         count = workers or os.cpu_count() or 1
-        # one thread per worker and per BLAS: the workers share the cores, not the threads
-        threads = os.environ.get("OMP_NUM_THREADS")
-        os.environ["OMP_NUM_THREADS"] = "1"            # inherited by the worker processes
-        try:
-            cluster = LocalCluster(n_workers=min(count, len(todo)), threads_per_worker=1,
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRONMENT}):
+            cluster = LocalCluster(n_workers=min(count, len(groups)), threads_per_worker=1,
                                    processes=True, host="127.0.0.1", dashboard_address=None,
                                    silence_logs=logging.ERROR)
-        finally:
-            if threads is None:
-                del os.environ["OMP_NUM_THREADS"]
-            else:
-                os.environ["OMP_NUM_THREADS"] = threads
         try:
             client = Client(cluster)
         except BaseException:
             cluster.close()
             raise
     try:
-        futures = {client.submit(run_one, points[i], key=f"snn-point-{keys[i]}", pure=False): i
-                   for i in todo}
+        futures = {client.submit(run_group, [points[i] for i in group],
+                                 key=f"snn-points-{keys[group[0]]}", pure=False): group
+                   for group in groups}
         for future in as_completed(futures):
-            index = futures[future]
+            group = futures[future]
             try:
-                outcome = future.result()
+                outcomes = future.result()
             except Exception as error:      # the task itself was lost (workers kept dying)
-                outcome = {"error": f"{type(error).__name__}: {error}"}
-            finish(index, outcome)
+                outcomes = [{"error": f"{type(error).__name__}: {error}"}] * len(group)
+            for index, outcome in zip(group, outcomes):
+                finish(index, outcome)
     finally:
         client.close()
         if cluster is not None:
