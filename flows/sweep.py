@@ -322,7 +322,7 @@ def _run_on_dask(points, keys, groups, finish, workers, scheduler) -> None:
         with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRONMENT}):
             cluster = LocalCluster(n_workers=min(count, len(groups)), threads_per_worker=1,
                                    processes=True, host="127.0.0.1", dashboard_address=None,
-                                   silence_logs=logging.ERROR)
+                                   silence_logs=logging.CRITICAL)
         try:
             client = Client(cluster)
         except BaseException:
