@@ -29,7 +29,7 @@ from hdl.export import build_top, top_verilog
 from hdl.network import UnsupportedLayer
 
 from .common import FlowError, Progress, check_output_path, coding_params, convert_bundled, \
-    run_flow, save_network, staged_directory
+    jsonable, run_flow, save_network, staged_directory
 
 
 def base_q(text: str):
@@ -282,7 +282,7 @@ def build(args) -> Path:
             "generated": {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(
                 timespec="seconds"), "host": platform.node(), "command": sys.argv},
         })
-        (staging / "report.json").write_text(json.dumps(report, indent=2, default=_jsonable))
+        (staging / "report.json").write_text(json.dumps(report, indent=2, default=jsonable))
     progress.step("done")
     print_summary(report, out)
     return out
@@ -292,12 +292,6 @@ def _relative(value, directory: Path):
     if isinstance(value, str) and value.startswith(str(directory) + "/"):
         return value[len(str(directory)) + 1:]
     return value
-
-
-def _jsonable(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def main(argv=None) -> int:

@@ -70,6 +70,14 @@ def convert_bundled(coding_name: str, params, with_layers: bool = False,
     return (model, split, network, layers) if with_layers else (model, split, network)
 
 
+def jsonable(value):
+    """json.dumps `default`: NumPy scalars as Python numbers."""
+    import numpy as np
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def save_network(network, directory: Path) -> None:
     golden = get_coding(network.coding).golden
     (directory / NETWORK_FILE).write_text(json.dumps(golden.network_to_json(network)))

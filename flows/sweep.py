@@ -42,7 +42,7 @@ from pathlib import Path
 from golden.codings import REGISTRY, get_coding
 from golden.network import network_names
 
-from .common import FlowError, check_output_path, run_flow
+from .common import FlowError, check_output_path, jsonable, run_flow
 from .sweep_point import RUNS, evaluate_point
 
 PACKAGES = ("golden", "hdl", "flows", "boards", "sim")
@@ -256,15 +256,8 @@ class Cache:
     def put(self, key: str, outcome: dict) -> None:
         if self.directory is not None and ("row" in outcome or outcome.get("refused")):
             partial = self.path(key).with_suffix(".tmp")
-            partial.write_text(json.dumps(outcome, default=_jsonable))
+            partial.write_text(json.dumps(outcome, default=jsonable))
             partial.replace(self.path(key))          # atomic: no half-written entry
-
-
-def _jsonable(value):
-    import numpy as np
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def run_points(points: list[dict], *, cache_dir: Path | None = DEFAULT_CACHE,

@@ -332,22 +332,24 @@ def convert_with_alpha(layers: list[FloatLayer], inputs: np.ndarray, pixels: np.
 def report_extras(network: TscNetwork, result: SimResult, pixels, labels) -> dict:
     """The cap on runs in the build report: what it allows, what the neurons did, and the
     accuracy / spikes trade-off at the build's thresholds against the cap and against N."""
-    runs = network.params.runs
+    T, runs = network.params.T, network.params.runs
     most = max((int(np.abs(c.spike_train).sum(1).max()) for c in result.layers[:-1]), default=0)
+    outcomes = {(T, runs): result}           # the build's own point is simulated already
 
-    def point(variant: TscNetwork) -> dict:
-        outcome = variant.simulate(pixels)
+    def point(N: int, cap: int) -> dict:
+        if (N, cap) not in outcomes:
+            outcomes[N, cap] = network.with_params(T=N, runs=cap).simulate(pixels)
+        outcome = outcomes[N, cap]
         return {"accuracy_percent": round(100 * float((outcome.classes == labels).mean()), 3),
                 "spikes_per_neuron": round(hidden_spikes_per_neuron(outcome), 4)}
     return {"runs": {
         "cap": runs,
         "meaning": ("no cap: every on-run of the soft-reset IF neuron is a spike pair" if runs == 0
                     else f"at most {runs} on-run(s) per neuron"),
-        "max_spikes_per_neuron_allowed": max_spikes(network.params.T, runs),
+        "max_spikes_per_neuron_allowed": max_spikes(T, runs),
         "max_spikes_per_neuron_measured": most,
-        "against_runs_same_thresholds": {str(cap): point(network.with_runs(cap))
-                                         for cap in RUNS_SWEEP},
-        "against_N_same_thresholds": {str(N): point(network.with_steps(N)) for N in T_SWEEP},
+        "against_runs_same_thresholds": {str(cap): point(T, cap) for cap in RUNS_SWEEP},
+        "against_N_same_thresholds": {str(N): point(N, runs) for N in T_SWEEP},
     }}
 
 
