@@ -16,11 +16,11 @@ $(VENV)/.installed: pyproject.toml
 build: $(VENV)/.installed   ## default build: phase coding, bundled digits MLP (ARGS="--board arty" ...)
 	$(PY) -m flows.build $(ARGS)
 
-test: $(VENV)/.installed    ## the CI suite (slow regressions deselected)
-	$(PY) -m pytest $(ARGS)
+test: $(VENV)/.installed    ## the CI suite (slow regressions deselected), on 2 processes
+	$(PY) -m pytest -n 2 $(ARGS)
 
 test-full: $(VENV)/.installed   ## full regression: every test-split image on Verilator, more random cores
-	$(PY) -m pytest -m "slow or not slow" $(ARGS)
+	$(PY) -m pytest -n 2 -m "slow or not slow" $(ARGS)
 
 compare: $(VENV)/.installed   ## every coding side by side on each bundled network (build/compare-*), then the networks table
 	$(PY) -m flows.compare $(ARGS)

@@ -7,10 +7,9 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from golden.codings import convert_network, get_coding
-from golden.convert import ConversionError, calibrate, fold_network
-from golden.data import load_digits_split, pixels_to_input
-from golden.network import DEFAULT_NETWORK, load_bundled
+from golden.codings import get_coding
+from golden.convert import ConversionError
+from golden.network import DEFAULT_NETWORK, NETWORKS, load_bundled
 
 NETWORK_FILE = "network.json"
 
@@ -54,20 +53,16 @@ def coding_params(coding_name: str, given: dict):
 
 def convert_bundled(coding_name: str, params, with_layers: bool = False,
                     network_name: str = DEFAULT_NETWORK):
-    """A bundled digits network → (float model, data split, integer network for the coding)
+    """A bundled network → (float model, data split, integer network for the coding)
     (+ the float layers the coding converted, after its fine-tuning, with `with_layers`)."""
-    try:
-        model = load_bundled(network_name)
-    except ValueError as error:
-        raise FlowError(f"--network: {error}") from None
-    split = load_digits_split()
-    try:
-        layers = fold_network(model)
-        calibration = calibrate(layers, pixels_to_input(split.train_pixels))
-        network, layers = convert_network(coding_name, layers, calibration, split, params)
-    except ConversionError as error:
-        raise FlowError(str(error)) from None
-    return (model, split, network, layers) if with_layers else (model, split, network)
+    from .design import convert
+    if network_name not in NETWORKS:
+        raise FlowError(f"--network: unknown network {network_name!r}; bundled: "
+                        f"{', '.join(NETWORKS)}")
+    design = convert(network_name, coding=coding_name, params=params)
+    model = load_bundled(network_name)
+    return (model, design.split, design.network, design.layers) if with_layers else \
+        (model, design.split, design.network)
 
 
 def jsonable(value):
@@ -78,9 +73,21 @@ def jsonable(value):
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def save_network(network, directory: Path) -> None:
-    golden = get_coding(network.coding).golden
-    (directory / NETWORK_FILE).write_text(json.dumps(golden.network_to_json(network)))
+def save_network(network, directory: Path, image_shape=None) -> None:
+    """network.json: the coding's integer network, and the images' per-image shape."""
+    data = get_coding(network.coding).golden.network_to_json(network)
+    if image_shape is not None:
+        data["image_shape"] = list(image_shape)
+    (directory / NETWORK_FILE).write_text(json.dumps(data))
+
+
+def network_image_shape(directory: Path, network) -> tuple:
+    """The per-image shape a build takes (flat for builds that did not record it)."""
+    try:
+        shape = json.loads((Path(directory) / NETWORK_FILE).read_text()).get("image_shape")
+    except (OSError, ValueError):
+        shape = None
+    return tuple(shape) if shape else (network.n_inputs,)
 
 
 def load_network(directory: Path):

@@ -1,6 +1,7 @@
 """Side-by-side comparison of the spike codings on one network and one board.
 
     python -m flows.compare [--network digits-cnn] [--board arty] [--codings rate phase ...]
+    python -m flows.compare --model my.onnx --data my.npz [--input-mean M --input-std S]
                             [--T 4 8 ...] [--Q ...]
 
 A preset of `python -m flows.sweep` (the same engine: Dask workers, the result cache).
@@ -28,12 +29,14 @@ from boards import TARGETS, get_target
 from golden.codings import REGISTRY, get_coding
 
 from . import energy
+from .build import add_model_options
 from .common import FlowError, Progress, check_output_path, run_flow, staged_directory
 from .plots import write_plots
 from .sweep import DEFAULT_CACHE, run_points
+from .sweep_point import user_source
 from .tables import markdown_table
 
-NETWORKS = ("digits-mlp", "digits-cnn", "digits-cnn-maxpool")
+NETWORKS = ("digits-mlp", "digits-cnn", "digits-cnn-maxpool", "mnist-mlp", "mnist-cnn")
 CODING_ORDER = ("rate", "phase", "radix", "tsc", "deferred")
 
 
@@ -42,6 +45,7 @@ def parse_args(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--network", default="digits-mlp", choices=NETWORKS,
                         help="bundled network to compare on (default: digits-mlp)")
+    add_model_options(parser)
     parser.add_argument("--board", default="arty", choices=sorted(TARGETS),
                         help="board for the resource figures (default: arty, Yosys estimate)")
     parser.add_argument("--codings", nargs="+", default=list(CODING_ORDER),
@@ -67,6 +71,8 @@ def compare_points(codings: list[str], args, lanes: int) -> list[dict]:
     """The sweep points of a comparison: per coding its default build for the board, then
     the golden points over T (and Q for phase). flows.compare is this preset of flows.sweep."""
     base = {"network": args.network, "lanes": lanes, "board": args.board, "rtl_images": 0}
+    if args.model is not None:
+        base["source"] = user_source(args.model, args.data, args.input_mean, args.input_std)
     points = []
     for coding in codings:
         golden = get_coding(coding).golden
@@ -125,6 +131,12 @@ def compare(args) -> Path:
     lanes = args.lanes if args.lanes is not None else target.default_lanes
     if lanes < 1:
         raise FlowError(f"--lanes must be a positive integer, not {lanes}")
+    if args.model is not None:
+        if args.data is None:
+            raise FlowError("--model needs --data: an .npz with x_train, y_train, x_test, y_test")
+        args.network = args.model.stem
+    elif args.data is not None:
+        raise FlowError("--data goes with --model (a bundled --network brings its own data)")
     codings = [c for c in CODING_ORDER if c in args.codings] + \
               [c for c in args.codings if c not in CODING_ORDER]
     prefix = "" if args.network == "digits-mlp" else f"{args.network}-"

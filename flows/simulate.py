@@ -2,7 +2,8 @@
 
     python -m flows.simulate BUILD_DIR --images FILE.npy [--labels FILE.npy] [--rtl [--keep-sim]]
 
-FILE.npy holds uint8 pixels of shape (n, 8, 8) or (n, 64). One class per line goes to
+FILE.npy holds uint8 images of the build's input shape: (n, C, H, W), (n, H, W) for one
+channel, or flat (n, C·H·W) in channel-major, row-major order (the digits: (n, 8, 8)). One class per line goes to
 stdout; progress, errors and, with --labels, the accuracy go to stderr. With --rtl the
 Verilog runs on Verilator in a scratch directory (kept in BUILD_DIR/rtl_sim with
 --keep-sim) and is checked against the golden model on every image, class and cycle count:
@@ -19,7 +20,7 @@ import numpy as np
 from golden.cycles import inference_cycles
 from golden.data import check_images
 
-from .common import FlowError, load_network
+from .common import FlowError, load_network, network_image_shape
 
 NPY_MAGIC = b"\x93NUMPY"
 
@@ -47,9 +48,9 @@ def load_array(path: Path, option: str) -> np.ndarray:
                         f"({type(error).__name__}: {error})") from None
 
 
-def load_images(path: Path, n_inputs: int) -> np.ndarray:
+def load_images(path: Path, image_shape: tuple) -> np.ndarray:
     try:
-        return check_images(load_array(path, "--images"), n_inputs, source=str(path))
+        return check_images(load_array(path, "--images"), image_shape, source=str(path))
     except ValueError as error:
         raise FlowError(str(error)) from None
 
@@ -73,19 +74,25 @@ def build_lanes(build_dir: Path) -> int:
 
 
 def rtl_check(build_dir: Path, network, images: np.ndarray, keep_sim: bool) -> np.ndarray:
-    """Classes from snn_top on Verilator, checked against golden in class and cycles."""
+    """Classes from a build's snn_top on Verilator, checked against golden."""
     verilog = build_dir / "snn_top.v"
     if not verilog.exists():
         raise FlowError(f"{build_dir} has no snn_top.v (a --golden-only build?)")
     lanes = build_lanes(build_dir)
-    from sim.runner import run_snn_top
-    print(f"Verilating {verilog} and streaming {len(images)} images through it ...",
-          file=sys.stderr, flush=True)
     if keep_sim:
-        rtl = run_snn_top(verilog, images, build_dir / "rtl_sim")
-    else:
-        with tempfile.TemporaryDirectory(prefix="snn-simulate-") as scratch:
-            rtl = run_snn_top(verilog, images, Path(scratch) / "rtl_sim")
+        return check_rtl(verilog, network, images, lanes, build_dir / "rtl_sim")
+    with tempfile.TemporaryDirectory(prefix="snn-simulate-") as scratch:
+        return check_rtl(verilog, network, images, lanes, Path(scratch) / "rtl_sim")
+
+
+def check_rtl(verilog: Path, network, images: np.ndarray, lanes: int,
+              sim_dir: Path) -> np.ndarray:
+    """Classes from `verilog` (snn_top) on Verilator, checked against the golden model in
+    class and cycle count on every image; RtlMismatch names the images that differ."""
+    from sim.runner import run_snn_top
+    print(f"Verilating {verilog.name} and streaming {len(images)} images through it ...",
+          file=sys.stderr, flush=True)
+    rtl = run_snn_top(verilog, images, sim_dir)
     golden = network.simulate(images)
     cycles = inference_cycles(network, golden, lanes)["latency"]
     wrong_class = np.flatnonzero(rtl["classes"] != golden.classes)
@@ -108,7 +115,7 @@ def classify(build_dir: Path, images_path: Path, rtl: bool, keep_sim: bool = Fal
     if not build_dir.is_dir():
         raise FlowError(f"no build directory {build_dir}")
     network = load_network(build_dir)
-    images = load_images(Path(images_path), network.n_inputs)
+    images = load_images(Path(images_path), network_image_shape(build_dir, network))
     if not rtl:
         return network.simulate(images).classes
     return rtl_check(build_dir, network, images, keep_sim)

@@ -227,7 +227,8 @@ def conversion_groups(points: list[dict], indices: list[int]) -> list[list[int]]
     groups = {}
     for index in indices:
         point = points[index]
-        key = json.dumps([point["network"], point["coding"], point["params"]], sort_keys=True)
+        key = json.dumps([point["network"], point.get("source"), point["coding"],
+                          point["params"]], sort_keys=True)
         groups.setdefault(key, []).append(index)
     return list(groups.values())
 

@@ -15,6 +15,7 @@ A point is a plain dict, so a Dask worker on another machine can run it:
 """
 import contextlib
 import functools
+import hashlib
 import io
 import json
 import tempfile
@@ -23,10 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from golden.cycles import inference_cycles
-from golden.network import ann_accuracy
 
 from . import energy
-from .common import FlowError, coding_params, convert_bundled
+from .common import FlowError, coding_params
+from .design import convert
 
 RUNS = ("golden", "rtl", "build")
 NOMINAL_CLOCK_MHZ = 100.0      # images/s of points without a board clock (board "none")
@@ -36,7 +37,8 @@ def evaluate_point(point: dict) -> dict:
     """The row of one point; raises FlowError for parameters the coding refuses."""
     coding, lanes = point["coding"], point["lanes"]
     split, network, result, ann_percent = _converted(
-        point["network"], coding, json.dumps(point["params"], sort_keys=True))
+        point["network"], json.dumps(point.get("source"), sort_keys=True), coding,
+        json.dumps(point["params"], sort_keys=True))
     summary = result.summary()
     hidden = summary["layers"][:-1]
     cycles = inference_cycles(network, result, lanes)
@@ -61,15 +63,37 @@ def evaluate_point(point: dict) -> dict:
     return row
 
 
+def user_source(model, data, input_mean=None, input_std=None) -> dict:
+    """A user's model and data as a point's `source`: absolute paths and their content
+    hashes (a cached result is reused only for the same files)."""
+    def sha256(path):
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    model, data = Path(model).resolve(), Path(data).resolve()
+    for option, path in (("--model", model), ("--data", data)):
+        if not path.is_file():
+            raise FlowError(f"{option} {path}: no such file")
+    return {"model": str(model), "model_sha256": sha256(model), "data": str(data),
+            "data_sha256": sha256(data),
+            "input_mean": list(input_mean) if input_mean else None,
+            "input_std": list(input_std) if input_std else None}
+
+
 @functools.lru_cache(maxsize=8)
-def _converted(network_name: str, coding: str, params_json: str):
+def _converted(network_name: str, source_json: str, coding: str, params_json: str):
     """(split, integer network, its golden result on the test split, the float ANN's
-    test accuracy), kept per worker
-    process: points that differ only in lanes or board convert once."""
+    test accuracy), kept per worker process: points that differ only in lanes or board
+    convert once. `source`: a user's model and data (`user_source`), or null."""
+    source = json.loads(source_json)
     params = coding_params(coding, json.loads(params_json))
-    model, split, network = convert_bundled(coding, params, network_name=network_name)
-    ann_percent = round(100 * ann_accuracy(model, split.test_pixels, split.test_labels), 3)
-    return split, network, network.simulate(split.test_pixels), ann_percent
+    if source is None:
+        design = convert(network_name, coding=coding, params=params)
+    else:
+        design = convert(source["model"], source["data"], coding, name=network_name,
+                         input_mean=source["input_mean"], input_std=source["input_std"],
+                         params=params)
+    split = design.split
+    ann_percent = _percent(design.float_classes(split.test_pixels), split.test_labels)
+    return split, design.network, design.network.simulate(split.test_pixels), ann_percent
 
 
 def _percent(classes, labels) -> float:
@@ -92,8 +116,15 @@ def _rtl_check(network, images: np.ndarray, lanes: int) -> dict:
 
 def _build_report(point: dict) -> dict:
     from . import build as build_flow
-    argv = ["--coding", point["coding"], "--network", point["network"],
-            "--board", point["board"], "--lanes", str(point["lanes"])]
+    argv = ["--coding", point["coding"], "--board", point["board"], "--lanes", str(point["lanes"])]
+    source = point.get("source")
+    if source is None:
+        argv += ["--network", point["network"]]
+    else:
+        argv += ["--model", source["model"], "--data", source["data"]]
+        for option in ("input_mean", "input_std"):
+            if source[option]:
+                argv += [f"--{option.replace('_', '-')}", ",".join(map(str, source[option]))]
     for name, value in point["params"].items():
         argv += [f"--{name.replace('_', '-')}", str(value)]
     with tempfile.TemporaryDirectory(prefix="snn-sweep-build-") as scratch:

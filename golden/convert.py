@@ -329,3 +329,29 @@ def signed_width(lo: int, hi: int) -> int:
     while not (-(1 << (width - 1)) <= lo and hi <= (1 << (width - 1)) - 1):
         width += 1
     return width
+
+
+def fold_input_contract(layers: list[FloatLayer], contract, image_shape: tuple) -> None:
+    """Fold the model's input map x = (pixel/scale - mean[c]) / std[c] into the first layer,
+    so that it takes pixel/256 (the binary fraction the hardware's input spikes encode):
+    W' = W·256/(scale·std[c]) per input of channel c, b' = b - W·(mean/std). A padded
+    convolution's border neurons see fewer inputs, so b' differs at the borders (per-neuron
+    bias; the RTL engine then holds one bias per site)."""
+    if contract.is_pixel_fraction:
+        return
+    first = layers[0]
+    channels = image_shape[0] if len(image_shape) == 3 else 1
+    if first.n_in != int(np.prod(image_shape)):
+        raise ConversionError(f"{first.name}: takes {first.n_in} inputs, the images have "
+                              f"{int(np.prod(image_shape))} pixels {tuple(image_shape)}")
+    mean, std = contract.per_channel(channels)
+    per_input = np.repeat(np.arange(channels), first.n_in // channels)
+    offset = (mean / std)[per_input]
+    shift = first.weight @ offset
+    factor = (1 << 8) / (contract.scale * std)
+    if first.kernel is not None:
+        first.kernel = first.kernel * factor[None, :, None, None]
+        first.weight = tie_to_weight(first.tie, first.kernel, first.n_out, first.n_in)
+    else:
+        first.weight = first.weight * factor[per_input][None, :]
+    first.bias = first.bias - shift

@@ -1,18 +1,26 @@
-"""The bundled networks for the digits data set (8x8 images, flat pixel vectors):
+"""The bundled networks, each with its data set and input contract (`golden.data`):
 
-- `digits-mlp` (the default): 64-64-32-10 ReLU MLP with batch norm.
+- `digits-mlp` (the default): 64-64-32-10 ReLU MLP with batch norm (8x8 digits).
 - `digits-cnn`: conv 3x3 1→8, average pool 2, conv 3x3 8→16, average pool 2, dense
   64→10, with batch norm; the input arrives flat and `Unflatten` gives it its (1, 8, 8)
   shape. Average pooling folds into the next layer, so the RTL runs it (two convolution
   engines and a dense one).
 - `digits-cnn-maxpool`: the same with max pooling (every coding, golden and RTL: the
   max pooling unit `hdl/pool.py` applies each coding's rule, docs/codings.md §6).
+- `mnist-mlp`: 784-128-10 with batch norm, the geometry of the Spiker+ MNIST design, on the
+  bundled 5,000-image MNIST subset (28x28), trained on pixel/255 like a user's model.
+- `mnist-cnn`: LeNet-like: conv 5x5 1→6, average pool 2, conv 5x5 6→16, average pool 2,
+  dense 256→64→10, with batch norm, on the same subset and contract.
 
-Regenerate the committed weights (deterministic, CPU, under a minute) with:
+The digits networks take pixel/256 (nothing to fold); the MNIST ones pixel/255, folded
+into their first layer at conversion. Regenerate the committed weights (deterministic, CPU,
+a minute or two each) with:
 
-    python -m golden.network --train [--network digits-cnn]
+    python -m golden.network --train --network NAME
 """
 import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -20,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import load_digits_split, pixels_to_input
+from .data import DATASETS, PIXEL_FRACTION, InputContract, Split
 
 LAYER_SIZES = (64, 64, 32, 10)
 TRAIN_SEED = 0
@@ -46,30 +54,67 @@ def digits_cnn(pool=nn.AvgPool2d) -> nn.Sequential:
         nn.Flatten(), nn.Linear(64, 10))
 
 
-NETWORKS = {"digits-mlp": (digits_mlp, "digits_mlp.npz"),
-            "digits-cnn": (digits_cnn, "digits_cnn.npz"),
-            "digits-cnn-maxpool": (lambda: digits_cnn(nn.MaxPool2d), "digits_cnn_maxpool.npz")}
+def mnist_mlp() -> nn.Sequential:
+    """784-128-10: Linear + BatchNorm1d + ReLU, Linear (Spiker+'s MNIST geometry)."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.BatchNorm1d(128), nn.ReLU(),
+                         nn.Linear(128, 10))
+
+
+def mnist_cnn() -> nn.Sequential:
+    """LeNet-like: conv 5x5 1→6 + BN + ReLU, avg pool 2 (12x12), conv 5x5 6→16 + BN + ReLU,
+    avg pool 2 (4x4), flatten, dense 256→64 + BN + ReLU, dense 64→10."""
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 28, 28)),
+        nn.Conv2d(1, 6, 5), nn.BatchNorm2d(6), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16), nn.ReLU(), nn.AvgPool2d(2),
+        nn.Flatten(), nn.Linear(256, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Linear(64, 10))
+
+
+@dataclass(frozen=True)
+class Bundled:
+    build: Callable[[], nn.Sequential]
+    weights: str                 # file in golden/weights
+    dataset: str                 # key of golden.data.DATASETS
+    contract: InputContract      # what the float model takes
+    epochs: int = 60
+
+
+NETWORKS = {
+    "digits-mlp": Bundled(digits_mlp, "digits_mlp.npz", "digits", PIXEL_FRACTION),
+    "digits-cnn": Bundled(digits_cnn, "digits_cnn.npz", "digits", PIXEL_FRACTION),
+    "digits-cnn-maxpool": Bundled(lambda: digits_cnn(nn.MaxPool2d), "digits_cnn_maxpool.npz",
+                                  "digits", PIXEL_FRACTION),
+    "mnist-mlp": Bundled(mnist_mlp, "mnist_mlp.npz", "mnist", InputContract(), epochs=30),
+    "mnist-cnn": Bundled(mnist_cnn, "mnist_cnn.npz", "mnist", InputContract(), epochs=30),
+}
 
 
 def network_names() -> list[str]:
     return list(NETWORKS)
 
 
-def _entry(name: str):
+def bundled(name: str) -> Bundled:
     try:
         return NETWORKS[name]
     except KeyError:
         raise ValueError(f"unknown network {name!r}; bundled: {', '.join(NETWORKS)}") from None
 
 
-def train(name: str = DEFAULT_NETWORK, epochs: int = 60, batch: int = 64) -> nn.Sequential:
+def load_split(name: str = DEFAULT_NETWORK) -> Split:
+    """The data set a bundled network was trained on."""
+    return DATASETS[bundled(name).dataset]()
+
+
+def train(name: str = DEFAULT_NETWORK, batch: int = 64) -> nn.Sequential:
     torch.manual_seed(TRAIN_SEED)
     torch.use_deterministic_algorithms(True)
-    split = load_digits_split()
-    x = torch.from_numpy(pixels_to_input(split.train_pixels))
+    entry = bundled(name)
+    split = load_split(name)
+    x = torch.from_numpy(entry.contract.model_input(split.train_pixels, split.image_shape))
     y = torch.from_numpy(split.train_labels)
-    model = _entry(name)[0]()
+    model = entry.build()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3, weight_decay=1e-4)
+    epochs = entry.epochs
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     order = torch.Generator().manual_seed(TRAIN_SEED)
     for _ in range(epochs):
@@ -88,18 +133,33 @@ def save(model: nn.Module, path: Path) -> None:
 
 def load_bundled(name: str = DEFAULT_NETWORK) -> nn.Sequential:
     """A committed, trained digits network (eval mode)."""
-    build, weights = _entry(name)
-    model = build()
-    with resources.files("golden.weights").joinpath(weights).open("rb") as f:
+    entry = bundled(name)
+    model = entry.build()
+    with resources.files("golden.weights").joinpath(entry.weights).open("rb") as f:
         arrays = np.load(f)
         model.load_state_dict({k: torch.from_numpy(arrays[k]) for k in arrays.files})
     return model.eval()
 
 
-def ann_accuracy(model: nn.Module, pixels: np.ndarray, labels: np.ndarray) -> float:
+def ann_classes(model: nn.Module, pixels: np.ndarray, contract: InputContract = PIXEL_FRACTION,
+                image_shape: tuple = (1,), model_shape: tuple | None = None,
+                batch: int = 1000) -> np.ndarray:
+    """The float model's classes for flat uint8 pixels (n, C·H·W) of `image_shape`, under
+    its input contract; reshaped to (n, *model_shape) for a model that takes images."""
+    x = contract.model_input(pixels, image_shape)
+    classes = []
     with torch.no_grad():
-        out = model(torch.from_numpy(pixels_to_input(pixels)))
-    return float((out.argmax(1).numpy() == labels).mean())
+        for start in range(0, len(x), batch):
+            chunk = torch.from_numpy(x[start:start + batch])
+            if model_shape is not None:
+                chunk = chunk.reshape(len(chunk), *model_shape)
+            classes.append(model(chunk).argmax(1).numpy())
+    return np.concatenate(classes)
+
+
+def ann_accuracy(model: nn.Module, pixels: np.ndarray, labels: np.ndarray,
+                 contract: InputContract = PIXEL_FRACTION, image_shape: tuple = (1,)) -> float:
+    return float((ann_classes(model, pixels, contract, image_shape) == labels).mean())
 
 
 def main() -> None:
@@ -108,15 +168,16 @@ def main() -> None:
     parser.add_argument("--train", action="store_true", help="retrain and overwrite the weights")
     parser.add_argument("--network", choices=network_names(), default=DEFAULT_NETWORK)
     args = parser.parse_args()
-    split = load_digits_split()
+    split = load_split(args.network)
     if args.train:
         model = train(args.network)
-        path = Path(__file__).parent / "weights" / _entry(args.network)[1]
+        path = Path(__file__).parent / "weights" / bundled(args.network).weights
         save(model, path)
         print(f"wrote {path}")
     model = load_bundled(args.network)
-    print(f"float ANN test accuracy: "
-          f"{100 * ann_accuracy(model, split.test_pixels, split.test_labels):.2f} %")
+    accuracy = ann_accuracy(model, split.test_pixels, split.test_labels,
+                            bundled(args.network).contract, split.image_shape)
+    print(f"float ANN test accuracy: {100 * accuracy:.2f} %")
 
 
 if __name__ == "__main__":

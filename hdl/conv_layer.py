@@ -14,7 +14,8 @@ o = cg·lanes + l and CG = ceil(C_out / lanes): `lanes` output channels in paral
 Pipeline: A0 (sequencer; event memory read) → A1 (input-site ROM: c·KK·CG and q·E) →
 A2 (receptive ROM: p·CG and k·CG) → A3 (kernel ROM, state RAM, bias, thresholds) → B
 (cores). ROMs: kernel word (c·KK + k)·CG + cg holds kernel[cg·lanes .. +lanes-1, c, k];
-bias word cg holds the channels' biases.
+bias word cg holds the channels' biases (word p·CG + cg, as the state, when biases differ
+between sites: an input mean folded into a padded first convolution).
 """
 from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data
@@ -40,12 +41,15 @@ def conv_tables(layer) -> dict:
     c_out, c_in = kernel.shape[:2]
     sites = geometry.out_shape[1] * geometry.out_shape[2]
     bias = layer.bias.reshape(c_out, sites)
-    if not (bias == bias[:, :1]).all():
-        raise UnsupportedLayer(f"{layer.name}: biases differ within an output channel")
+    # One bias per channel, or per (site, channel) when they differ within a channel: a
+    # normalised input's mean folded into a padded first convolution (border sites see
+    # fewer inputs, golden.convert.fold_input_contract).
+    per_site = not (bias == bias[:, :1]).all()
     table = receptive_table(geometry)
     # ROM rows c·KK + k (input channel, kernel offset), columns the output channels
     return {"kernel": kernel.transpose(1, 2, 3, 0).reshape(-1, c_out),
-            "bias": bias[:, 0], "table": table,
+            "bias": bias.T if per_site else bias[:, 0], "bias_per_site": per_site,
+            "table": table,
             "entries": max(1, max(len(entries) for entries in table)), "sites": sites}
 
 
@@ -96,7 +100,8 @@ class ConvLayerEngine(LayerEngine):
                             [layouts[name].const(f).as_value().value for f in fields[name]])
                   for name in ("sites", "receptive")}
         return [weight_rom(f"{self.name}_weights", t["kernel"], p.weight_width, self.lanes),
-                vector_rom(f"{self.name}_bias", t["bias"], p.bias_width, self.lanes),
+                (weight_rom if t["bias_per_site"] else vector_rom)(
+                    f"{self.name}_bias", t["bias"], p.bias_width, self.lanes),
                 packed["sites"], packed["receptive"],
                 table_rom(f"{self.name}_thresholds", self.layer.threshold_table,
                           p.threshold_width)]
@@ -120,7 +125,8 @@ class ConvLayerEngine(LayerEngine):
         state_range = range(max(sites * groups, 2))
         weights = memory("weights", unsigned(roms["weights"].width), len(roms["weights"].words),
                          roms["weights"].words)
-        bias = memory("bias", unsigned(roms["bias"].width), groups, roms["bias"].words)
+        bias = memory("bias", unsigned(roms["bias"].width), len(roms["bias"].words),
+                      roms["bias"].words)
         site_rom = memory("sites", layouts["sites"], c_in * positions,
                           [layouts["sites"].const(f) for f in fields["sites"]])
         receptive = memory("receptive", layouts["receptive"], len(fields["receptive"]),
@@ -220,7 +226,8 @@ class ConvLayerEngine(LayerEngine):
             weight_read.en.eq(advance),
             state_read.addr.eq(Mux(a3_is_add, entry.state_base + a3["cg"], step_address)),
             state_read.en.eq(advance),
-            bias_read.addr.eq(a3["cg"]), bias_read.en.eq(advance),
+            bias_read.addr.eq(step_address if self.tables["bias_per_site"] else a3["cg"]),
+            bias_read.en.eq(advance),
             threshold_read.addr.eq(a3["phase"] - (schedule.emit_offset + 1)),
             threshold_read.en.eq(advance),
         ]

@@ -171,3 +171,26 @@ def test_overlapping_max_pooling_is_refused_with_the_layer_named(split):
         get_coding("radix").params())
     with pytest.raises(UnsupportedLayer, match=r"layer 2 \(Linear at position 5\): overlapping"):
         SnnTop(network, get_coding("radix").core)
+
+
+@pytest.mark.parametrize("coding", ["phase", "tsc"])
+def test_normalised_input_on_a_padded_convolution_equals_golden(coding, split):
+    """An input mean folded into a padded first convolution gives border sites their own
+    bias (golden.convert.fold_input_contract); the engine then holds one bias per site."""
+    from golden.data import InputContract
+    from golden.convert import fold_input_contract
+    from hdl.conv_layer import conv_tables
+    torch.manual_seed(5)
+    model = randomise_batch_norm(nn.Sequential(
+        nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4),
+        nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 10)), 5)
+    layers = fold_network(model)
+    fold_input_contract(layers, InputContract(mean=(0.3,), std=(0.4,)), (1, 8, 8))
+    calibration = calibrate(layers, pixels_to_input(split.train_pixels))
+    network = get_coding(coding).golden.convert(layers, calibration,
+                                                get_coding(coding).params(**SMALL[coding]))
+    tables = conv_tables(network.layers[0])
+    assert tables["bias_per_site"] and tables["bias"].shape == (64, 4)
+    assert len(np.unique(tables["bias"][:, 0])) > 1
+    assert network.simulate(split.test_pixels[:2]).layers[0].output_spikes.sum() > 0
+    amaranth_vs_golden(network, split.test_pixels[:2], lanes=3)

@@ -1,0 +1,255 @@
+"""The Python API: a trained network and its data → a spiking design to query, simulate
+and build. The command-line flows call it; one path, not two.
+
+    from flows.design import convert
+    design = convert("model.onnx", "data.npz", coding="phase", T=16)
+    design.accuracy()                  # float ANN and golden SNN accuracy, percent
+    design.predict(images)             # classes from the bit-exact golden model
+    design.simulate_rtl(images[:20])   # snn_top on Verilator, checked against golden
+    design.build("build/mine", board="arty")
+
+`model` is an ONNX file, any `torch.nn.Module` that torch.fx or torch.export can trace, or
+the name of a bundled network; `data` an .npz with x_train, y_train, x_test, y_test (uint8
+images), a `golden.data.Split`, or None for a bundled network's own data.
+"""
+import datetime
+import json
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from golden.codings import convert_network
+from golden.convert import ConversionError, calibrate, fold_input_contract, fold_network
+from golden.data import DataError, InputContract, Split, check_images, load_npz, \
+    pixels_to_input
+from golden.network import DEFAULT_NETWORK, NETWORKS, ann_classes, bundled, load_bundled, \
+    load_split
+
+from .common import FlowError, Progress, check_output_path, coding_params, jsonable, \
+    save_network, staged_directory
+from .report import evaluate, rom_report
+
+
+class Design:
+    """A converted network: the coding's integer network (`network`), the float layers it
+    was converted from (`layers`), the data (`split`) and the float model's classifier."""
+
+    def __init__(self, name, coding, network, layers, split, float_classes, source):
+        self.name, self.coding, self.network, self.layers = name, coding, network, layers
+        self.split, self.float_classes, self.source = split, float_classes, source
+
+    @property
+    def image_shape(self) -> tuple:
+        return self.split.image_shape
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Classes of uint8 images (n, *image_shape) or flat, from the golden model."""
+        return self.network.simulate(check_images(images, self.image_shape)).classes
+
+    def accuracy(self) -> dict:
+        """Float ANN and golden SNN accuracy on the test split, in percent."""
+        labels = self.split.test_labels
+        return {"ann_float_percent": round(100 * float(
+                    (self.float_classes(self.split.test_pixels) == labels).mean()), 3),
+                "snn_golden_percent": round(100 * float(
+                    (self.predict(self.split.test_pixels) == labels).mean()), 3)}
+
+    def top(self, lanes: int = 4):
+        """The Amaranth `SnnTop` of this network (UnsupportedLayer for layers with no RTL)."""
+        from hdl.export import build_top
+        return build_top(self.network, lanes)
+
+    def simulate_rtl(self, images: np.ndarray, lanes: int = 4, directory=None) -> np.ndarray:
+        """Classes of `images` from snn_top's Verilog on Verilator, checked against the golden
+        model in class and cycle count (RtlMismatch on any difference). Simulator files go
+        to a scratch directory unless `directory` is given."""
+        from hdl.export import top_verilog
+        from .simulate import check_rtl
+        images = check_images(images, self.image_shape)
+        with tempfile.TemporaryDirectory(prefix="snn-design-") as scratch:
+            verilog = Path(scratch) / "snn_top.v"
+            verilog.write_text(top_verilog(self.top(lanes)))
+            return check_rtl(verilog, self.network, images, lanes,
+                             Path(directory) if directory else Path(scratch) / "rtl_sim")
+
+    def build(self, out=None, board: str = "none", lanes: int | None = None,
+              golden_only: bool = False, command=None, progress=None) -> Path:
+        """Write a build directory (network.json, report.json; unless `golden_only`, Verilog
+        and ROM files; with a board, its build) and return its path."""
+        from boards import get_target
+        from hdl.network import UnsupportedLayer
+        from hdl.export import top_verilog
+        from .report import print_summary
+        target = get_target(board)
+        lanes = target.default_lanes if lanes is None else lanes
+        if not isinstance(lanes, int) or lanes < 1:
+            raise FlowError(f"--lanes must be a positive integer, not {lanes}")
+        if golden_only and board != "none":
+            raise FlowError(f"--golden-only makes no board build; drop --board {board}")
+        suffix = "golden" if golden_only else board
+        prefix = "" if self.name == DEFAULT_NETWORK else f"{self.name}-"
+        out = Path(out) if out else Path("build") / f"{prefix}{self.coding}-{suffix}"
+        check_output_path(out)          # a file in the way is an error now, not after the build
+        steps = 3 if golden_only else 4 if board == "none" else 5
+        if progress is None:
+            progress = Progress(steps)
+        else:                            # a flow's progress, continued
+            progress.total = progress.number + steps
+        top = None
+        if not golden_only:
+            try:
+                top = self.top(lanes)          # refuses layers the RTL cannot run
+            except UnsupportedLayer as error:
+                raise FlowError(f"{self.name}: {error}. Use --golden-only for the golden "
+                                "model's figures") from None
+        progress.step(f"golden simulation of {len(self.split.test_labels)} test images")
+        report = {"coding": self.coding, "network_name": self.name, "source": self.source,
+                  "image_shape": list(self.image_shape),
+                  "layer_shapes": [layer.describe() for layer in self.layers],
+                  "params": self.network.describe()["params"], "lanes": lanes, "board": board,
+                  # what each engine really runs: a layer has no more lanes than neurons
+                  "lanes_per_layer": None if top is None else [e.lanes for e in top.engines],
+                  **evaluate(self.network, self.float_classes, self.split, lanes, self.layers,
+                             hardware=not golden_only)}
+        with staged_directory(out) as staging:
+            save_network(self.network, staging, self.image_shape)
+            resources = {}
+            if not golden_only:
+                progress.step("generating Verilog of snn_top and the ROM files")
+                (staging / "snn_top.v").write_text(top_verilog(top))
+                (staging / "roms").mkdir()
+                for rom in top.roms():
+                    rom.write_hex(staging / "roms")
+                resources = rom_report(top)
+            if board != "none":
+                progress.step(f"board build: {board}")
+                resources.update(target.build(self.network, lanes, staging, progress.note))
+                # paths relative to the build directory, so that a build can be moved
+                resources = {k: _relative(v, staging) for k, v in resources.items()}
+            progress.step("writing report.json")
+            report.update({
+                "network": self.network.describe(), "resources": resources,
+                "generated": {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                    timespec="seconds"), "host": platform.node(),
+                    "command": command if command is not None else sys.argv}})
+            (staging / "report.json").write_text(json.dumps(report, indent=2, default=jsonable))
+        progress.step("done")
+        print_summary(report, out)
+        return out
+
+
+def _relative(value, directory: Path):
+    if isinstance(value, str) and value.startswith(str(directory) + "/"):
+        return value[len(str(directory)) + 1:]
+    return value
+
+
+def _data(data, bundled_name: str | None) -> Split:
+    if data is None:
+        if bundled_name is None:
+            raise FlowError("--data is required with --model: an .npz with x_train, y_train, "
+                            "x_test, y_test")
+        return load_split(bundled_name)
+    if isinstance(data, Split):
+        return data
+    if isinstance(data, (str, Path)):
+        return load_npz(data)
+    raise FlowError(f"data: expected an .npz path or a golden.data.Split, not "
+                    f"{type(data).__name__}")
+
+
+def _model_shapes(shape: tuple) -> list[tuple]:
+    """Input shapes to try tracing a torch module with, for data of per-image `shape`."""
+    shapes = [tuple(shape)]
+    if len(shape) == 3 and shape[0] == 1:
+        shapes.append(tuple(shape[1:]))
+    shapes.append((int(np.prod(shape)),))
+    return list(dict.fromkeys(shapes))
+
+
+def _front_end(model, split: Split):
+    """(nn.Sequential on flat inputs, float classifier, source text, image shape)."""
+    if isinstance(model, nn.Module):
+        from golden.frontends.torch_graph import sequential_from_module
+        failures = []
+        for shape in _model_shapes(split.image_shape):
+            try:
+                sequential = sequential_from_module(model, shape)
+            except ConversionError as error:
+                failures.append(f"as (n, {', '.join(map(str, shape))}): {error}")
+                continue
+            image = split.image_shape if len(shape) == 1 else \
+                (shape if len(shape) == 3 else (1, *shape))
+            return sequential, shape, f"torch module {type(model).__name__}", image
+        raise ConversionError(f"{type(model).__name__} does not take the data's images "
+                              f"{split.image_shape}: " + "; ".join(failures))
+    from golden.frontends.onnx_graph import sequential_from_onnx
+    sequential, shape = sequential_from_onnx(model)
+    if int(np.prod(shape)) != int(np.prod(split.image_shape)):
+        raise ConversionError(f"--model {model} takes inputs of shape {shape}, the data's "
+                              f"images are {split.image_shape}")
+    image = shape if len(shape) == 3 else split.image_shape
+    return sequential, None, f"ONNX file {Path(model).name}", image
+
+
+def convert(model=None, data=None, coding: str = "phase", *, name: str | None = None,
+            input_mean=None, input_std=None, input_scale: float | None = None,
+            params=None, **options) -> Design:
+    """Convert `model` (ONNX path, torch module, bundled network name or None for the
+    default) with `data` to `coding`; `options` are the coding's parameters (T=16, Q=1.25,
+    ...; None = default), or `params` one parameter object (`golden.codings.<coding>`).
+    The float model takes x = (pixel/input_scale - input_mean[c]) / input_std[c]
+    (default pixel/255; bundled networks carry their own)."""
+    if params is not None and options:
+        raise FlowError("give the coding's parameters as keywords or as `params`, not both")
+    try:
+        parameters = params if params is not None else coding_params(coding, options)
+        return _convert(model, data, coding, name, input_mean, input_std, input_scale,
+                        parameters)
+    except (ConversionError, DataError) as error:
+        raise FlowError(str(error)) from None
+
+
+def _convert(model, data, coding, name, input_mean, input_std, input_scale, parameters):
+    if model is None or (isinstance(model, str) and model in NETWORKS):
+        network_name = model or DEFAULT_NETWORK
+        if any(v is not None for v in (input_mean, input_std, input_scale)):
+            raise FlowError(f"{network_name} is bundled with its own input contract; "
+                            "--input-mean/--input-std/--input-scale apply to --model")
+        split = _data(data, network_name)
+        entry, sequential = bundled(network_name), load_bundled(network_name)
+        contract, image_shape = entry.contract, split.image_shape
+        source = f"bundled network {network_name}"
+
+        def float_classes(pixels):
+            return ann_classes(sequential, pixels, contract, image_shape)
+    else:
+        if isinstance(model, (str, Path)) and not str(model).endswith(".onnx"):
+            raise FlowError(f"--model {model}: expected an .onnx file or a bundled network "
+                            f"({', '.join(NETWORKS)})")
+        split = _data(data, None)
+        sequential, model_shape, source, image_shape = _front_end(model, split)
+        contract = InputContract(scale=255.0 if input_scale is None else float(input_scale),
+                                 mean=tuple(np.atleast_1d(0.0 if input_mean is None
+                                                          else input_mean).tolist()),
+                                 std=tuple(np.atleast_1d(1.0 if input_std is None
+                                                         else input_std).tolist()))
+        split = Split(split.train_pixels, split.train_labels, split.test_pixels,
+                      split.test_labels, tuple(image_shape))
+        network_name = name or (Path(model).stem if isinstance(model, (str, Path))
+                                else type(model).__name__.lower())
+        # the user's own module for the float accuracy: what they measure in PyTorch
+        float_model = model if isinstance(model, nn.Module) else sequential
+        shape = model_shape if isinstance(model, nn.Module) else None
+
+        def float_classes(pixels):
+            return ann_classes(float_model, pixels, contract, image_shape, shape)
+    layers = fold_network(sequential)
+    fold_input_contract(layers, contract, image_shape)
+    calibration = calibrate(layers, pixels_to_input(split.train_pixels))
+    network, layers = convert_network(coding, layers, calibration, split, parameters)
+    return Design(name or network_name, coding, network, layers, split, float_classes, source)

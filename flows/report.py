@@ -1,0 +1,153 @@
+"""The build report: golden figures (accuracy, spikes, operations, cycles, coding extras),
+memory bits, and the summary a person reads at the end of a build."""
+from pathlib import Path
+
+import numpy as np
+
+from golden.codings import get_coding
+from golden.cycles import inference_cycles
+
+
+def rom_report(top) -> dict:
+    """Memory bits of the design: constant ROMs and the per-layer state RAMs."""
+    rom_bits = sum(rom.width * len(rom.words) for rom in top.roms())
+    state_bits = sum(engine.groups * engine.lanes
+                     * engine.core_module.state_layout(engine.layer.neuron_params).size
+                     for engine in top.engines)
+    return {"rom_bits": rom_bits, "state_ram_bits": state_bits}
+
+
+def percent(classes, labels) -> float:
+    return round(100 * float((classes == labels).mean()), 3)
+
+
+def quantised_ann_check(network, result, split) -> dict:
+    """For codings with an exact ANN counterpart: its accuracy and the SNN/ANN mismatches."""
+    golden = get_coding(network.coding).golden
+    if not hasattr(golden, "quantised_ann"):
+        return {}
+    codes, classes = golden.quantised_ann(network, split.test_pixels)
+    mismatched_bits = 0
+    for layer, code, counts in zip(network.layers, codes, result.layers):
+        bits = np.stack([(code >> (layer.T - t)) & 1 for t in range(1, layer.T + 1)], 1)
+        mismatched_bits += int((bits != counts.spike_train).sum())
+    return {"ann_quantised_percent": percent(classes, split.test_labels),
+            "snn_vs_quantised_ann_class_mismatches": int((classes != result.classes).sum()),
+            "snn_vs_quantised_ann_spike_mismatches": mismatched_bits}
+
+
+def coding_extras(network, layers, result, split) -> dict:
+    """Optional figures a coding offers: accuracy against T, its K curve (rate, Eq. 7),
+    its spike rate R (tsc, Eq. 8)."""
+    golden, extras = get_coding(network.coding).golden, {}
+    if hasattr(golden, "T_SWEEP") and hasattr(network, "with_steps"):
+        extras["accuracy_against_T"] = {
+            int(T): percent(network.with_steps(T).simulate(split.test_pixels).classes,
+                            split.test_labels) for T in golden.T_SWEEP}
+    if hasattr(golden, "k_curve"):
+        T = network.params.T
+        steps = sorted({1 << i for i in range(T.bit_length()) if 1 << i <= T} | {T})
+        extras["k_curve"] = golden.k_curve(network, layers, result, split.test_pixels, steps)
+    if hasattr(golden, "spike_rate"):
+        extras["spike_rate_percent"] = round(golden.spike_rate(result, network.params.T), 3)
+    if hasattr(golden, "report_extras"):
+        extras.update(golden.report_extras(network, result, split.test_pixels, split.test_labels))
+    if any(layer.input_pool is not None for layer in network.layers):
+        extras["max_pooling_rule"] = golden.MAX_POOL_NOTE
+    return extras
+
+
+def cycle_report(network, result, lanes: int) -> dict:
+    cycles = inference_cycles(network, result, lanes)
+    return {
+        "definition": "from the cycle after the last pixel is accepted to result__valid",
+        "mean": float(cycles["latency"].mean()), "min": int(cycles["latency"].min()),
+        "max": int(cycles["latency"].max()),
+        "per_layer_mean": [float(c.mean()) for c in cycles["per_layer"]],
+        "pixel_load_cycles": cycles["load"],
+        "back_to_back_period_mean": float(cycles["period"].mean()),
+    }
+
+
+def evaluate(network, ann_classes, split, lanes: int, layers=None,
+             hardware: bool = True) -> dict:
+    """Golden figures of the network; cycles only for a network the RTL runs (`hardware`).
+    `ann_classes(pixels)` is the float model's classification, under its input contract."""
+    result = network.simulate(split.test_pixels)
+    summary = result.summary()
+    return {
+        "accuracy": {
+            "test_images": int(len(split.test_labels)),
+            "ann_float_percent": percent(ann_classes(split.test_pixels), split.test_labels),
+            "snn_golden_percent": percent(result.classes, split.test_labels),
+            **quantised_ann_check(network, result, split),
+        },
+        "spikes_per_inference": {
+            "input": summary["input_spikes"],
+            "per_layer": [{k: l[k] for k in ("layer", "neurons", "spikes", "spikes_per_neuron")}
+                          for l in summary["layers"]],
+            "total_excluding_input": summary["total_spikes"],
+        },
+        "operations_per_inference": {
+            "per_layer": [{k: v for k, v in l.items() if k not in ("spikes", "spikes_per_neuron")}
+                          for l in summary["layers"]],
+            "total_synaptic_adds": summary["total_synaptic_adds"],
+        },
+        "cycles_per_inference": cycle_report(network, result, lanes) if hardware else None,
+        **coding_extras(network, layers, result, split),
+    }
+
+
+def print_summary(report: dict, out: Path) -> None:
+    acc, cyc = report["accuracy"], report["cycles_per_inference"]
+    spikes = report["spikes_per_inference"]
+    lanes = report["lanes"]
+    if report["lanes_per_layer"] and report["lanes_per_layer"] != [lanes] * len(
+            report["lanes_per_layer"]):
+        lanes = f"{lanes} requested, per layer {report['lanes_per_layer']}"
+    print(f"\n{report['network_name']}, {report['coding']} coding, {report['params']}, "
+          f"lanes={lanes}, "
+          f"board={report['board']}")
+    print(f"  accuracy   ANN {acc['ann_float_percent']:.2f} %   "
+          f"SNN (golden) {acc['snn_golden_percent']:.2f} %   on {acc['test_images']} test images")
+    if "ann_quantised_percent" in acc:
+        print(f"             quantised ANN {acc['ann_quantised_percent']:.2f} %, SNN differs from "
+              f"it in {acc['snn_vs_quantised_ann_class_mismatches']} classes and "
+              f"{acc['snn_vs_quantised_ann_spike_mismatches']} spikes")
+    layers = "  ".join(f"{l['layer'].split(' (')[0]}: {l['spikes']:.1f}" for l in spikes["per_layer"])
+    print(f"  spikes     input {spikes['input']:.1f}   {layers}")
+    print(f"  synaptic   {report['operations_per_inference']['total_synaptic_adds']:.0f} "
+          f"additions per inference")
+    if cyc is not None:
+        print(f"  cycles     {cyc['mean']:.0f} per inference (min {cyc['min']}, max {cyc['max']}), "
+              f"+{cyc['pixel_load_cycles']} to load the pixels")
+    if "accuracy_against_T" in report:
+        sweep = "  ".join(f"T={T}: {a:.2f} %" for T, a in report["accuracy_against_T"].items())
+        print(f"  against T  {sweep}")
+    if report["network"].get("alpha") is not None:
+        print(f"  alpha      {report['network']['alpha']} (θ = α·V_in^max)")
+    if "spike_rate_percent" in report:
+        print(f"  spike rate {report['spike_rate_percent']:.2f} % of neurons per step (Eq. 8)")
+    if "runs" in report:
+        runs = report["runs"]
+        print(f"  runs       cap {runs['cap']} ({runs['meaning']}): at most "
+              f"{runs['max_spikes_per_neuron_allowed']} spikes per neuron, "
+              f"{runs['max_spikes_per_neuron_measured']} measured")
+        trade = "  ".join(f"runs={cap}: {p['accuracy_percent']:.2f} % {p['spikes_per_neuron']:.2f}"
+                          for cap, p in runs["against_runs_same_thresholds"].items())
+        print(f"  vs runs    {trade} (accuracy, spikes per neuron; same thresholds)")
+    if "max_pooling_rule" in report:
+        print(f"  max pool   {report['max_pooling_rule']}")
+    res = report["resources"]
+    if "LUT" in res:
+        print(f"  resources  LUT {res['LUT']}  FF {res['FF']}  BRAM36 {res['BRAM36']}  "
+              f"BRAM18 {res['BRAM18']}  DSP {res['DSP']}  ({res['tool']})")
+    if "utilisation" in res:
+        use = "  ".join(f"{k} {v['used']}/{v['available']}" for k, v in res["utilisation"].items())
+        print(f"  resources  {use}")
+        print(f"  fmax       {res['fmax_mhz']} MHz (board clock {res['clock_mhz']} MHz)")
+    if "rom_bits" in res:
+        print(f"  memories   {res['rom_bits']} ROM bits, {res['state_ram_bits']} state RAM bits")
+    else:
+        print("  hardware   none generated (--golden-only)")
+    print(f"  written    {out}")

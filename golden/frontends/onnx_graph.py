@@ -1,0 +1,286 @@
+"""ONNX front end: an ONNX file → the `nn.Sequential` of supported modules it computes.
+
+The file is parsed with the `onnx` package (protobuf, no code executed, nothing
+unpickled); weights may be inline or in an external-data file beside the model, as
+`torch.onnx.export` writes them with either exporter. The graph must be a chain: every
+node's data input is the previous node's output (residual graphs are not supported yet).
+"""
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..convert import ConversionError
+
+MIN_OPSET = 13
+SUPPORTED_ONNX = ("Gemm, MatMul (+ Add), Conv, BatchNormalization, Relu, Flatten, Reshape to "
+                  "(batch, features), AveragePool, MaxPool, GlobalAveragePool, ReduceMean over "
+                  "H and W, Dropout and Identity (dropped), a final Softmax or LogSoftmax "
+                  "(dropped: the class is the argmax)")
+def _attributes(node) -> dict:
+    import onnx
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _where(node) -> str:
+    return f"ONNX node {node.name or '(unnamed)'} ({node.op_type})"
+
+
+def _load(path: Path):
+    import onnx
+    path = Path(path)
+    if not path.is_file():
+        raise ConversionError(f"--model {path}: no such file")
+    try:
+        model = onnx.load(str(path))     # reads external data from beside the file
+    except Exception as error:           # protobuf decode or missing external data file
+        raise ConversionError(f"--model {path}: not a readable ONNX model "
+                              f"({type(error).__name__}: {error})") from None
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
+                default=0)
+    if opset < MIN_OPSET:
+        raise ConversionError(f"--model {path}: opset {opset}; opsets {MIN_OPSET} and later "
+                              "are supported (re-export with a newer torch.onnx.export)")
+    try:
+        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception as error:
+        raise ConversionError(f"--model {path}: ONNX shape inference failed ({error})") from None
+    return model
+
+
+def _shapes(model) -> dict:
+    shapes = {}
+    for info in list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output):
+        dims = info.type.tensor_type.shape.dim
+        shapes[info.name] = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    return shapes
+
+
+class _Graph:
+    """Initializers and constants by name, and the node that consumes each tensor."""
+
+    def __init__(self, model):
+        import onnx.numpy_helper as numpy_helper
+        graph = model.graph
+        self.constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+        for node in graph.node:
+            if node.op_type == "Constant":
+                value = _attributes(node).get("value")
+                if value is not None:
+                    self.constants[node.output[0]] = numpy_helper.to_array(value)
+        self.shapes = _shapes(model)
+        self.consumers: dict[str, list] = {}
+        for node in graph.node:
+            for name in node.input:
+                self.consumers.setdefault(name, []).append(node)
+
+    def constant(self, node, index: int, what: str) -> np.ndarray:
+        if index >= len(node.input) or node.input[index] == "":
+            return None
+        name = node.input[index]
+        if name not in self.constants:
+            raise ConversionError(f"{_where(node)}: its {what} ({name}) must be a constant "
+                                  "initializer, not computed in the graph")
+        return self.constants[name]
+
+
+def _tensor(array) -> nn.Parameter:
+    return nn.Parameter(torch.from_numpy(np.array(array, dtype=np.float32)), requires_grad=False)
+
+
+def _conv(node, graph: _Graph) -> nn.Conv2d:
+    a, where = _attributes(node), _where(node)
+    weight = graph.constant(node, 1, "weight")
+    if weight.ndim != 4:
+        raise ConversionError(f"{where}: only 2-D convolutions are supported "
+                              f"(weight of rank {weight.ndim})")
+    if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID"):
+        raise ConversionError(f"{where}: auto_pad {a['auto_pad'].decode()} is not supported; "
+                              "export with explicit padding")
+    pads = list(a.get("pads", [0, 0, 0, 0]))
+    if pads[:2] != pads[2:]:
+        raise ConversionError(f"{where}: asymmetric padding {pads} is not supported")
+    if a.get("group", 1) != 1 or list(a.get("dilations", [1, 1])) != [1, 1]:
+        raise ConversionError(f"{where}: grouped or dilated convolutions are not supported")
+    bias = graph.constant(node, 2, "bias")
+    conv = nn.Conv2d(weight.shape[1], weight.shape[0], weight.shape[2:],
+                     stride=tuple(a.get("strides", [1, 1])), padding=tuple(pads[:2]),
+                     bias=bias is not None)
+    conv.weight = _tensor(weight)
+    if bias is not None:
+        conv.bias = _tensor(bias)
+    return conv
+
+
+def _gemm(node, graph: _Graph) -> nn.Linear:
+    a, where = _attributes(node), _where(node)
+    if a.get("transA", 0):
+        raise ConversionError(f"{where}: Gemm with transA is not supported")
+    weight = graph.constant(node, 1, "weight") * a.get("alpha", 1.0)
+    if not a.get("transB", 0):
+        weight = weight.T
+    bias = graph.constant(node, 2, "bias")
+    linear = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
+    linear.weight = _tensor(weight)
+    if bias is not None:
+        bias = np.broadcast_to(bias * a.get("beta", 1.0), (weight.shape[0],))
+        linear.bias = _tensor(bias)
+    return linear
+
+
+def _matmul(node, graph: _Graph, following):
+    """MatMul(x, W) with W (in, out), and the Add of a constant bias that may follow it."""
+    weight = graph.constant(node, 1, "weight")
+    if weight.ndim != 2:
+        raise ConversionError(f"{_where(node)}: MatMul with a weight of rank {weight.ndim}")
+    linear = nn.Linear(weight.shape[0], weight.shape[1], bias=False)
+    linear.weight = _tensor(weight.T)
+    if following is not None and following.op_type == "Add" and node.output[0] in following.input:
+        other = 1 if following.input[0] == node.output[0] else 0
+        bias = graph.constant(following, other, "bias")
+        linear.bias = _tensor(np.broadcast_to(bias, (weight.shape[1],)))
+        return linear, 2
+    return linear, 1
+
+
+def _batch_norm(node, graph: _Graph, rank: int):
+    scale, bias, mean, var = (graph.constant(node, i, what) for i, what in
+                              enumerate(("scale", "bias", "mean", "variance"), start=1))
+    norm = (nn.BatchNorm2d if rank == 4 else nn.BatchNorm1d)(
+        len(scale), eps=_attributes(node).get("epsilon", 1e-5))
+    norm.weight, norm.bias = _tensor(scale), _tensor(bias)
+    norm.running_mean = torch.from_numpy(mean.astype(np.float32))
+    norm.running_var = torch.from_numpy(var.astype(np.float32))
+    return norm.eval()
+
+
+def _pool(node):
+    a, where = _attributes(node), _where(node)
+    if node.op_type == "MaxPool" and len([o for o in node.output if o]) > 1:
+        raise ConversionError(f"{where}: MaxPool with indices output is not supported")
+    if any(a.get("pads", [0])) or a.get("ceil_mode", 0) or \
+            a.get("auto_pad", b"NOTSET") not in (b"NOTSET", b"VALID"):
+        raise ConversionError(f"{where}: pooling with padding or ceil_mode is not supported")
+    if list(a.get("dilations", [1, 1])) != [1, 1]:
+        raise ConversionError(f"{where}: pooling with dilation is not supported")
+    kernel = tuple(a["kernel_shape"])
+    stride = tuple(a.get("strides", kernel))
+    return (nn.MaxPool2d if node.op_type == "MaxPool" else nn.AvgPool2d)(kernel, stride)
+
+
+def _is_flattening(shape_in, shape_out) -> bool:
+    return (shape_out is not None and len(shape_out) == 2 and shape_in is not None
+            and None not in shape_in[1:] and shape_out[1] == int(np.prod(shape_in[1:])))
+
+
+def _data_chain(model, graph: _Graph, source: str) -> list:
+    """The nodes on the data path, in order. A node is on it when one of its inputs is data
+    (the image or a data node's output); Shape nodes and constant arithmetic stay beside it."""
+    data, chain = {source}, []
+    for node in model.graph.node:
+        if node.op_type == "Shape" or not any(name in data for name in node.input):
+            continue
+        data_inputs = [name for name in node.input if name in data]
+        if len(data_inputs) > 1:
+            raise ConversionError(f"{_where(node)}: adds or joins {len(data_inputs)} data "
+                                  "tensors; only chains of layers are supported (no residual "
+                                  "connections yet)")
+        chain.append((node, data_inputs[0]))
+        data.update(o for o in node.output if o)
+    return chain
+
+
+def _global_pool(node, graph: _Graph, shape, where: str) -> list[nn.Module]:
+    """GlobalAveragePool, or ReduceMean over H and W: one average pool over the whole map."""
+    if shape is None or len(shape) != 4:
+        raise ConversionError(f"{where}: global pooling needs a (batch, C, H, W) input")
+    if node.op_type == "ReduceMean":
+        a = _attributes(node)
+        axes = a.get("axes")
+        if axes is None and len(node.input) > 1:
+            axes = graph.constant(node, 1, "axes")
+        if sorted(int(x) % 4 for x in (axes or [])) != [2, 3]:
+            raise ConversionError(f"{where}: ReduceMean is supported over H and W only "
+                                  f"(axes 2, 3), not {axes}")
+        pool = [nn.AvgPool2d(tuple(shape[2:]))]
+        return pool if a.get("keepdims", 1) else pool + [nn.Flatten()]
+    return [nn.AvgPool2d(tuple(shape[2:]))]
+
+
+def sequential_from_onnx(path) -> tuple[nn.Sequential, tuple]:
+    """The model as a `nn.Sequential` that takes flat inputs (n, C·H·W), and the input's
+    per-image shape, (C, H, W) or (features,)."""
+    model = _load(path)
+    graph = _Graph(model)
+    inputs = [i for i in model.graph.input if i.name not in graph.constants]
+    if len(inputs) != 1:
+        raise ConversionError(f"--model {path}: {len(inputs)} graph inputs; one image input "
+                              "is supported")
+    if len(model.graph.output) != 1:
+        raise ConversionError(f"--model {path}: {len(model.graph.output)} graph outputs; "
+                              "one class-score output is supported")
+    shape = graph.shapes[inputs[0].name]
+    if len(shape) not in (2, 3, 4) or None in shape[1:]:
+        raise ConversionError(f"--model {path}: input {inputs[0].name} has shape {shape}; "
+                              "expected (batch, features), (batch, H, W) or (batch, C, H, W) "
+                              "with fixed sizes")
+    image_shape = tuple(shape[1:]) if len(shape) != 3 else (1, *shape[1:])
+    modules: list[nn.Module] = [nn.Unflatten(1, image_shape)] if len(image_shape) == 3 else []
+    current, output = inputs[0].name, model.graph.output[0].name
+    chain = _data_chain(model, graph, current)
+    position = 0
+    while position < len(chain):
+        node, data_input = chain[position]
+        where, step, op = _where(node), 1, node.op_type
+        if data_input != current or (op != "Add" and node.input[0] != current):
+            raise ConversionError(f"{where}: its input {data_input} is not the previous "
+                                  f"layer's output {current}; only chains of layers are "
+                                  "supported (no branches)")
+        readers = [n for n, _ in chain if current in n.input]
+        if len(readers) > 1:
+            raise ConversionError(f"{where}: tensor {current} feeds {len(readers)} nodes "
+                                  f"({', '.join(n.name for n in readers)}); only chains of "
+                                  "layers are supported (no branches)")
+        shape_in = graph.shapes.get(current)
+        if op == "Conv":
+            modules.append(_conv(node, graph))
+        elif op == "Gemm":
+            modules.append(_gemm(node, graph))
+        elif op == "MatMul":
+            following = chain[position + 1][0] if position + 1 < len(chain) else None
+            linear, step = _matmul(node, graph, following)
+            modules.append(linear)
+        elif op == "BatchNormalization":
+            modules.append(_batch_norm(node, graph, len(shape_in or [0, 0])))
+        elif op == "Relu":
+            modules.append(nn.ReLU())
+        elif op in ("MaxPool", "AveragePool"):
+            modules.append(_pool(node))
+        elif op in ("GlobalAveragePool", "ReduceMean"):
+            modules += _global_pool(node, graph, shape_in, where)
+        elif op == "Flatten":
+            if _attributes(node).get("axis", 1) != 1:
+                raise ConversionError(f"{where}: Flatten with axis other than 1")
+            modules.append(nn.Flatten())
+        elif op == "Reshape":
+            shape_out = graph.shapes.get(node.output[0])
+            if not _is_flattening(shape_in, shape_out):
+                raise ConversionError(f"{where}: Reshape from {shape_in} to {shape_out}; only "
+                                      "flattening to (batch, features) is supported")
+            modules.append(nn.Flatten())
+        elif op in ("Dropout", "Identity"):
+            pass
+        elif op in ("Softmax", "LogSoftmax"):
+            if node.output[0] != output:
+                raise ConversionError(f"{where}: {op} is supported only as the last node "
+                                      "(the class is the argmax of the scores before it)")
+        else:
+            raise ConversionError(f"{where}: unsupported operator {op}; supported: "
+                                  f"{SUPPORTED_ONNX}")
+        current = chain[position + step - 1][0].output[0]
+        position += step
+    if current != output:
+        raise ConversionError(f"--model {path}: the chain of layers ends at {current}, not "
+                              f"at the graph output {output}")
+    return nn.Sequential(*modules).eval(), image_shape
