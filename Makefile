@@ -17,7 +17,7 @@ build: $(VENV)/.installed   ## default build: phase coding, bundled digits MLP (
 	$(PY) -m flows.build $(ARGS)
 
 test: $(VENV)/.installed    ## the CI suite (slow regressions deselected), on 2 processes
-	$(PY) -m pytest -n 2 $(ARGS)
+	$(PY) -m pytest -n 2 --durations=10 $(ARGS)
 
 test-full: $(VENV)/.installed   ## full regression: every test-split image on Verilator, more random cores
 	$(PY) -m pytest -n 2 -m "slow or not slow" $(ARGS)

@@ -43,6 +43,18 @@ def run_logged(command: list[str], cwd: Path, log: Path, step: str, env=None) ->
         raise StepError(f"{step} failed (exit {result.returncode}); log: {log}\n{tail}")
 
 
+def check_block_ram(network, lanes: int, board: str, progress) -> dict:
+    """Before any tool runs: the block-RAM estimate of `boards.fit`, or `fit.DoesNotFit`
+    (a StepError naming the needed and available block RAMs) if the design cannot fit."""
+    from hdl.export import build_top
+
+    from .fit import check_fit
+    estimate = check_fit(build_top(network, lanes), board, lanes)["block_ram"]
+    progress(f"block RAM estimate: {estimate['needed']} of {estimate['available']} "
+             f"{estimate['unit']}")
+    return {"block_ram_estimate": estimate}
+
+
 class NoBoard:
     name = "none"
     default_lanes = 4
@@ -58,6 +70,7 @@ class Arty:
     def build(self, network, lanes: int, out: Path, progress) -> dict:
         from amaranth_boards.arty_a7 import ArtyA7_35Platform
 
+        estimate = check_block_ram(network, lanes, self.name, progress)
         directory = out / "arty"
         progress("Vivado build plan for Arty A7-35T")
         platform = ArtyA7_35Platform(toolchain="Vivado")
@@ -84,7 +97,7 @@ class Arty:
                 "DSP": total(("DSP48",)),
                 "LUTRAM": total(("RAM32", "RAM64", "RAM128", "RAM256")),
                 "capacity": {"LUT": 20800, "FF": 41600, "BRAM36": 50, "DSP": 90},
-                "vivado_plan": str(directory / f"build_{BOARD_NAME}.sh")}
+                "vivado_plan": str(directory / f"build_{BOARD_NAME}.sh"), **estimate}
 
 
 class ICEBreaker:
@@ -94,6 +107,7 @@ class ICEBreaker:
     def build(self, network, lanes: int, out: Path, progress) -> dict:
         from amaranth_boards.icebreaker import ICEBreakerPlatform
 
+        estimate = check_block_ram(network, lanes, self.name, progress)
         directory = out / "icebreaker"
         platform = ICEBreakerPlatform()
         platform.add_resources(platform.break_off_pmod)
@@ -115,7 +129,7 @@ class ICEBreaker:
         return {"device": "iCE40UP5K-SG48", "tool": "yowasp nextpnr-ice40",
                 "utilisation": use, "fmax_mhz": fmax,
                 "clock_mhz": platform.default_clk_frequency / 1e6,
-                "bitstream": str(bitstream)}
+                "bitstream": str(bitstream), **estimate}
 
 
 TARGETS = {target.name: target for target in (NoBoard(), Arty(), ICEBreaker())}

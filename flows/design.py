@@ -106,6 +106,9 @@ class Design:
             except UnsupportedLayer as error:
                 raise FlowError(f"{self.name}: {error}. Use --golden-only for the golden "
                                 "model's figures") from None
+        if top is not None and board != "none":
+            from boards.fit import check_fit    # does not fit: said now, before any tool runs
+            check_fit(top, board, lanes, label=f"{self.name} ({self.coding}, lanes {lanes})")
         progress.step(f"golden simulation of {len(self.split.test_labels)} test images")
         report = {"coding": self.coding, "network_name": self.name, "source": self.source,
                   "image_shape": list(self.image_shape),

@@ -54,7 +54,7 @@ def test_signed_width():
 
 @pytest.mark.parametrize("images, message", [
     (np.zeros((2, 64), dtype=np.float32), "must be uint8"),
-    (np.zeros((2, 7, 7), dtype=np.uint8), r"shape must be \(n, 8, 8\) or \(n, 64\)"),
+    (np.zeros((2, 7, 7), dtype=np.uint8), r"shape must be \(n, 1, 8, 8\) or \(n, 8, 8\) or \(n, 64\)"),
     (np.zeros((0, 64), dtype=np.uint8), "holds no images"),
 ])
 def test_malformed_images_are_clear_errors(images, message):

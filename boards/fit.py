@@ -1,0 +1,160 @@
+"""Does the design fit the board's block RAM? Answered before any synthesis tool runs.
+
+`design_memories(top)` elaborates the Amaranth design (no tools) and lists its memories;
+`memory_blocks` prices one memory the way Yosys' `memory_libmap` does in `synth_ice40` and
+`synth_xilinx -family xc7` (the cost of each block RAM, LUT RAM or plain-logic mapping; the
+cheapest wins; logic wins ties): so small ROMs become LUTs, small RAMs LUT RAM (Xilinx) or
+flip-flops, and the rest block RAMs. `check_fit(top, board)` adds them up and raises
+`DoesNotFit` when the device has too few. An estimate, meant as an upper one: it drops a
+ROM's constant bit lanes as Yosys' `opt_mem` does, but not read bits the logic never uses.
+"""
+import math
+from typing import NamedTuple
+
+from amaranth.hdl import Fragment, MemoryInstance, Shape
+
+from .targets import StepError
+
+MUX, DEMUX, EMU = 0.5, 0.5, 2       # memory_libmap's weights of its soft-logic scores
+
+
+class DoesNotFit(StepError):
+    """The design needs more block RAM than the board's device has (exit status 1)."""
+
+
+class DesignMemory(NamedTuple):
+    name: str            # hierarchical, e.g. "layer1.weights"
+    width: int           # bits per word
+    depth: int           # words
+    reads: int = 1       # read ports
+    writes: int = 0      # write ports (0: a ROM)
+    transparent: int = 0  # read ports transparent to a write port
+    async_read: bool = False  # a combinational read port (no block RAM can take it)
+    live_width: int = -1  # a ROM's bit lanes that differ between words (-1: all of them)
+
+    @property
+    def stored_width(self) -> int:
+        """The width Yosys maps: `opt_mem` drops a ROM's constant bit lanes first."""
+        return self.width if self.live_width < 0 else self.live_width
+
+
+class RamKind(NamedTuple):
+    """One `ram` of a Yosys memory library: its cost, geometries (depth, width) and ports."""
+    name: str
+    cost: float          # memory_libmap cost of one instance
+    configs: tuple
+    blocks: float        # block RAMs counted per instance (0: LUT RAM, not block RAM)
+    read_slots: int = 1  # read ports one instance serves
+    shared: bool = False  # the write port takes one of those slots (true dual port)
+    byte: int = 0        # write-enable granularity (0: the whole word)
+    scale: float = 0     # `widthscale`: the part of the cost paid per used width
+
+
+XC7_TDP18 = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18))
+XC7_TDP36 = ((32768, 1), (16384, 2), (8192, 4), (4096, 9), (2048, 18), (1024, 36))
+FAMILIES = {
+    # synth_ice40: brams.txt ($__ICE40_RAM4K_, cost 64); logic costs: ROM 1/16, RAM 1 per bit.
+    "ice40": dict(rom_bit=1 / 16, ram_bit=1, kinds=(
+        RamKind("EBR", 64, ((2048, 2), (1024, 4), (512, 8), (256, 16)), 1, byte=1),)),
+    # synth_xilinx -family xc7: brams_xc4v.txt (HAS_SIZE_36, HAS_CASCADE, HAS_MIXWIDTH_SDP)
+    # and lutrams_xc5v.txt; logic costs: ROM 1/64, RAM 1 per bit. Counted in RAMB36.
+    "xc7": dict(rom_bit=1 / 64, ram_bit=1, kinds=(
+        RamKind("RAMB18", 129, XC7_TDP18, 0.5, 2, True, 9),
+        RamKind("RAMB18", 129, XC7_TDP18 + ((512, 36),), 0.5, byte=9),
+        RamKind("RAMB36", 257, XC7_TDP36, 1, 2, True, 9),
+        RamKind("RAMB36", 257, XC7_TDP36 + ((512, 72),), 1, byte=9),
+        RamKind("RAMB36x2", 513, ((65536, 1), (32768, 2), (16384, 4), (8192, 9)), 2, 2, True, 9),
+        RamKind("LUTRAM", 8, ((32, 4), (64, 2), (128, 1)), 0, 2, True, scale=8),
+        RamKind("LUTRAM", 7, ((32, 2), (64, 1)), 0, 4, True, scale=7),
+        RamKind("LUTRAM", 8, ((32, 6), (64, 3)), 0, scale=7))),
+}
+BOARDS = {
+    "icebreaker": dict(family="ice40", available=30, unit="EBR (4 kbit)",
+                       device="iCE40UP5K block RAMs (EBR, 4 kbit)",
+                       note="its 4 SPRAMs (256 kbit each) do not hold weights yet"),
+    "arty": dict(family="xc7", available=50, unit="BRAM36",
+                 device="XC7A35T block RAMs (RAMB36; a RAMB18 counts 1/2)", note=""),
+}
+
+
+def design_memories(top) -> list[DesignMemory]:
+    """Every memory of `top` (any Elaboratable), from its elaborated fragment tree."""
+    found = []
+
+    def walk(fragment, path):
+        if isinstance(fragment, MemoryInstance):
+            data, reads, writes = fragment._data, fragment._read_ports, fragment._write_ports
+            width = Shape.cast(data.shape).width          # (the private fields: no public API)
+            words, varying = data.init._raw, 0
+            for word in words:
+                varying |= (word ^ words[0]) & ((1 << width) - 1)
+            found.append(DesignMemory(
+                ".".join(path), width, data.depth, len(reads), len(writes),
+                sum(bool(p._transparent_for) for p in reads),
+                any(p._domain == "comb" for p in reads),
+                -1 if writes else bin(varying).count("1")))
+        for index, (sub, name, _) in enumerate(fragment.subfragments):
+            walk(sub, path + [name if isinstance(name, str) else f"U${index}"])
+    walk(Fragment.get(top, platform=None), [])
+    return found
+
+
+def kind_cost(kind: RamKind, memory: DesignMemory) -> tuple[float, int]:
+    """(memory_libmap's cost, instances) of the cheapest geometry of `kind` for `memory`."""
+    width, depth, reads = memory.stored_width, memory.depth, max(memory.reads, 1)
+    copies = math.ceil(reads / (kind.read_slots - (kind.shared and memory.writes > 0)))
+    best = None
+    for config_depth, config_width in kind.configs:
+        byte = kind.byte if 0 < kind.byte <= config_width else config_width
+        padded = math.ceil(width / byte) * byte if memory.writes else width   # ROM: no bytes
+        slices = math.ceil(depth / config_depth)          # depth chunks, muxed on read
+        instances = math.ceil(slices * padded / config_width) * copies
+        cost = (kind.cost - kind.scale) * instances \
+            + kind.scale * slices * width / config_width * copies \
+            + MUX * (slices - 1) * width * reads \
+            + DEMUX * (slices * memory.writes if slices > 1 else 0) \
+            + EMU * (reads + 3 * memory.transparent)
+        if best is None or cost < best[0]:
+            best = (cost, instances)
+    return best
+
+
+def memory_blocks(memory: DesignMemory, family: str) -> tuple[str, float]:
+    """(where Yosys puts it: a RamKind name or "logic", block RAMs it takes)."""
+    spec, choice = FAMILIES[family], ("logic", 0)     # no bit lanes left: removed, as logic
+    best = int(memory.stored_width * memory.depth * spec["ram_bit" if memory.writes else "rom_bit"])
+    for kind in spec["kinds"] if memory.stored_width else ():
+        if (kind.blocks and memory.async_read) or (not kind.blocks and not memory.writes):
+            continue            # block RAMs read synchronously; LUT RAM holds no ROM
+        cost, instances = kind_cost(kind, memory)
+        if cost < best:
+            best, choice = cost, (kind.name, instances * kind.blocks)
+    return choice
+
+
+def check_fit(top, board_name: str, lanes: int | None = None, label: str | None = None) -> dict:
+    """{"block_ram": {needed, available, unit, per_memory}} for `board_name`, or `DoesNotFit`."""
+    board = BOARDS[board_name]
+    per_memory = []
+    for memory in design_memories(top):
+        kind, blocks = memory_blocks(memory, board["family"])
+        per_memory.append({"name": memory.name, "width": memory.width, "depth": memory.depth,
+                           "stored_width": memory.stored_width, "rom": not memory.writes,
+                           "mapped_to": kind, "blocks": blocks})
+    needed = sum(m["blocks"] for m in per_memory)
+    needed = int(needed) if needed == int(needed) else needed
+    estimate = {"needed": needed, "available": board["available"], "unit": board["unit"],
+                "method": "memory_libmap cost model, before synthesis (an upper estimate)",
+                "per_memory": per_memory}
+    if needed > board["available"]:
+        network = getattr(top, "network", None)
+        label = label or ("the design" if network is None else f"the network ({network.coding}"
+                          + ("" if lanes is None else f", lanes {lanes}") + ")")
+        largest = sorted((m for m in per_memory if m["blocks"]), key=lambda m: -m["blocks"])
+        named = ", ".join(f"{m['name']} {m['width']}x{m['depth']} ({m['blocks']:g} "
+                          f"{board['unit'].split()[0]})" for m in largest[:4])
+        raise DoesNotFit(
+            f"{label} needs {needed:g} of {board['available']} {board['device']}: "
+            f"largest memories: {named}; fewer lanes or narrower weights (--weight-bits) "
+            f"reduce them" + (f"; {board['note']}" if board["note"] else ""))
+    return {"block_ram": estimate}

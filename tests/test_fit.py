@@ -1,0 +1,101 @@
+"""Block-RAM fit check before synthesis (boards.fit): no tool runs here."""
+import pytest
+from amaranth.hdl import Elaboratable, Module
+from amaranth.lib.memory import Memory
+
+from boards import fit
+from boards.fit import DesignMemory, DoesNotFit, check_fit, design_memories, memory_blocks
+from boards.targets import TARGETS, StepError
+from hdl.export import build_top
+
+
+@pytest.mark.parametrize("width, depth, writes, family, expected", [
+    (16, 256, 0, "ice40", ("EBR", 1)),
+    (32, 784, 0, "ice40", ("EBR", 8)),       # 1024x4 slices: 32/4 = 8 blocks
+    (8, 4096, 0, "ice40", ("EBR", 8)),
+    (3, 4096, 0, "ice40", ("EBR", 3)),       # two 2048-word slices side by side in 6 bits
+    (8, 64, 0, "ice40", ("logic", 0)),       # 512-bit ROM: LUTs are cheaper
+    (31, 10, 1, "ice40", ("EBR", 2)),        # a 310-bit RAM: flip-flops cost more
+    (4, 16, 1, "ice40", ("logic", 0)),       # a 64-bit RAM stays in flip-flops
+    (32, 1024, 0, "xc7", ("RAMB36", 1)),
+    (32, 512, 0, "xc7", ("RAMB18", 0.5)),    # 512x36 simple dual port
+    (32, 96, 0, "xc7", ("logic", 0)),        # under ~8 kbit, ROMs go to LUTs on xc7
+    (124, 16, 1, "xc7", ("LUTRAM", 0)),
+    (7, 384, 1, "xc7", ("RAMB18", 0.5)),
+])
+def test_block_counts_follow_the_memory_libmap_rules(width, depth, writes, family, expected):
+    memory = DesignMemory("m", width, depth, reads=1, writes=writes, transparent=writes)
+    assert memory_blocks(memory, family) == expected
+
+
+def test_every_read_port_needs_its_own_ebr_copy():
+    memory = DesignMemory("m", 16, 256, reads=2)
+    assert memory_blocks(memory, "ice40") == ("EBR", 2)
+    assert memory_blocks(memory._replace(async_read=True), "ice40") == ("logic", 0)
+
+
+class TwoMemories(Elaboratable):
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.rom = rom = Memory(shape=16, depth=256, init=range(256))
+        m.submodules.ram = ram = Memory(shape=5, depth=100, init=[])
+        rom.read_port()
+        ram.read_port(transparent_for=(ram.write_port(),))
+        return m
+
+
+def test_design_memories_walks_the_elaborated_design():
+    rom, ram = design_memories(TwoMemories())
+    # words 0..255 leave the top 8 of 16 bits constant: Yosys' opt_mem drops those lanes
+    assert rom == DesignMemory("rom", 16, 256, 1, 0, 0, False, live_width=8)
+    assert ram == DesignMemory("ram", 5, 100, 1, 1, 1, False, live_width=-1)
+    assert (rom.stored_width, ram.stored_width) == (8, 5)
+    assert memory_blocks(rom, "ice40") == ("EBR", 1)           # 2 kbit ROM
+    assert memory_blocks(rom._replace(live_width=0), "ice40") == ("logic", 0)
+
+
+def test_bundled_tsc_mlp_fits_the_icebreaker_as_measured(make_tsc_network):
+    top = build_top(make_tsc_network(), 1)
+    estimate = check_fit(top, "icebreaker", 1)["block_ram"]
+    # nextpnr placed this design in 23 of the 30 EBRs (build/tsc-icebreaker, lanes 1)
+    assert 23 <= estimate["needed"] <= 30 and estimate["available"] == 30
+    assert estimate["unit"] == "EBR (4 kbit)"
+    names = {m["name"]: m for m in estimate["per_memory"]}
+    assert names["layer1.weights"]["blocks"] == 8 and names["layer1.bias"]["blocks"] == 0
+
+
+def test_too_many_block_rams_is_a_clear_error_naming_the_figures(make_tsc_network,
+                                                                monkeypatch):
+    monkeypatch.setitem(fit.BOARDS, "icebreaker", {**fit.BOARDS["icebreaker"], "available": 1})
+    with pytest.raises(DoesNotFit) as error:
+        check_fit(build_top(make_tsc_network(), 1), "icebreaker", 1)
+    message = str(error.value)
+    assert "(tsc, lanes 1) needs 23 of 1 iCE40UP5K block RAMs" in message
+    assert "layer1.weights 8x4096 (8 EBR)" in message and "--weight-bits" in message
+    assert isinstance(error.value, StepError)      # exit status 1 in flows.common.run_flow
+
+
+def test_wide_lanes_overflow_the_icebreaker(make_tsc_network):
+    with pytest.raises(DoesNotFit, match=r"needs \d+ of 30 .*layer1\.state 124x16"):
+        check_fit(build_top(make_tsc_network(), 4), "icebreaker", 4)
+
+
+@pytest.mark.parametrize("board", ["icebreaker", "arty"])
+def test_board_build_stops_before_any_tool(board, make_tsc_network, monkeypatch, tmp_path):
+    monkeypatch.setitem(fit.BOARDS, board, {**fit.BOARDS[board], "available": 0})
+    with pytest.raises(DoesNotFit, match=r"needs [\d.]+ of 0 "):
+        TARGETS[board].build(make_tsc_network(), 1, tmp_path, lambda text: None)
+    assert not (tmp_path / board).exists()         # no build plan extracted, no tool run
+
+
+def test_build_flow_refuses_with_exit_status_1_before_place_and_route(monkeypatch, tmp_path,
+                                                                      capsys):
+    from flows import build as build_flow
+    monkeypatch.setitem(fit.BOARDS, "icebreaker", {**fit.BOARDS["icebreaker"], "available": 1})
+    out = tmp_path / "mlp"
+    assert build_flow.main(["--coding", "phase", "--board", "icebreaker", "--out", str(out)]) == 1
+    error = capsys.readouterr().err
+    assert "error: digits-mlp (phase, lanes 1) needs 30 of 1 iCE40UP5K block RAMs" in error
+    # said before the golden simulation and before any directory is written
+    assert "golden simulation" not in error
+    assert not out.exists() and not out.with_name("mlp.incomplete").exists()

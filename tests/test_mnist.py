@@ -1,0 +1,39 @@
+"""The bundled MNIST-size networks (784-128-10 and a LeNet-like CNN on the 5,000-image
+MNIST subset): the data, accuracy against the float ANN, and snn_top = golden on Verilator
+(a sample in CI, the whole 1,000-image test split in the full regression)."""
+import numpy as np
+import pytest
+
+from flows.design import convert
+from golden.data import load_mnist_split
+
+# Points the golden SNN may lose against the float ANN (as for the digits networks).
+BOUNDS = {"phase": 1.0, "radix": 1.0, "rate": 1.5, "tsc": 1.5, "deferred": 1.5}
+
+
+def test_mnist_subset_is_the_documented_split():
+    split = load_mnist_split()
+    assert split.image_shape == (1, 28, 28)
+    assert split.train_pixels.shape == (4000, 784) and split.test_pixels.shape == (1000, 784)
+    assert split.train_pixels.dtype == np.uint8
+    assert np.bincount(split.test_labels).tolist() == [100] * 10
+    assert np.bincount(split.train_labels).tolist() == [400] * 10
+
+
+@pytest.mark.parametrize("name, coding", [("mnist-cnn", "phase"), ("mnist-mlp", "radix")])
+def test_mnist_rtl_equals_golden_on_a_sample(name, coding, tmp_path):
+    design = convert(name, coding=coding)
+    images = design.split.test_pixels[:3].reshape(3, 28, 28)
+    classes = design.simulate_rtl(images, lanes=4, directory=tmp_path / "sim")
+    assert classes.tolist() == design.predict(images).tolist()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("coding", sorted(BOUNDS))
+@pytest.mark.parametrize("name", ["mnist-mlp", "mnist-cnn"])
+def test_mnist_networks_in_every_coding(name, coding, tmp_path):
+    """Accuracy within the bound, and snn_top = golden on every test image."""
+    design = convert(name, coding=coding)
+    accuracy = design.accuracy()
+    assert accuracy["ann_float_percent"] - accuracy["snn_golden_percent"] <= BOUNDS[coding]
+    design.simulate_rtl(design.split.test_pixels, lanes=4, directory=tmp_path / "sim")
