@@ -283,3 +283,46 @@ def test_user_onnx_networks_in_every_coding(name, coding, exporter, tmp_path, mn
     report = run_cli(tmp_path, name, coding, EXPORTERS[exporter], mnist_npz, images=20)
     accuracy = report["accuracy"]
     assert accuracy["ann_float_percent"] - accuracy["snn_golden_percent"] <= BOUNDS[coding]
+
+
+def test_compare_takes_a_user_model_and_data(tmp_path):
+    """flows.compare --model --data: the same engine, the user's network and data; its
+    default build equals flows.build --model --data."""
+    import json
+    from flows import build as build_flow
+    from flows import compare as compare_flow
+    from golden.data import load_digits_split
+    digits = load_digits_split()
+    data = tmp_path / "digits.npz"
+    np.savez(data, x_train=digits.train_pixels.reshape(-1, 8, 8), y_train=digits.train_labels,
+             x_test=digits.test_pixels.reshape(-1, 8, 8), y_test=digits.test_labels)
+    module = randomised(nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(),
+                                      nn.Linear(32, 10)))
+    model = export(module, (1, 8, 8), tmp_path / "tiny.onnx", True)
+    out = tmp_path / "compare"
+    assert compare_flow.main(["--model", str(model), "--data", str(data), "--board", "none",
+                              "--codings", "phase", "--T", "6", "--input-mean", "0.5",
+                              "--out", str(out), "--workers", "0",
+                              "--cache", str(tmp_path / "cache")]) == 0
+    comparison = json.loads((out / "comparison.json").read_text())
+    assert comparison["network"] == "tiny"
+    row = comparison["rows"][0]
+    assert build_flow.main(["--model", str(model), "--data", str(data), "--input-mean", "0.5",
+                            "--out", str(tmp_path / "build")]) == 0
+    report = json.loads((tmp_path / "build" / "report.json").read_text())
+    assert row["snn_golden_percent"] == report["accuracy"]["snn_golden_percent"]
+    assert row["ann_float_percent"] == report["accuracy"]["ann_float_percent"]
+    assert report["network_name"] == "tiny" and report["image_shape"] == [1, 8, 8]
+    assert compare_flow.main(["--model", str(model), "--out", str(tmp_path / "x")]) == 2
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_global_average_pooling_becomes_one_average_pool(dynamo, tmp_path):
+    module = randomised(nn.Sequential(nn.Conv2d(2, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                                      nn.Flatten(), nn.Linear(4, 3)))
+    path = export(module, (2, 6, 6), tmp_path / "gap.onnx", dynamo)
+    for sequential in (sequential_from_onnx(path)[0], sequential_from_module(module, (2, 6, 6))):
+        assert any(isinstance(m, nn.AvgPool2d) and m.kernel_size == (4, 4) for m in sequential)
+        x = torch.rand(3, 2, 6, 6)
+        with torch.no_grad():
+            assert torch.allclose(sequential(x.reshape(3, -1)), module(x), atol=1e-6)

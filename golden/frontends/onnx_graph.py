@@ -200,7 +200,8 @@ def _global_pool(node, graph: _Graph, shape, where: str) -> list[nn.Module]:
         axes = a.get("axes")
         if axes is None and len(node.input) > 1:
             axes = graph.constant(node, 1, "axes")
-        if sorted(int(x) % 4 for x in (axes or [])) != [2, 3]:
+        axes = [] if axes is None else [int(x) for x in np.atleast_1d(axes)]
+        if sorted(x % 4 for x in axes) != [2, 3]:
             raise ConversionError(f"{where}: ReduceMean is supported over H and W only "
                                   f"(axes 2, 3), not {axes}")
         pool = [nn.AvgPool2d(tuple(shape[2:]))]
