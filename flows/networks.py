@@ -42,14 +42,18 @@ def networks_table(comparisons: list[dict]) -> str:
 
 
 def show(args) -> None:
-    comparisons = []
-    for network in args.networks:
+    comparisons, missing = [], []
+    for network in args.networks or NETWORKS:
         path = report_path(network, args.board)
         if not path.exists():
-            raise FlowError(f"no comparison report for {network} on {args.board} ({path}); "
-                            f"run python -m flows.compare --network {network} "
-                            f"--board {args.board}")
+            missing.append(f"{network} (python -m flows.compare --network {network} "
+                           f"--board {args.board})")
+            continue
         comparisons.append(json.loads(path.read_text()))
+    if missing and (args.networks or not comparisons):
+        raise FlowError(f"no comparison report on {args.board} for: {'; '.join(missing)}")
+    if missing:
+        print(f"not in the table (no report yet): {'; '.join(missing)}", file=sys.stderr)
     print(networks_table(comparisons), end="")
 
 
@@ -57,8 +61,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flows.networks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--board", default="arty")
-    parser.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=NETWORKS,
-                        metavar="NETWORK")
+    parser.add_argument("--networks", nargs="+", choices=NETWORKS, metavar="NETWORK",
+                        help="networks of the table (default: every bundled network with a "
+                             "comparison report)")
     return run_flow(show, parser.parse_args(argv))
 
 

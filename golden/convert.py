@@ -38,6 +38,8 @@ class FloatLayer:
     # The float ANN's multiply-accumulates in this layer, counted before average pooling
     # was folded in (the energy reference; the SNN's additions follow the folded weight).
     ann_macs: int | None = None
+    # Average pooling folded in before a convolution: ((kh, kw), map shape before it) each.
+    avg_windows: tuple = ()
 
     @property
     def n_in(self) -> int:
@@ -116,6 +118,7 @@ class _Folder:
                 names = " and ".join(f"AvgPool2d {kh}x{kw}" for (kh, kw), _ in windows)
                 layer.geometry = replace(layer.geometry, pooled_input=names)
                 layer.conv = pooled_convolution(layer.geometry, windows)
+                layer.avg_windows = tuple(windows)
             layer.weight = layer.weight @ pending
         layer.input_pool = pool
         self.layers.append(layer)

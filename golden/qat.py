@@ -46,7 +46,7 @@ def _finetune(layers, calibration_max, split, T, epochs, batch, lr):
         for index in torch.randperm(len(x_all), generator=order).split(batch):
             a = x_all[index]
             for layer, t in enumerate(trainable):
-                a = t.pool_input(a) @ t.weight().T + t.bias()
+                a = t(a)
                 if layer < len(steps):
                     a = _quantise(a, steps[layer], levels)
             optimiser.zero_grad()

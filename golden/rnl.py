@@ -69,7 +69,7 @@ class RNLNetwork(nn.Module):
     def forward(self, x, use_p: bool = True):
         rates = []
         for index, linear in enumerate(self.linears):
-            x = nn.functional.linear(linear.pool_input(x), linear.weight(), linear.bias())
+            x = linear(x)
             if index < len(self.norms):
                 x = self.norms[index](x, use_p)
                 rates.append(x)

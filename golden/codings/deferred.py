@@ -103,7 +103,7 @@ def _finetune(layers, calibration_max, split, params, batch, lr):
         for index in torch.randperm(len(x_all), generator=order).split(batch):
             a, sparsity = x_all[index], 0.0
             for layer, t in enumerate(trainable):
-                a = t.pool_input(a) @ t.weight().T + t.bias()
+                a = t(a)
                 if layer < len(lams):
                     a, code = qcfs(a, lams[layer], params.T)
                     sparsity = sparsity + sparsity_loss(a, code, lams[layer], params.T)
