@@ -46,7 +46,7 @@ def show(args) -> None:
     for network in args.networks or NETWORKS:
         path = report_path(network, args.board)
         if not path.exists():
-            missing.append(f"{network} (python -m flows.compare --network {network} "
+            missing.append(f"{network} (run python -m flows.compare --network {network} "
                            f"--board {args.board})")
             continue
         comparisons.append(json.loads(path.read_text()))

@@ -20,7 +20,10 @@ def test_mnist_subset_is_the_documented_split():
     assert np.bincount(split.train_labels).tolist() == [400] * 10
 
 
-@pytest.mark.parametrize("name, coding", [("mnist-cnn", "phase"), ("mnist-mlp", "radix")])
+# mnist-mlp on Verilator in CI: tests/test_frontends.py (its ONNX export, flows.simulate --rtl)
+@pytest.mark.parametrize("name, coding", [("mnist-cnn", "phase"),
+                                          pytest.param("mnist-mlp", "radix",
+                                                       marks=pytest.mark.slow)])
 def test_mnist_rtl_equals_golden_on_a_sample(name, coding, tmp_path):
     design = convert(name, coding=coding)
     images = design.split.test_pixels[:3].reshape(3, 28, 28)
