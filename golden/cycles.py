@@ -1,19 +1,13 @@
 """Cycle model of `snn_top` (hdl/network.py, hdl/layer.py), exact to the clock cycle.
 
 The RTL regression checks this against Verilator for every image it runs, so the figures
-in a report can be trusted. For one layer with G = ceil(n_out / lanes) groups and the
-layer's `Schedule`:
+in a report can be trusted. For one layer on its engine (`golden.geometry`: G groups of
+`lanes` channels, CG per site, E receptive entries per input event, A address stages;
+a dense layer has one site, E = 1, A = 0) and the layer's `Schedule`:
 
-    ops    = G·(step_passes + input events) (+ G for the output layer's READ pass)
+    ops    = G·step_passes + CG·E·(input events) (+ G for the output layer's READ pass)
     stalls = Σ_(phase, group) max(0, spikes the group emits in that phase - 1)
-    cycles = ops + stalls + PIPELINE_CYCLES
-
-A convolution layer (`hdl/conv_layer.py`) has G = sites·CG groups (CG = ceil(C_out /
-lanes)), walks E receptive entries per input event, and has two more pipeline stages:
-
-    ops    = G·step_passes + CG·E·(input events)
-    stalls = as above, a group being the `lanes` channels of one site
-    cycles = ops + stalls + PIPELINE_CYCLES + 2
+    cycles = ops + stalls + PIPELINE_CYCLES + A
 
 A max pooling unit before a layer (`hdl/pool.py`) adds, with W windows and P phases:
 
@@ -25,32 +19,21 @@ n_in + latency cycles.
 """
 import numpy as np
 
-from .conv import receptive_table
-from .roms import groups_of
+from .geometry import lanes_per_layer, layer_geometry
 
 PIPELINE_CYCLES = 3   # start → first op, and two stages to drain
-CONV_EXTRA_STAGES = 2   # the convolution engine's input-site and receptive ROM stages
 POOL_WAIT_CYCLES = 2    # hdl/pool.py: WAIT_CYCLES
 POOL_FINISH_CYCLES = 2  # hdl/pool.py: FINISH_CYCLES
 
 
 def layer_cycles(layer, counts, lanes: int) -> np.ndarray:
-    """Per-image cycles of one layer engine. `counts` is the layer's `LayerCounts`.
-
-    A dense layer is the convolution case with one site, one receptive entry per event
-    and no extra pipeline stages: its `n_out` neurons are the channels."""
-    schedule, geometry = layer.schedule, layer.conv
-    if geometry is None:
-        channels, sites, entries, extra_stages = layer.n_out, 1, 1, 0
-    else:
-        channels, sites = geometry.out_shape[0], geometry.out_shape[1] * geometry.out_shape[2]
-        entries = max(1, max(len(e) for e in receptive_table(geometry)))
-        extra_stages = CONV_EXTRA_STAGES
-    lanes = min(lanes, channels)
-    groups = groups_of(channels, lanes)
+    """Per-image cycles of one layer engine. `counts` is the layer's `LayerCounts`."""
+    schedule, geometry = layer.schedule, layer_geometry(layer, lanes)
+    channels, sites, lanes = geometry.channels, geometry.sites, geometry.lanes
+    groups = geometry.groups_per_site
     events = counts.input_events_per_phase[:, :schedule.input_phases].sum(1)
-    ops = sites * groups * schedule.step_passes + groups * entries * events
-    ops = ops + (groups if schedule.is_output else 0)             # the READ pass
+    ops = geometry.groups * schedule.step_passes + groups * geometry.entries * events
+    ops = ops + (geometry.groups if schedule.is_output else 0)   # the READ pass
     stalls = np.zeros_like(events)
     if counts.spike_train is not None:
         train = counts.spike_train != 0                            # a spike of either sign
@@ -58,7 +41,7 @@ def layer_cycles(layer, counts, lanes: int) -> np.ndarray:
         padded[:, :, :channels] = train.reshape(train.shape[:2] + (channels, sites))
         per_group = padded.reshape(train.shape[:2] + (groups, lanes, sites)).sum(3)
         stalls += np.maximum(per_group - 1, 0).sum((1, 2, 3))
-    return ops + stalls + PIPELINE_CYCLES + extra_stages
+    return ops + stalls + PIPELINE_CYCLES + geometry.address_stages
 
 
 def pool_cycles(layer, producer_counts) -> np.ndarray:
@@ -69,11 +52,13 @@ def pool_cycles(layer, producer_counts) -> np.ndarray:
     return (np.maximum(events, 1) + POOL_WAIT_CYCLES + windows).sum(1) + POOL_FINISH_CYCLES
 
 
-def inference_cycles(network, result, lanes: int) -> dict:
-    """Per layer: the layer's engine, plus the max pooling unit before it, if any."""
+def inference_cycles(network, result, lanes) -> dict:
+    """Per layer: the layer's engine, plus the max pooling unit before it, if any.
+    `lanes`: one count for all layers or one per layer."""
     per_layer = []
-    for index, (layer, counts) in enumerate(zip(network.layers, result.layers)):
-        cycles = layer_cycles(layer, counts, lanes)
+    for index, (layer, counts, layer_lanes) in enumerate(
+            zip(network.layers, result.layers, lanes_per_layer(network, lanes))):
+        cycles = layer_cycles(layer, counts, layer_lanes)
         if layer.input_pool is not None:
             cycles = cycles + pool_cycles(layer, result.layers[index - 1])
         per_layer.append(cycles)

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def groups_of(n_out: int, lanes: int) -> int:
-    return -(-n_out // lanes)
+from .geometry import groups_of
 
 
 def pack(values, width: int) -> int:

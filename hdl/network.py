@@ -19,27 +19,24 @@ from amaranth.lib.wiring import In, Out
 from golden.codings import get_coding
 from golden.data import PIXEL_BITS
 
-from .conv_layer import ConvLayerEngine
+from golden.geometry import lanes_per_layer
+
 from .events import EventBuffer, InputPlanes
 from .layer import LayerEngine, UnsupportedLayer  # noqa: F401  (UnsupportedLayer: re-exported)
 from .pool import MaxPoolUnit
 
 
-def engine_class(layer):
-    """Dense layers run on `LayerEngine`, convolutions on `ConvLayerEngine` (a convolution
-    with no single-convolution geometry runs unrolled on the dense engine)."""
-    return LayerEngine if layer.conv is None else ConvLayerEngine
-
-
 class SnnTop(wiring.Component):
-    def __init__(self, network, core_module, lanes: int = 4):
+    def __init__(self, network, core_module, lanes: int | list[int] = 4):
         self.network, self.core_module = network, core_module
         self.max_pool_rule = get_coding(network.coding).golden.MAX_POOL
         layers = network.layers
         # Built here, not in elaborate: a layer the RTL cannot run raises UnsupportedLayer
         # (naming it) when the top is made, before any Verilog is written.
-        self.engines = [engine_class(layer)(layer, lanes, core_module, f"layer{i + 1}")
-                        for i, layer in enumerate(layers)]
+        self.engines = [LayerEngine(layer=layer, lanes=layer_lanes, core_module=core_module,
+                                    name=f"layer{i + 1}")
+                        for i, (layer, layer_lanes)
+                        in enumerate(zip(layers, lanes_per_layer(network, lanes)))]
         self.pools = {consumer.name: MaxPoolUnit(
                           consumer.layer.input_pool, producer.layer.n_out,
                           producer.schedule.output_phases, self.max_pool_rule,

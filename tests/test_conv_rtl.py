@@ -1,4 +1,4 @@
-"""The convolution engine (hdl/conv_layer.py) and the max pooling unit (hdl/pool.py)
+"""The convolution engine (hdl/layer.py with hdl/addressing.py) and the max pooling unit (hdl/pool.py)
 against golden: random geometries and pooling in every coding (Amaranth simulation:
 classes, cycles, every spike; Verilator: classes and cycles), and the bundled digits CNNs
 on Verilator."""
@@ -179,7 +179,8 @@ def test_normalised_input_on_a_padded_convolution_equals_golden(coding, split):
     bias (golden.convert.fold_input_contract); the engine then holds one bias per site."""
     from golden.data import InputContract
     from golden.convert import fold_input_contract
-    from hdl.conv_layer import conv_tables
+    from golden.geometry import layer_geometry
+    from hdl.addressing import ConvAddressing
     torch.manual_seed(5)
     model = randomise_batch_norm(nn.Sequential(
         nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4),
@@ -189,8 +190,9 @@ def test_normalised_input_on_a_padded_convolution_equals_golden(coding, split):
     calibration = calibrate(layers, pixels_to_input(split.train_pixels))
     network = get_coding(coding).golden.convert(layers, calibration,
                                                 get_coding(coding).params(**SMALL[coding]))
-    tables = conv_tables(network.layers[0])
-    assert tables["bias_per_site"] and tables["bias"].shape == (64, 4)
-    assert len(np.unique(tables["bias"][:, 0])) > 1
+    first = network.layers[0]
+    addressing = ConvAddressing(first, layer_geometry(first, 3))
+    assert addressing.bias_per_site and addressing.bias.shape == (64, 4)
+    assert len(np.unique(addressing.bias[:, 0])) > 1
     assert network.simulate(split.test_pixels[:2]).layers[0].output_spikes.sum() > 0
     amaranth_vs_golden(network, split.test_pixels[:2], lanes=3)

@@ -1,0 +1,136 @@
+"""The ADD-stage addressing of the layer engine: which weight row and which state word an
+input event touches, for each of the layer's receptive entries.
+
+- `DenseAddressing`: input event i is weight row i (ROM word i·CG + cg) and touches every
+  neuron (state word cg); one entry, no address stage.
+- `ConvAddressing`: an input event at (c, q) walks the receptive table of q
+  (`golden.conv.receptive_table`, padded to E entries): for each entry (output site p,
+  kernel offset k) and each channel group cg, potential[p, cg] += kernel[cg·lanes + l, c, k].
+  Padding entries are bubbles. Two address stages: the input-site ROM (by event index: c·KK·CG
+  and q·E) and the receptive ROM (by q·E + entry: p·CG and k·CG). Kernel ROM word
+  (c·KK + k)·CG + cg holds kernel[cg·lanes .. +lanes-1, c, k].
+
+Both return an `EventAddress` at the engine's memory-read stage; the engine adds cg:
+weight address = row_base + weight_offset + cg, ADD state address = state_base + cg.
+"""
+from dataclasses import dataclass
+
+from amaranth.hdl import Const, Signal
+from amaranth.lib import data
+from amaranth.lib.memory import Memory
+
+from golden.conv import extract_kernel, receptive_table
+from golden.roms import Rom, vector_rom, weight_rom
+
+
+class UnsupportedLayer(ValueError):
+    """A layer of the integer network that the RTL engines cannot run (yet)."""
+
+
+@dataclass
+class EventAddress:
+    """Valid at the memory-read stage, for the op there."""
+    row_base: object
+    weight_offset: object
+    state_base: object
+    entry_valid: object
+
+
+class DenseAddressing:
+    bias_per_site = False
+
+    def __init__(self, layer, geometry):
+        self.layer, self.geometry = layer, geometry
+
+    def roms(self, name: str, params, lanes: int) -> list[Rom]:
+        return [weight_rom(f"{name}_weights", self.layer.weight, params.weight_width, lanes),
+                vector_rom(f"{name}_bias", self.layer.bias, params.bias_width, lanes)]
+
+    def elaborate(self, m, event_index, stages, advance) -> EventAddress:
+        return EventAddress(row_base=event_index * self.geometry.groups_per_site,
+                            weight_offset=Const(0), state_base=Const(0), entry_valid=Const(1))
+
+
+class ConvAddressing:
+    def __init__(self, layer, geometry):
+        self.layer, self.geometry = layer, geometry
+        if layer.schedule.is_output:
+            raise UnsupportedLayer(f"{layer.name}: a convolution as the output layer has no "
+                                   "RTL (end the network with a dense layer)")
+        try:
+            kernel = extract_kernel(layer.weight.T, layer.conv)
+        except ValueError as error:
+            raise UnsupportedLayer(f"{layer.name}: {error}") from None
+        c_out, self.c_in = kernel.shape[:2]
+        self.kk = kernel.shape[2] * kernel.shape[3]
+        # ROM rows c·KK + k (input channel, kernel offset), columns the output channels
+        self.kernel = kernel.transpose(1, 2, 3, 0).reshape(-1, c_out)
+        bias = layer.bias.reshape(c_out, geometry.sites)
+        # One bias per channel, or per (site, channel) when they differ within a channel: a
+        # normalised input's mean folded into a padded first convolution (border sites see
+        # fewer inputs, golden.convert.fold_input_contract).
+        self.bias_per_site = not (bias == bias[:, :1]).all()
+        self.bias = bias.T if self.bias_per_site else bias[:, 0]
+        self.table = receptive_table(layer.conv)
+
+    def layouts(self) -> dict:
+        """Field layouts of the input-site and receptive ROM words, as narrow as their values."""
+        g = self.geometry
+        positions = self.layer.conv.in_shape[1] * self.layer.conv.in_shape[2]
+        return {
+            "sites": data.StructLayout({
+                "rf_base": range(max(positions * g.entries, 2)),
+                "row_base": range(max(self.c_in * self.kk * g.groups_per_site, 2))}),
+            "receptive": data.StructLayout({
+                "valid": 1, "state_base": range(max(g.groups, 2)),
+                "weight_offset": range(max(self.kk * g.groups_per_site, 2))})}
+
+    def fields(self) -> dict:
+        """Per word of the input-site ROM (by input index) and of the receptive ROM (by
+        q·E + entry): the field values."""
+        g = self.geometry
+        groups, entries = g.groups_per_site, g.entries
+        positions = self.layer.conv.in_shape[1] * self.layer.conv.in_shape[2]
+        sites = [{"rf_base": (i % positions) * entries,
+                  "row_base": (i // positions) * self.kk * groups}
+                 for i in range(self.c_in * positions)]
+        receptive = []
+        for row in self.table:
+            receptive += [{"valid": 1, "state_base": site * groups, "weight_offset": k * groups}
+                          for site, k in row]
+            receptive += [{"valid": 0, "state_base": 0, "weight_offset": 0}] * (entries - len(row))
+        return {"sites": sites, "receptive": receptive}
+
+    def roms(self, name: str, params, lanes: int) -> list[Rom]:
+        layouts, fields = self.layouts(), self.fields()
+        tables = [Rom(f"{name}_{table}", layouts[table].size,
+                      [layouts[table].const(f).as_value().value for f in fields[table]])
+                  for table in ("sites", "receptive")]
+        bias_rom = weight_rom if self.bias_per_site else vector_rom
+        return [weight_rom(f"{name}_weights", self.kernel, params.weight_width, lanes),
+                bias_rom(f"{name}_bias", self.bias, params.bias_width, lanes), *tables]
+
+    def elaborate(self, m, event_index, stages, advance) -> EventAddress:
+        """`stages`: the op records of A1, A2, A3 (A3 reads the memories)."""
+        layouts, fields = self.layouts(), self.fields()
+        memories = {}
+        for table in ("sites", "receptive"):
+            words = [layouts[table].const(f) for f in fields[table]]
+            memories[table] = Memory(shape=layouts[table], depth=max(len(words), 2), init=words)
+            m.submodules[table] = memories[table]
+        site_read = memories["sites"].read_port()
+        receptive_read = memories["receptive"].read_port()
+        row_base = Signal(layouts["sites"]["row_base"].shape, name="a3_row_base")
+        m.d.comb += [site_read.addr.eq(event_index), site_read.en.eq(advance),
+                     receptive_read.addr.eq(site_read.data.rf_base + stages[1].entry),
+                     receptive_read.en.eq(advance)]
+        with m.If(advance):
+            m.d.sync += row_base.eq(site_read.data.row_base)
+        entry = receptive_read.data
+        return EventAddress(row_base=row_base, weight_offset=entry.weight_offset,
+                            state_base=entry.state_base, entry_valid=entry.valid)
+
+
+def addressing_for(layer, geometry):
+    return DenseAddressing(layer, geometry) if layer.conv is None else ConvAddressing(
+        layer, geometry)
