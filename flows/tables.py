@@ -8,7 +8,13 @@ def resources_cells(res: dict) -> tuple[str, str, str, str, str]:
         return str(res["LUT"]), str(res["FF"]), f"{bram:g} (36 Kb)", str(res["DSP"]), "–"
     if "utilisation" in res:
         use = res["utilisation"]
-        fmax = min(res["fmax_mhz"].values()) if res.get("fmax_mhz") else None
+        fmax = res.get("fmax_mhz")
+        if "TRELLIS_COMB" in use:          # ECP5 (ULX3S)
+            return (f"{use['TRELLIS_COMB']['used']} LUT4",
+                    str(use.get("TRELLIS_FF", {}).get("used", 0)),
+                    f"{use.get('DP16KD', {}).get('used', 0)} EBR",
+                    str(use.get("MULT18X18D", {}).get("used", 0)),
+                    f"{fmax:.1f} MHz" if fmax else "–")
         return (f"{use.get('ICESTORM_LC', {}).get('used', 0)} LC", "–",
                 f"{use.get('ICESTORM_RAM', {}).get('used', 0)} EBR",
                 str(use.get("ICESTORM_DSP", {}).get("used", 0)),

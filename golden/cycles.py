@@ -7,7 +7,7 @@ a dense layer has one site, E = 1, A = 0) and the layer's `Schedule`:
 
     ops    = G·step_passes + CG·E·(input events) (+ G for the output layer's READ pass)
     stalls = Σ_(phase, group) max(0, spikes the group emits in that phase - 1)
-    cycles = ops + stalls + PIPELINE_CYCLES + A
+    cycles = ops + stalls + PIPELINE_CYCLES + A (+ L: the output layer's argmax tree levels)
 
 A max pooling unit before a layer (`hdl/pool.py`) adds, with W windows and P phases:
 
@@ -21,7 +21,7 @@ import numpy as np
 
 from .geometry import lanes_per_layer, layer_geometry
 
-PIPELINE_CYCLES = 3   # start → first op, and two stages to drain
+PIPELINE_CYCLES = 5   # start → first op, and R, B0, B1, C to drain
 POOL_WAIT_CYCLES = 2    # hdl/pool.py: WAIT_CYCLES
 POOL_FINISH_CYCLES = 2  # hdl/pool.py: FINISH_CYCLES
 
@@ -41,7 +41,8 @@ def layer_cycles(layer, counts, lanes: int) -> np.ndarray:
         padded[:, :, :channels] = train.reshape(train.shape[:2] + (channels, sites))
         per_group = padded.reshape(train.shape[:2] + (groups, lanes, sites)).sum(3)
         stalls += np.maximum(per_group - 1, 0).sum((1, 2, 3))
-    return ops + stalls + PIPELINE_CYCLES + geometry.address_stages
+    return (ops + stalls + PIPELINE_CYCLES + geometry.address_stages
+            + geometry.argmax_levels)
 
 
 def pool_cycles(layer, producer_counts) -> np.ndarray:

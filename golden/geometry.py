@@ -9,14 +9,16 @@ C_out channels at H_out·W_out sites; `lanes` channels of one site are computed 
     groups_per_site  = ceil(channels / lanes)          CG
     groups           = sites · CG                      state words; ops of one STEP pass
     entries          = receptive entries per event     E (dense: 1)
-    address_stages   = pipeline stages between the event read and the memory reads
-                       (dense: 0; convolution: input-site ROM, receptive ROM)
+    address_stages   = pipeline stages between the sequencer and the memory reads
+                       (dense: 2; convolution: 3; `hdl/addressing.py`)
+    argmax_levels    = register levels of the output layer's argmax tree over the lanes
 """
 from dataclasses import dataclass
 
 from .conv import receptive_table
 
-CONV_ADDRESS_STAGES = 2
+DENSE_ADDRESS_STAGES = 2   # hdl/addressing.py: event index in, registered
+CONV_ADDRESS_STAGES = 3    # input-site ROM, receptive ROM, receptive word in
 
 
 def groups_of(n: int, lanes: int) -> int:
@@ -38,6 +40,11 @@ class LayerGeometry:
     entries: int
     address_stages: int
     requested_lanes: int
+    is_output: bool
+
+    @property
+    def argmax_levels(self) -> int:
+        return (self.lanes - 1).bit_length() if self.is_output else 0
 
     @property
     def groups_per_site(self) -> int:
@@ -58,12 +65,13 @@ def layer_geometry(layer, lanes: int) -> LayerGeometry:
     check_lanes(lanes)
     geometry = layer.conv
     if geometry is None:
-        channels, sites, entries, stages = layer.n_out, 1, 1, 0
+        channels, sites, entries, stages = layer.n_out, 1, 1, DENSE_ADDRESS_STAGES
     else:
         channels, sites = geometry.out_shape[0], geometry.out_shape[1] * geometry.out_shape[2]
         entries = max(1, max(len(row) for row in receptive_table(geometry)))
         stages = CONV_ADDRESS_STAGES
-    return LayerGeometry(channels, sites, min(lanes, channels), entries, stages, lanes)
+    return LayerGeometry(channels, sites, min(lanes, channels), entries, stages, lanes,
+                         layer.schedule.is_output)
 
 
 def lanes_per_layer(network, lanes) -> list[int]:

@@ -2,16 +2,18 @@
 input event touches, for each of the layer's receptive entries.
 
 - `DenseAddressing`: input event i is weight row i (ROM word i·CG + cg) and touches every
-  neuron (state word cg); one entry, no address stage.
+  neuron (state word cg); one entry. Two stages: the event index arrives (A1), registered
+  (A2).
 - `ConvAddressing`: an input event at (c, q) walks the receptive table of q
   (`golden.conv.receptive_table`, padded to E entries): for each entry (output site p,
   kernel offset k) and each channel group cg, potential[p, cg] += kernel[cg·lanes + l, c, k].
-  Padding entries are bubbles. Two address stages: the input-site ROM (by event index: c·KK·CG
-  and q·E) and the receptive ROM (by q·E + entry: p·CG and k·CG). Kernel ROM word
-  (c·KK + k)·CG + cg holds kernel[cg·lanes .. +lanes-1, c, k].
+  Padding entries are bubbles. Three stages: the input-site ROM read (A1, by event index),
+  its word c·KK·CG, q·E (A2, reads the receptive ROM at q·E + entry), the receptive word
+  p·CG, k·CG (A3). Kernel ROM word (c·KK + k)·CG + cg holds kernel[cg·lanes .. +lanes-1, c, k].
 
-Both return an `EventAddress` at the engine's memory-read stage; the engine adds cg:
-weight address = row_base + weight_offset + cg, ADD state address = state_base + cg.
+Both return an `EventAddress` for the op in their last stage, from which the engine
+registers the memory addresses: at most one adder after a memory output or a multiplier
+on the way, so that no address path limits the clock.
 """
 from dataclasses import dataclass
 
@@ -29,10 +31,10 @@ class UnsupportedLayer(ValueError):
 
 @dataclass
 class EventAddress:
-    """Valid at the memory-read stage, for the op there."""
-    row_base: object
-    weight_offset: object
-    state_base: object
+    """For the ADD op in the addressing's last stage: its weight ROM word, its state RAM
+    word, and whether its receptive entry is real (not padding)."""
+    weight: object
+    state: object
     entry_valid: object
 
 
@@ -47,8 +49,12 @@ class DenseAddressing:
                 vector_rom(f"{name}_bias", self.layer.bias, params.bias_width, lanes)]
 
     def elaborate(self, m, event_index, stages, advance) -> EventAddress:
-        return EventAddress(row_base=event_index * self.geometry.groups_per_site,
-                            weight_offset=Const(0), state_base=Const(0), entry_valid=Const(1))
+        """`stages`: the op records of A1, A2."""
+        index = Signal.like(event_index, name="a2_event_index")
+        with m.If(advance):
+            m.d.sync += index.eq(event_index)
+        return EventAddress(weight=index * self.geometry.groups_per_site + stages[1].cg,
+                            state=stages[1].cg, entry_valid=Const(1))
 
 
 class ConvAddressing:
@@ -120,15 +126,16 @@ class ConvAddressing:
             m.submodules[table] = memories[table]
         site_read = memories["sites"].read_port()
         receptive_read = memories["receptive"].read_port()
-        row_base = Signal(layouts["sites"]["row_base"].shape, name="a3_row_base")
+        row = Signal(range(max(self.c_in * self.kk * self.geometry.groups_per_site, 2)),
+                     name="a3_weight_row")
         m.d.comb += [site_read.addr.eq(event_index), site_read.en.eq(advance),
                      receptive_read.addr.eq(site_read.data.rf_base + stages[1].entry),
                      receptive_read.en.eq(advance)]
         with m.If(advance):
-            m.d.sync += row_base.eq(site_read.data.row_base)
+            m.d.sync += row.eq(site_read.data.row_base + stages[1].cg)
         entry = receptive_read.data
-        return EventAddress(row_base=row_base, weight_offset=entry.weight_offset,
-                            state_base=entry.state_base, entry_valid=entry.valid)
+        return EventAddress(weight=row + entry.weight_offset,
+                            state=entry.state_base + stages[2].cg, entry_valid=entry.valid)
 
 
 def addressing_for(layer, geometry):

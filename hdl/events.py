@@ -19,12 +19,15 @@ from amaranth.lib.wiring import In, Out
 def EventSource(n_inputs: int, phases: int, max_phase: int) -> wiring.Signature:
     """Read side, from the engine's point of view. `index` is valid one cycle after a
     `read_en` at (`phase`, `read_pos`), and so is `sign`; `count` is the number of events
-    of `phase`."""
+    of `phase`, `ahead_count` that of phase `ahead` (a second lookup, so that a reader can
+    keep the counts of the phases to come in registers)."""
     return wiring.Signature({
         "phase": Out(range(max_phase + 1)),
+        "ahead": Out(range(max_phase + 3)),
         "read_pos": Out(range(max(n_inputs, 2))),
         "read_en": Out(1),
         "count": In(range(n_inputs + 1)),
+        "ahead_count": In(range(n_inputs + 1)),
         "index": In(range(max(n_inputs, 2))),
         "sign": In(1),
     })
@@ -41,15 +44,25 @@ def EventSink(n_neurons: int, phases: int) -> wiring.Signature:
     })
 
 
+def drive_counts(m, read, counts, phases: int) -> None:
+    """`count` and `ahead_count` of an EventSource `read` from per-phase counters
+    (`counts[k]` for phase k = 1 .. phases; 0 outside)."""
+    for phase, out in ((read.phase, read.count), (read.ahead, read.ahead_count)):
+        m.d.comb += out.eq(Mux((phase >= 1) & (phase <= phases), counts[phase], 0))
+
+
 class EventBuffer(wiring.Component):
     """Holds up to `capacity` spikes of the producing layer (n_neurons × its spikes per neuron),
     written in phase order; at most one spike per neuron and phase. With `signed`, each
-    event keeps its sign bit next to the neuron index."""
+    event keeps its sign bit next to the neuron index. With `registered_base`, the start
+    address of the read phase is registered (off the read address path): the reader then
+    sets `phase` at least one cycle before it reads at it, as a layer engine does (every
+    phase begins with a STEP pass)."""
 
     def __init__(self, capacity: int, n_neurons: int, phases: int, max_phase: int,
-                 signed: bool = False):
+                 signed: bool = False, registered_base: bool = False):
         self.capacity, self.n_neurons, self.phases = capacity, n_neurons, phases
-        self.signed = signed
+        self.signed, self.registered_base = signed, registered_base
         super().__init__({
             "write": In(EventSink(n_neurons, phases)),
             "read": In(EventSource(n_neurons, phases, max_phase)),
@@ -82,10 +95,14 @@ class EventBuffer(wiring.Component):
                 m.d.sync += starts[self.write.phase].eq(write_ptr)
 
         reader = events.read_port()
-        in_range = (self.read.phase >= 1) & (self.read.phase <= phases)
+        base = Signal.like(write_ptr)
+        if self.registered_base:
+            m.d.sync += base.eq(starts[self.read.phase])
+        else:
+            m.d.comb += base.eq(starts[self.read.phase])
+        drive_counts(m, self.read, counts, phases)
         m.d.comb += [
-            self.read.count.eq(Mux(in_range, counts[self.read.phase], 0)),
-            reader.addr.eq(starts[self.read.phase] + self.read.read_pos),
+            reader.addr.eq(base + self.read.read_pos),
             reader.en.eq(self.read.read_en),
             self.read.index.eq(reader.data[:index_bits]),
             self.read.sign.eq(reader.data[index_bits] if self.signed else 0),
@@ -111,9 +128,7 @@ class InputPlanes(wiring.Component):
         n = self.n_inputs
         counts = Array(Signal(range(n + 1), name=f"count_{k}") for k in range(self.phases + 1))
         read_phase = Signal.like(self.read.phase)   # phase of the read in flight
-        m.d.comb += self.read.count.eq(
-            Mux((self.read.phase >= 1) & (self.read.phase <= self.phases),
-                counts[self.read.phase], 0))
+        drive_counts(m, self.read, counts, self.phases)
         with m.If(self.read.read_en):
             m.d.sync += read_phase.eq(self.read.phase)
         plane_data = []

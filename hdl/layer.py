@@ -1,24 +1,36 @@
-"""Fully-connected layer engine: weight ROM, state RAM, threshold table, `lanes` cores.
+"""The layer engine: weight ROM, state RAM, threshold table, `lanes` neuron cores.
 
 Schedule of one inference (the golden cycle model in `golden/cycles.py` mirrors it):
 
     for k in 1 .. last_step:                       hidden: T+w+1, output: T
         STEP pass  over the groups g = 0..G-1       scale v; fire for phase k-1-w
-        ADD  pass  for each input event of phase k, over the groups
+        ADD  pass  for each input event of phase k, over its receptive entries and the
+                   channel groups of each
     READ pass over the groups                      output layer only: argmax
 
-G = ceil(n_out / lanes); one operation per cycle on `lanes` neurons at once. A STEP op
-whose group fires n > 1 neurons holds the pipeline n - 1 extra cycles: spikes leave one
-per cycle. The extra STEP pass k = T+w+1 of a hidden layer only makes the last compare.
-For codings with signed spikes (`Schedule.signed_spikes`, tsc) an ADD of a -1 input event
+A dense layer is a convolution with one site and one receptive entry per event
+(`golden.geometry`): one sequencer walks both, the ADD addressing is pluggable
+(`hdl.addressing`). One operation per cycle on `lanes` neurons at once. A STEP op whose
+group fires n > 1 neurons holds the pipeline n - 1 extra cycles: spikes leave one per
+cycle. The extra STEP pass k = T+w+1 of a hidden layer only makes the last compare. For
+codings with signed spikes (`Schedule.signed_spikes`, tsc) an ADD of a -1 input event
 hands the cores the negated weight, and each emitted spike carries the core's sign.
 
-Pipeline: A0 (sequencer; reads the event memory) → A1 .. Ak (the ADD addressing of
-`hdl.addressing`: dense k = 1, convolution k = 3) → Ak reads the weight ROM, state RAM,
-bias ROM and threshold ROM → B (cores compute; state written back; spikes emitted). The
-state RAM read is transparent to its write port, so B's write is seen by the next op's
-read even when both touch the same word. A dense layer is a convolution with one site and
-one receptive entry per event (`golden.geometry`): one sequencer walks both.
+Pipeline (every stage ends in a register, so no path crosses two of them):
+
+    A0        sequencer; reads the event memory
+    A1 .. Ak  the addressing's stages (dense k = 2, convolution k = 3); Ak computes the
+              memory addresses
+    R         reads the weight ROM, state RAM, bias ROM, threshold ROM
+    B0        memory data registered
+    B1        the cores; state written back
+    C         spikes leave, one per cycle (hidden), or the lanes' argmax tree (output,
+              one register level per tree level) and the running best
+
+State hazards: an op in B1 writes at the end of its cycle. The op right behind it (in B0)
+read the state RAM a cycle too early, so it takes B1's result from `written` when both
+address the same word (`forward`); the op two behind reads at the very edge of the write,
+which the read port's transparency covers.
 """
 from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
@@ -101,21 +113,40 @@ class LayerEngine(wiring.Component):
         # --- A0: sequencer -------------------------------------------------------------
         layout = op_layout(geometry, self.last_step)
         stages = [Signal(layout, name=f"a{index}")
-                  for index in range(geometry.address_stages + 2)]
+                  for index in range(geometry.address_stages + 1)]
         a, n = stages[0], Signal(layout, name="next")
         a_pos = Signal.like(self.events.read_pos)
         n_pos = Signal.like(a_pos)
         stall = Signal()
         advance = ~stall
-        m.d.comb += [self.events.phase.eq(a.phase), self.events.read_pos.eq(a_pos),
+        # The event counts of the current and the next phase, in registers (the buffer's
+        # per-phase counts are a wide mux: kept off the sequencer's path). Idle, the two
+        # lookups give phases 1 and 2 for the start.
+        busy = Signal()
+        count_now, count_next = (Signal.like(self.events.count, name=name)
+                                 for name in ("count_now", "count_next"))
+        last_now, last_next = (Signal.like(self.events.count, name=name)
+                               for name in ("last_pos_now", "last_pos_next"))
+        to_next_phase = Signal()
+        m.d.comb += [self.events.phase.eq(Mux(busy, a.phase, 2)),
+                     self.events.ahead.eq(Mux(busy, a.phase + 2, 1)),
+                     self.events.read_pos.eq(a_pos),
                      self.events.read_en.eq(advance & a.valid & (a.kind == Op.ADD))]
-        has_events = (a.phase <= schedule.input_phases) & (self.events.count != 0)
+        with m.If(~busy):
+            m.d.sync += [count_now.eq(self.events.ahead_count),
+                         last_now.eq(self.events.ahead_count - 1),
+                         count_next.eq(self.events.count), last_next.eq(self.events.count - 1)]
+        with m.Elif(advance & to_next_phase):
+            m.d.sync += [count_now.eq(count_next), last_now.eq(last_next),
+                         count_next.eq(self.events.ahead_count),
+                         last_next.eq(self.events.ahead_count - 1)]
+        has_events = (a.phase <= schedule.input_phases) & (count_now != 0)
         m.d.comb += [n.eq(a), n_pos.eq(a_pos)]
 
         def next_phase():
             with m.If(a.phase != self.last_step):
                 m.d.comb += [n.kind.eq(Op.STEP), n.phase.eq(a.phase + 1),
-                             n.site.eq(0), n.cg.eq(0)]
+                             n.site.eq(0), n.cg.eq(0), to_next_phase.eq(1)]
             with m.Else():
                 if hidden:
                     m.d.comb += n.valid.eq(0)
@@ -137,7 +168,7 @@ class LayerEngine(wiring.Component):
                 with m.Case(Op.ADD):
                     with m.If(a.entry != geometry.entries - 1):
                         m.d.comb += n.entry.eq(a.entry + 1)
-                    with m.Elif(a_pos != self.events.count - 1):
+                    with m.Elif(a_pos != last_now):
                         m.d.comb += [n.entry.eq(0), n_pos.eq(a_pos + 1)]
                     with m.Else():
                         next_phase()
@@ -147,66 +178,71 @@ class LayerEngine(wiring.Component):
                     with m.Else():
                         m.d.comb += n.valid.eq(0)
 
-        # --- A1 .. Ak: addressing; Ak: memory reads; B: the cores ----------------------
-        read_stage, b = stages[-1], Signal(layout, name="b")
-        b_fresh = Signal()
-        m.d.sync += b_fresh.eq(advance)
+        # --- A1 .. Ak: addressing; Ak computes the addresses, R reads ------------------
+        address_stage = stages[-1]
+        r, b0, b1 = (Signal(layout, name=name) for name in ("r", "b0", "b1"))
         address = self.addressing.elaborate(m, self.events.index, stages[1:], advance)
-        is_add = read_stage.kind == Op.ADD
+        is_add = address_stage.kind == Op.ADD
         with m.If(advance):
             m.d.sync += [a.eq(n), a_pos.eq(n_pos)]
             m.d.sync += [later.eq(earlier) for earlier, later in zip(stages, stages[1:])]
-            m.d.sync += [b.eq(read_stage),
-                         b.valid.eq(read_stage.valid & (~is_add | address.entry_valid))]
             # The event's sign arrives with its index, in A1: it joins the op leaving A1.
-            after_a1 = stages[2] if len(stages) > 2 else b
-            m.d.sync += after_a1.negative.eq(self.events.sign)
-
-        busy = Signal()
-        best_valid = Signal()
-        with m.If(~busy & self.start):
-            m.d.sync += [busy.eq(1), a.valid.eq(1), a.kind.eq(Op.STEP), a.phase.eq(1),
-                         a.site.eq(0), a.cg.eq(0), a.entry.eq(0), a_pos.eq(0),
-                         best_valid.eq(0)]
-        in_flight = b.valid
-        for stage in stages:
-            in_flight = in_flight | stage.valid
-        with m.If(busy & ~in_flight):
-            m.d.sync += busy.eq(0)
-            m.d.comb += self.done.eq(1)
+            m.d.sync += stages[2].negative.eq(self.events.sign)
+            m.d.sync += [r.eq(address_stage),
+                         r.valid.eq(address_stage.valid & (~is_add | address.entry_valid)),
+                         b0.eq(r), b1.eq(b0)]
 
         state_write = state.write_port()
         state_read = state.read_port(transparent_for=(state_write,))
         weight_read, bias_read = weights.read_port(), bias.read_port()
-        step_address = read_stage.site * groups + read_stage.cg
-        m.d.comb += [
-            weight_read.addr.eq(address.row_base + address.weight_offset + read_stage.cg),
-            weight_read.en.eq(advance),
-            state_read.addr.eq(Mux(is_add, address.state_base + read_stage.cg, step_address)),
-            state_read.en.eq(advance),
-            bias_read.addr.eq(step_address if self.addressing.bias_per_site else read_stage.cg),
-            bias_read.en.eq(advance),
-        ]
+        reads = [weight_read, state_read, bias_read]
+        step_address = address_stage.site * groups + address_stage.cg
+        addresses = [address.weight, Mux(is_add, address.state, step_address),
+                     step_address if self.addressing.bias_per_site else address_stage.cg]
         if hidden:
             threshold_read = thresholds.read_port()
-            m.d.comb += [threshold_read.addr.eq(read_stage.phase - (schedule.emit_offset + 1)),
-                         threshold_read.en.eq(advance)]
-        # The state address travels with the op to B, for the write-back.
-        b_state_address = Signal.like(state_read.addr)
+            reads.append(threshold_read)
+            addresses.append(address_stage.phase - (schedule.emit_offset + 1))
         with m.If(advance):
-            m.d.sync += b_state_address.eq(state_read.addr)
-        m.d.comb += [state_write.addr.eq(b_state_address),
-                     state_write.en.eq(b.valid & (b.kind != Op.READ))]
+            m.d.sync += [port.addr.eq(value) for port, value in zip(reads, addresses)]
+        m.d.comb += [port.en.eq(advance) for port in reads]
 
-        self.stage_b(m, b, b_fresh, state_read.data, state_write, bias_read.data,
-                     weight_read.data, threshold_read.data if hidden else None, busy,
-                     best_valid, stall)
+        # --- B0: memory data registered; B1: the cores ---------------------------------
+        state_address = {"b0": Signal.like(state_read.addr, name="b0_state_address"),
+                         "b1": Signal.like(state_read.addr, name="b1_state_address")}
+        registered = {port: Signal(port.data.shape(), name=f"b1_{name}") for port, name in
+                      zip(reads, ("weight", "state", "bias", "threshold"))}
+        written = Signal(state_shape)     # B1's result, for the op right behind it
+        forward = Signal()
+        writes = b1.valid & (b1.kind != Op.READ)
+        with m.If(advance):
+            m.d.sync += [state_address["b0"].eq(state_read.addr),
+                         state_address["b1"].eq(state_address["b0"]),
+                         written.eq(state_write.data),
+                         forward.eq(writes & (state_address["b0"] == state_address["b1"]))]
+            m.d.sync += [value.eq(port.data) for port, value in registered.items()]
+        m.d.comb += [state_write.addr.eq(state_address["b1"]), state_write.en.eq(writes)]
+        state_in = Signal(state_shape)
+        m.d.comb += state_in.eq(Mux(forward, written, registered[state_read]))
+
+        with m.If(~busy & self.start):
+            m.d.sync += [busy.eq(1), a.valid.eq(1), a.kind.eq(Op.STEP), a.phase.eq(1),
+                         a.site.eq(0), a.cg.eq(0), a.entry.eq(0), a_pos.eq(0)]
+        in_flight = self.stage_b(m, b1, advance, state_in, state_write,
+                                 registered[bias_read], registered[weight_read],
+                                 registered[threshold_read] if hidden else None, busy, stall)
+        for stage in stages + [r, b0, b1]:
+            in_flight = in_flight | stage.valid
+        with m.If(busy & ~in_flight):
+            m.d.sync += busy.eq(0)
+            m.d.comb += self.done.eq(1)
         return m
 
-    def stage_b(self, m, b, b_fresh, state_data, state_write, bias_data, weight_data,
-                threshold_data, busy, best_valid, stall) -> None:
-        """The cores on the op in stage B, then spike emission (hidden) or argmax (output).
-        Lane l of op (site p, channel group cg) works on neuron (cg·lanes + l)·sites + p."""
+    def stage_b(self, m, b, advance, state_data, state_write, bias_data, weight_data,
+                threshold_data, busy, stall):
+        """The cores on the op in B1, then stage C: spike emission (hidden) or the argmax
+        (output). Lane l of op (site p, channel group cg) works on neuron
+        (cg·lanes + l)·sites + p. Returns whether C still holds work."""
         layer, lanes, geometry = self.layer, self.lanes, self.geometry
         params, schedule = layer.neuron_params, self.schedule
         hidden = not schedule.is_output
@@ -241,36 +277,91 @@ class LayerEngine(wiring.Component):
                 m.d.comb += core.threshold.eq(threshold_data)
             readouts.append((core.readout, core.enable))
         if hidden:
-            # Spikes leave one per cycle, lowest lane first; more than one holds the pipeline.
-            remaining = Signal(lanes)
-            pending = Mux(b_fresh, fire_mask, remaining)
-            lowest = Signal(lanes)
-            lane_index = Signal(range(max(lanes, 2)))
-            m.d.comb += lowest.eq(pending & -pending)
-            for lane in range(lanes):
-                with m.If(lowest[lane]):
-                    m.d.comb += lane_index.eq(lane)
-            active = b.valid & (b.kind == Op.STEP)
-            m.d.comb += [
-                stall.eq(active & ((pending & ~lowest) != 0)),
-                self.spikes.clear.eq(~busy & self.start),
-                self.spikes.valid.eq(active & (pending != 0)),
-                self.spikes.neuron.eq(neuron_base + lane_index * sites),
-                self.spikes.sign.eq(negative_mask.bit_select(lane_index, 1)
-                                    if schedule.signed_spikes else 0),
-                self.spikes.phase.eq(b.phase - schedule.emit_offset),
-            ]
-            m.d.sync += remaining.eq(pending & ~lowest)
-        else:
-            # Argmax over the lanes in order; strict > keeps the lowest index on ties.
-            best_value = Signal(readouts[0][0].shape())
-            best_index = Signal.like(self.result)
-            value, index, valid = best_value, best_index, best_valid
-            for lane, (readout, enable) in enumerate(readouts):
-                take = enable & (~valid | (readout > value))
-                value = Mux(take, readout, value)
-                index = Mux(take, neuron_base + lane * sites, index)
-                valid = valid | enable
-            with m.If(b.valid & (b.kind == Op.READ)):
-                m.d.sync += [best_value.eq(value), best_index.eq(index), best_valid.eq(valid)]
-            m.d.comb += [stall.eq(0), self.result.eq(best_index)]
+            return self.emit_spikes(m, b, advance, fire_mask, negative_mask, neuron_base,
+                                    busy, stall)
+        m.d.comb += stall.eq(0)
+        return self.argmax(m, b, advance, readouts, neuron_base)
+
+    def emit_spikes(self, m, b, advance, fire_mask, negative_mask, neuron_base, busy, stall):
+        """Stage C: the fired lanes of one group leave one per cycle, lowest lane first.
+        More than one left holds the pipeline; the hold comes from C's registers only."""
+        lanes, schedule, sites = self.lanes, self.schedule, self.geometry.sites
+        remaining, negative = Signal(lanes), Signal(lanes)
+        c_base, c_phase = Signal.like(neuron_base), Signal.like(b.phase)
+        lowest = Signal(lanes)
+        lane_index = Signal(range(max(lanes, 2)))
+        m.d.comb += lowest.eq(remaining & -remaining)
+        for lane in range(lanes):
+            with m.If(lowest[lane]):
+                m.d.comb += lane_index.eq(lane)
+        m.d.comb += [
+            stall.eq((remaining & ~lowest) != 0),
+            self.spikes.clear.eq(~busy & self.start),
+            self.spikes.valid.eq(remaining != 0),
+            self.spikes.neuron.eq(c_base + lane_index * sites),
+            self.spikes.sign.eq(negative.bit_select(lane_index, 1)
+                                if schedule.signed_spikes else 0),
+            self.spikes.phase.eq(c_phase - schedule.emit_offset),
+        ]
+        occupied = Signal(name="c_valid")   # an op is in C (spikes or not): one drain cycle
+        with m.If(advance):
+            m.d.sync += [occupied.eq(b.valid),
+                         remaining.eq(Mux(b.valid & (b.kind == Op.STEP), fire_mask, 0)),
+                         negative.eq(negative_mask), c_base.eq(neuron_base),
+                         c_phase.eq(b.phase)]
+        with m.Else():
+            m.d.sync += remaining.eq(remaining & ~lowest)
+        return occupied
+
+    def argmax(self, m, b, advance, readouts, neuron_base):
+        """Stage C of the output layer: the READ op's lanes reduced to (value, index) by a
+        tree with one register level per tree level, then merged into the running best.
+        Left wins ties at every node (strict >), so the lowest neuron index wins overall."""
+        sites = self.geometry.sites
+        valid = Signal(name="c_valid")
+        nodes = []
+        for lane, (readout, enable) in enumerate(readouts):
+            value = Signal(readout.shape(), name=f"c_value_{lane}")
+            index = Signal.like(self.result, name=f"c_index_{lane}")
+            present = Signal(name=f"c_present_{lane}")
+            m.d.sync += [value.eq(readout), index.eq(neuron_base + lane * sites),
+                         present.eq(enable)]
+            nodes.append((value, index, present))
+        m.d.sync += valid.eq(b.valid & (b.kind == Op.READ))
+        valids = [valid]
+
+        def better(left, right):
+            take = right[2] & (~left[2] | (right[0] > left[0]))
+            return (Mux(take, right[0], left[0]), Mux(take, right[1], left[1]),
+                    left[2] | right[2])
+
+        level = 0
+        while len(nodes) > 1:
+            level += 1
+            merged = []
+            for pair in range(0, len(nodes), 2):
+                if pair + 1 == len(nodes):
+                    result = nodes[pair]
+                else:
+                    result = better(nodes[pair], nodes[pair + 1])
+                registers = (Signal(nodes[0][0].shape(), name=f"tree{level}_value_{pair // 2}"),
+                             Signal.like(self.result, name=f"tree{level}_index_{pair // 2}"),
+                             Signal(name=f"tree{level}_present_{pair // 2}"))
+                m.d.sync += [register.eq(value) for register, value in zip(registers, result)]
+                merged.append(registers)
+            nodes = merged
+            stage_valid = Signal(name=f"tree{level}_valid")
+            m.d.sync += stage_valid.eq(valids[-1])
+            valids.append(stage_valid)
+        best = (Signal(nodes[0][0].shape(), name="best_value"),
+                Signal.like(self.result, name="best_index"), Signal(name="best_valid"))
+        with m.If(self.start):
+            m.d.sync += best[2].eq(0)
+        with m.Elif(valids[-1]):
+            m.d.sync += [register.eq(value)
+                         for register, value in zip(best, better(best, nodes[0]))]
+        m.d.comb += self.result.eq(best[1])
+        in_flight = valids[0]
+        for stage_valid in valids[1:]:
+            in_flight = in_flight | stage_valid
+        return in_flight

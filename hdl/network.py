@@ -70,7 +70,7 @@ class SnnTop(wiring.Component):
             buffer = EventBuffer(producer.layer.n_out * schedule.max_spikes_per_neuron,
                                  producer.layer.n_out, phases,
                                  phases if pool_index is not None else consumer.last_step,
-                                 signed=signed)
+                                 signed=signed, registered_base=pool_index is None)
             m.submodules[f"{producer.name}_spikes"] = buffer
             wiring.connect(m, producer.spikes, buffer.write)
             if pool_index is None:
@@ -83,7 +83,7 @@ class SnnTop(wiring.Component):
             per_window = max(schedule.max_spikes_per_neuron,
                              phases if self.max_pool_rule.integrate else 0)
             pooled = EventBuffer(windows * per_window, windows, phases, consumer.last_step,
-                                 signed=signed)
+                                 signed=signed, registered_base=True)
             m.submodules[f"{consumer.name}_pool"] = pool
             m.submodules[f"{consumer.name}_pooled_spikes"] = pooled
             wiring.connect(m, pool.events, buffer.read)

@@ -135,7 +135,8 @@ class MaxPoolUnit(wiring.Component):
         loading = busy & (mode == LOAD) & (self.events.count != 0)
         load_1, load_2, sign_2 = Signal(), Signal(), Signal()
         map_read = member_rom.read_port()
-        m.d.comb += [self.events.phase.eq(phase), self.events.read_pos.eq(position),
+        m.d.comb += [self.events.phase.eq(phase), self.events.ahead.eq(0),
+                     self.events.read_pos.eq(position),
                      self.events.read_en.eq(loading),
                      map_read.addr.eq(self.events.index), map_read.en.eq(1)]
         m.d.sync += [load_1.eq(loading), load_2.eq(load_1), sign_2.eq(self.events.sign)]

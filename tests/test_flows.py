@@ -247,7 +247,7 @@ def test_icebreaker_bitstream_fits_and_meets_the_board_clock(tmp_path, coding):
     resources = json.loads((out / "report.json").read_text())["resources"]
     for cell, use in resources["utilisation"].items():
         assert use["used"] <= use["available"], cell
-    assert min(resources["fmax_mhz"].values()) >= resources["clock_mhz"]
+    assert resources["fmax_mhz"] >= resources["clock_mhz"] == 12.0
     assert (out / "icebreaker" / "snn_board.bin").stat().st_size > 100_000
     # paths relative to the build directory: the build can be moved
     assert resources["bitstream"] == "icebreaker/snn_board.bin"

@@ -28,7 +28,7 @@ from amaranth.lib.wiring import In
 from golden.codings.tsc import DONE, FIRING, IDLE, PIXEL_MAX, NeuronParams
 from golden.data import PIXEL_BITS
 
-from ..events import EventSource
+from ..events import EventSource, drive_counts
 from . import Op, core_members
 
 
@@ -159,11 +159,14 @@ class PixelPairs(wiring.Component):
         with m.If(self.read.read_en):
             m.d.sync += read_phase.eq(phase)
         plus_read, minus_read = plus.read_port(), minus.read_port()
+        drive_counts(m, self.read, counts, N)
+        # the engine sets a phase at least a cycle before it reads at it: base registered
+        minus_base = Signal(range(max(N * n, 2)))
+        m.d.sync += minus_base.eq((phase - 2) * n)
         m.d.comb += [
-            self.read.count.eq(Mux((phase >= 1) & (phase <= N), counts[phase], 0)),
             plus_read.addr.eq(self.read.read_pos),
             plus_read.en.eq(self.read.read_en & (phase == 1)),
-            minus_read.addr.eq((phase - 2) * n + self.read.read_pos),
+            minus_read.addr.eq(minus_base + self.read.read_pos),
             minus_read.en.eq(self.read.read_en & (phase >= 2)),
             self.read.index.eq(Mux(read_phase == 1, plus_read.data, minus_read.data)),
             self.read.sign.eq(read_phase != 1),
