@@ -156,6 +156,8 @@ def check_fit(top, board_name: str, lanes: int | None = None, label: str | None 
     estimate = {"needed": needed, "available": board["available"], "unit": board["unit"],
                 "method": "memory_libmap cost model, before synthesis (an upper estimate)",
                 "per_memory": per_memory}
+    if hasattr(top, "__dict__"):          # kept for the board build that follows
+        top.__dict__.setdefault("fit_estimates", {})[board_name] = estimate
     if needed > board["available"]:
         network = getattr(top, "network", None)
         label = label or ("the design" if network is None else f"the network ({network.coding}"

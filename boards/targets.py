@@ -53,7 +53,9 @@ def check_block_ram(top, board: str, progress) -> dict:
     """Before any tool runs: the block-RAM estimate of `boards.fit`, or `fit.DoesNotFit`
     (a StepError naming the needed and available block RAMs) if the design cannot fit."""
     from .fit import check_fit
-    estimate = check_fit(top, board)["block_ram"]
+    # flows.design checked the fit before the golden simulation: its figures, if there
+    cached = getattr(top, "fit_estimates", {})
+    estimate = cached[board] if board in cached else check_fit(top, board)["block_ram"]
     progress(f"block RAM estimate: {estimate['needed']} of {estimate['available']} "
              f"{estimate['unit']}")
     return {"block_ram_estimate": estimate}

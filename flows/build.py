@@ -15,11 +15,14 @@ Writes into the build directory (default build/<coding>-<board>):
 With --golden-only: network.json and report.json (no Verilog, no cycles).
 """
 import argparse
+import dataclasses
+import inspect
+import re
 import sys
 from pathlib import Path
 
 from boards import TARGETS
-from golden.codings import REGISTRY
+from golden.codings import REGISTRY, get_coding
 from golden.network import DEFAULT_NETWORK, network_names
 
 from .common import FlowError, Progress, run_flow
@@ -68,17 +71,68 @@ def parse_args(argv=None):
                              "3; 0 = no cap, the frame-subtracted soft-reset IF neuron; 1 = the "
                              "paper's text, at most two spikes)")
     parser.add_argument("--weight-bits", type=int, help="signed weight width (default 8)")
-    parser.add_argument("--lanes", type=int,
-                        help="neurons updated in parallel per layer (default: 4; 1 on icebreaker)")
+    parser.add_argument("--lanes", type=lanes_option, metavar="{L,L1,L2,..}",
+                        help="neurons updated in parallel: one count for every layer, or one "
+                             "per layer, comma-separated (default: 4; 1 on icebreaker)")
     parser.add_argument("--board", default="none", choices=sorted(TARGETS),
                         help="board target (default: none = Verilog and ROM files only)")
     parser.add_argument("--out", type=Path, help="build directory (default: build/<coding>-<board>, "
                                                  "prefixed with the network or the model's "
                                                  "name unless it is digits-mlp)")
+    add_params_options(parser)
     args = parser.parse_args(argv)
     args.network_given = args.network is not None
     args.network = args.network or DEFAULT_NETWORK
     return args
+
+
+def lanes_option(text: str):
+    """--lanes: one positive count, or one per layer separated by commas."""
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a count or counts separated by commas, "
+                                         f"not {text!r}") from None
+    return values[0] if len(values) == 1 else values
+
+
+def true_or_false(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+
+
+def params_fields() -> dict:
+    """Every field of every coding's parameter dataclass: name → (type, [(coding, default,
+    comment)]). Fields marked `derived` in their metadata are set by the converter."""
+    fields = {}
+    for coding in REGISTRY:
+        params = get_coding(coding).params
+        comments = dict(re.findall(r"^\s+(\w+)\s*:[^=\n]*=[^#\n]*#\s*(.*)$",
+                                   inspect.getsource(params), re.M))
+        for field in dataclasses.fields(params):
+            if field.metadata.get("derived"):
+                continue
+            kind = {int: int, float: float, bool: true_or_false, str: str}.get(
+                field.type, float)
+            fields.setdefault(field.name, (kind, []))[1].append(
+                (coding, field.default, comments.get(field.name, "")))
+    return fields
+
+
+def add_params_options(parser) -> None:
+    """The coding parameters without a hand-written option above, each as --field-name
+    (its type from the dataclass annotation, its help from the field's comment)."""
+    for name, (kind, uses) in params_fields().items():
+        option = f"--{name.replace('_', '-')}"
+        if option in parser._option_string_actions or f"--{name}" in \
+                parser._option_string_actions:
+            continue
+        said = "; ".join(f"{coding}: {comment or name} (default {default})"
+                         for coding, default, comment in uses)
+        parser.add_argument(option, dest=name, type=kind, help=said)
 
 
 def channel_values(text: str) -> tuple:
@@ -116,8 +170,7 @@ def build(args) -> Path:
     progress.step(f"converting {args.model or args.network} to {args.coding} coding")
     design = convert(args.model if args.model is not None else args.network, args.data,
                      args.coding, input_mean=args.input_mean, input_std=args.input_std,
-                     T=args.T, Q=args.Q, wait=args.wait, weight_bits=args.weight_bits,
-                     norm=args.norm, alpha=args.alpha, runs=args.runs)
+                     **{name: getattr(args, name) for name in params_fields()})
     return design.build(args.out, board=args.board, lanes=args.lanes,
                         golden_only=args.golden_only, progress=progress)
 

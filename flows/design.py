@@ -26,6 +26,7 @@ from golden.codings import convert_network
 from golden.convert import ConversionError, calibrate, fold_input_contract, fold_network
 from golden.data import DataError, InputContract, Split, check_images, load_npz, \
     pixels_to_input
+from golden.geometry import lanes_per_layer
 from golden.network import DEFAULT_NETWORK, NETWORKS, ann_classes, bundled, load_bundled, \
     load_split
 
@@ -58,12 +59,13 @@ class Design:
                 "snn_golden_percent": round(100 * float(
                     (self.predict(self.split.test_pixels) == labels).mean()), 3)}
 
-    def top(self, lanes: int = 4):
+    def top(self, lanes: int | list[int] = 4):
         """The Amaranth `SnnTop` of this network (UnsupportedLayer for layers with no RTL)."""
         from hdl.export import build_top
         return build_top(self.network, lanes)
 
-    def simulate_rtl(self, images: np.ndarray, lanes: int = 4, directory=None) -> np.ndarray:
+    def simulate_rtl(self, images: np.ndarray, lanes: int | list[int] = 4,
+                     directory=None) -> np.ndarray:
         """Classes of `images` from snn_top's Verilog on Verilator, checked against the golden
         model in class and cycle count (RtlMismatch on any difference). Simulator files go
         to a scratch directory unless `directory` is given."""
@@ -76,7 +78,7 @@ class Design:
             return check_rtl(verilog, self.network, images, lanes,
                              Path(directory) if directory else Path(scratch) / "rtl_sim")
 
-    def build(self, out=None, board: str = "none", lanes: int | None = None,
+    def build(self, out=None, board: str = "none", lanes: int | list[int] | None = None,
               golden_only: bool = False, command=None, progress=None) -> Path:
         """Write a build directory (network.json, report.json; unless `golden_only`, Verilog
         and ROM files; with a board, its build) and return its path."""
@@ -86,8 +88,10 @@ class Design:
         from .report import print_summary
         target = get_target(board)
         lanes = target.default_lanes if lanes is None else lanes
-        if not isinstance(lanes, int) or lanes < 1:
-            raise FlowError(f"--lanes must be a positive integer, not {lanes}")
+        try:
+            lanes_per_layer(self.network, lanes)
+        except ValueError as error:
+            raise FlowError(str(error)) from None
         if golden_only and board != "none":
             raise FlowError(f"--golden-only makes no board build; drop --board {board}")
         suffix = "golden" if golden_only else board

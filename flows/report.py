@@ -101,10 +101,10 @@ def evaluate(network, ann_classes, split, lanes: int, layers=None,
 def print_summary(report: dict, out: Path) -> None:
     acc, cyc = report["accuracy"], report["cycles_per_inference"]
     spikes = report["spikes_per_inference"]
-    lanes = report["lanes"]
-    if report["lanes_per_layer"] and report["lanes_per_layer"] != [lanes] * len(
-            report["lanes_per_layer"]):
-        lanes = f"{lanes} requested, per layer {report['lanes_per_layer']}"
+    lanes, used = report["lanes"], report["lanes_per_layer"]
+    requested = lanes if isinstance(lanes, list) else [lanes] * len(used or [])
+    if used and used != requested:
+        lanes = f"{lanes} requested, per layer {used}"
     print(f"\n{report['network_name']}, {report['coding']} coding, {report['params']}, "
           f"lanes={lanes}, "
           f"board={report['board']}")
@@ -120,7 +120,8 @@ def print_summary(report: dict, out: Path) -> None:
           f"additions per inference")
     if cyc is not None:
         print(f"  cycles     {cyc['mean']:.0f} per inference (min {cyc['min']}, max {cyc['max']}), "
-              f"+{cyc['pixel_load_cycles']} to load the pixels")
+              f"+{cyc['pixel_load_cycles']} to load the pixels; per layer "
+              + " / ".join(f"{c:.0f}" for c in cyc["per_layer_mean"]))
     if "accuracy_against_T" in report:
         sweep = "  ".join(f"T={T}: {a:.2f} %" for T, a in report["accuracy_against_T"].items())
         print(f"  against T  {sweep}")
@@ -146,6 +147,9 @@ def print_summary(report: dict, out: Path) -> None:
         use = "  ".join(f"{k} {v['used']}/{v['available']}" for k, v in res["utilisation"].items())
         print(f"  resources  {use}")
         print(f"  fmax       {res['fmax_mhz']} MHz (board clock {res['clock_mhz']} MHz)")
+        period = cyc["back_to_back_period_mean"]
+        print(f"  throughput {res['clock_mhz'] * 1e6 / period:,.0f} images/s back to back at "
+              f"the board clock, {res['fmax_mhz'] * 1e6 / period:,.0f} at Fmax")
     if "rom_bits" in res:
         print(f"  memories   {res['rom_bits']} ROM bits, {res['state_ram_bits']} state RAM bits")
     else:

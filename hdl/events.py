@@ -85,13 +85,19 @@ class EventBuffer(wiring.Component):
             entry = self.write.neuron | (self.write.sign << index_bits)
         m.d.comb += [writer.addr.eq(write_ptr), writer.data.eq(entry),
                      writer.en.eq(self.write.valid)]
+        # Spikes arrive in phase order: a phase begins where the written phase changes. The
+        # running count of that phase is kept apart, so no per-phase mux is on this path.
+        last_phase = Signal.like(self.write.phase)
+        running = Signal(range(n + 1))
+        begins = self.write.phase != last_phase
+        count = Mux(begins, 1, running + 1)
         with m.If(self.write.clear):
-            m.d.sync += write_ptr.eq(0)
+            m.d.sync += [write_ptr.eq(0), last_phase.eq(0)]
             m.d.sync += [c.eq(0) for c in counts]
         with m.Elif(self.write.valid):
-            m.d.sync += [write_ptr.eq(write_ptr + 1),
-                         counts[self.write.phase].eq(counts[self.write.phase] + 1)]
-            with m.If(counts[self.write.phase] == 0):
+            m.d.sync += [write_ptr.eq(write_ptr + 1), last_phase.eq(self.write.phase),
+                         running.eq(count), counts[self.write.phase].eq(count)]
+            with m.If(begins):
                 m.d.sync += starts[self.write.phase].eq(write_ptr)
 
         reader = events.read_port()

@@ -125,8 +125,6 @@ class LayerEngine(wiring.Component):
         busy = Signal()
         count_now, count_next = (Signal.like(self.events.count, name=name)
                                  for name in ("count_now", "count_next"))
-        last_now, last_next = (Signal.like(self.events.count, name=name)
-                               for name in ("last_pos_now", "last_pos_next"))
         to_next_phase = Signal()
         m.d.comb += [self.events.phase.eq(Mux(busy, a.phase, 2)),
                      self.events.ahead.eq(Mux(busy, a.phase + 2, 1)),
@@ -134,12 +132,9 @@ class LayerEngine(wiring.Component):
                      self.events.read_en.eq(advance & a.valid & (a.kind == Op.ADD))]
         with m.If(~busy):
             m.d.sync += [count_now.eq(self.events.ahead_count),
-                         last_now.eq(self.events.ahead_count - 1),
-                         count_next.eq(self.events.count), last_next.eq(self.events.count - 1)]
+                         count_next.eq(self.events.count)]
         with m.Elif(advance & to_next_phase):
-            m.d.sync += [count_now.eq(count_next), last_now.eq(last_next),
-                         count_next.eq(self.events.ahead_count),
-                         last_next.eq(self.events.ahead_count - 1)]
+            m.d.sync += [count_now.eq(count_next), count_next.eq(self.events.ahead_count)]
         has_events = (a.phase <= schedule.input_phases) & (count_now != 0)
         m.d.comb += [n.eq(a), n_pos.eq(a_pos)]
 
@@ -168,7 +163,7 @@ class LayerEngine(wiring.Component):
                 with m.Case(Op.ADD):
                     with m.If(a.entry != geometry.entries - 1):
                         m.d.comb += n.entry.eq(a.entry + 1)
-                    with m.Elif(a_pos != last_now):
+                    with m.Elif(a_pos + 1 != count_now):
                         m.d.comb += [n.entry.eq(0), n_pos.eq(a_pos + 1)]
                     with m.Else():
                         next_phase()
@@ -287,7 +282,7 @@ class LayerEngine(wiring.Component):
         More than one left holds the pipeline; the hold comes from C's registers only."""
         lanes, schedule, sites = self.lanes, self.schedule, self.geometry.sites
         remaining, negative = Signal(lanes), Signal(lanes)
-        c_base, c_phase = Signal.like(neuron_base), Signal.like(b.phase)
+        c_base, c_phase = Signal.like(neuron_base), Signal.like(self.spikes.phase)
         lowest = Signal(lanes)
         lane_index = Signal(range(max(lanes, 2)))
         m.d.comb += lowest.eq(remaining & -remaining)
@@ -301,14 +296,14 @@ class LayerEngine(wiring.Component):
             self.spikes.neuron.eq(c_base + lane_index * sites),
             self.spikes.sign.eq(negative.bit_select(lane_index, 1)
                                 if schedule.signed_spikes else 0),
-            self.spikes.phase.eq(c_phase - schedule.emit_offset),
+            self.spikes.phase.eq(c_phase),
         ]
         occupied = Signal(name="c_valid")   # an op is in C (spikes or not): one drain cycle
         with m.If(advance):
             m.d.sync += [occupied.eq(b.valid),
                          remaining.eq(Mux(b.valid & (b.kind == Op.STEP), fire_mask, 0)),
                          negative.eq(negative_mask), c_base.eq(neuron_base),
-                         c_phase.eq(b.phase)]
+                         c_phase.eq(b.phase - schedule.emit_offset)]
         with m.Else():
             m.d.sync += remaining.eq(remaining & ~lowest)
         return occupied

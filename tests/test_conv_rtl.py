@@ -101,7 +101,9 @@ def test_random_convolutions_equal_golden_in_amaranth_sim(coding, split):
     network = convert_random(coding, seed, split)
     assert pooling_of(network) == {"radix": "average", "tsc": "average max"}.get(coding, "max")
     assert_active(network, split.test_pixels[:2])
-    amaranth_vs_golden(network, split.test_pixels[:2], lanes=1 + seed % 3)
+    # lanes per layer: each engine with its own
+    amaranth_vs_golden(network, split.test_pixels[:2],
+                       lanes=[1 + (seed + index) % 3 for index in range(len(network.layers))])
 
 
 @pytest.mark.slow
@@ -110,7 +112,8 @@ def test_random_convolutions_equal_golden_in_amaranth_sim(coding, split):
 def test_more_random_convolutions_in_amaranth_sim(coding, seed, split):
     network = convert_random(coding, seed, split)
     assert_active(network, split.test_pixels[:2])
-    amaranth_vs_golden(network, split.test_pixels[:2], lanes=1 + seed % 4)
+    amaranth_vs_golden(network, split.test_pixels[:2],
+                       lanes=[1 + (seed + index) % 4 for index in range(len(network.layers))])
 
 
 @pytest.mark.slow

@@ -152,6 +152,25 @@ def test_lanes_beyond_a_layer_are_reported_as_used(tmp_path, capsys):
     assert "1000 requested, per layer [64, 32, 10]" in capsys.readouterr().out
 
 
+def test_lanes_per_layer_and_every_coding_parameter_reach_the_build(tmp_path, capsys):
+    """--lanes L1,L2,L3 sets each layer's engine (the report gives each layer's lanes and
+    cycles); coding parameters without a hand-written option come from the dataclass."""
+    out = tmp_path / "per-layer"
+    assert build_flow.main(["--lanes", "8,2,1", "--T", "6", "--wait", "2", "--guard-bits", "3",
+                            "--q-frac-bits", "6", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["lanes"] == [8, 2, 1] and report["lanes_per_layer"] == [8, 2, 1]
+    assert report["params"]["guard_bits"] == 3 and report["params"]["q_frac_bits"] == 6
+    assert len(report["cycles_per_inference"]["per_layer_mean"]) == 3
+    uniform = tmp_path / "uniform"
+    assert build_flow.main(["--lanes", "2", "--T", "6", "--wait", "2", "--guard-bits", "3",
+                            "--q-frac-bits", "6", "--out", str(uniform)]) == 0
+    cycles = json.loads((uniform / "report.json").read_text())["cycles_per_inference"]
+    # more lanes in layer 1, fewer in layer 3: its cycles fall and rise accordingly
+    assert report["cycles_per_inference"]["per_layer_mean"][0] < cycles["per_layer_mean"][0]
+    assert report["cycles_per_inference"]["per_layer_mean"][2] > cycles["per_layer_mean"][2]
+
+
 @pytest.mark.parametrize("array, message", [
     (np.zeros((2, 64), dtype=np.float64), "must be uint8"),
     (np.zeros((2, 65), dtype=np.uint8), "shape must be"),
@@ -173,7 +192,11 @@ def test_simulate_rejects_a_missing_or_unfinished_build(tmp_path, capsys):
     (["--coding", "radix", "--wait", "3"], "--wait does not apply to the radix coding"),
     (["--coding", "radix", "--T", "20"], "radix: T must be an integer from 2 to 16"),
     (["--T", "1"], "T must be an integer"),
-    (["--lanes", "0"], "--lanes must be a positive integer"),
+    (["--lanes", "0"], "--lanes: a lane count must be a positive integer, not 0"),
+    (["--lanes", "4,4"], "--lanes: 2 lane counts given for a network of 3 layers; give one "
+                         "value or 3"),
+    (["--lanes", "4,0,2"], r"--lanes \(layer 2\): a lane count must be a positive integer"),
+    (["--coding", "radix", "--guard-bits", "2"], "--guard-bits does not apply to the radix"),
     (["--coding", "tsc", "--alpha", "1.2"], r"tsc: alpha must lie in \(0, 1\]"),
     (["--coding", "tsc", "--runs", "-1"], "tsc: runs must be an integer from 0 to 512"),
     (["--coding", "phase", "--runs", "2"], "--runs does not apply to the phase coding"),
@@ -252,6 +275,19 @@ def test_icebreaker_bitstream_fits_and_meets_the_board_clock(tmp_path, coding):
     # paths relative to the build directory: the build can be moved
     assert resources["bitstream"] == "icebreaker/snn_board.bin"
     assert str(tmp_path) not in json.dumps(resources)
+
+
+@pytest.mark.slow
+def test_ulx3s_bitstream_and_its_fmax(tmp_path):
+    """The ECP5-85F build (nextpnr-ecp5, ecppack): a bitstream, Fmax as a number at or above
+    100 MHz on the default MLP, and the block-RAM estimate equal to what nextpnr placed."""
+    out = tmp_path / "ulx3s"
+    assert build_flow.main(["--board", "ulx3s", "--out", str(out)]) == 0
+    resources = json.loads((out / "report.json").read_text())["resources"]
+    assert resources["clock_mhz"] == 25.0 and resources["fmax_mhz"] >= 100
+    assert resources["block_ram_estimate"]["needed"] == resources["utilisation"]["DP16KD"]["used"]
+    assert (out / "ulx3s" / "snn_board.bit").stat().st_size > 100_000
+    assert resources["bitstream"] == "ulx3s/snn_board.bit"
 
 
 @pytest.mark.parametrize("coding", ["radix", "deferred"])

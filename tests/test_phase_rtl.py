@@ -6,7 +6,8 @@ from .rtl_helpers import amaranth_vs_golden, rtl_vs_golden
 CI_IMAGES = 40
 
 
-@pytest.mark.parametrize("lanes, T, wait", [(4, 16, 8), (1, 6, 0), (3, 10, 12), (64, 12, 4)])
+@pytest.mark.parametrize("lanes, T, wait", [(4, 16, 8), (1, 6, 0), (3, 10, 12), (64, 12, 4),
+                                          ([8, 3, 16], 8, 2)])  # lanes per layer
 def test_snn_top_equals_golden_in_amaranth_sim(make_phase_network, split, lanes, T, wait):
     amaranth_vs_golden(make_phase_network(T=T, wait=wait), split.test_pixels[:3], lanes)
 

@@ -173,8 +173,9 @@ class PhaseParams:
     wait: int = 8            # w: phases a layer waits before its first compare (§V-C2)
     weight_bits: int = 8     # signed weight width in the ROMs
     q_frac_bits: int = 8     # fraction bits available to hold Q
-    guard_bits: int = 4      # extra low bits of the potential (see module docstring)
-    Q_auto: bool = False     # Q was chosen by "auto" (set by `resolved`, shown in reports)
+    guard_bits: int = 4      # extra low bits of the potential, below the weights' LSB
+    Q_auto: bool = field(default=False, metadata={"derived": True})
+    # Q_auto: Q was chosen by "auto" (set by `resolved`, shown in reports)
 
     def __post_init__(self):
         check_ints(NAME, self, {"T": (2, 64), "wait": (0, 64), "weight_bits": (2, 16),

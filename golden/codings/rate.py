@@ -40,7 +40,7 @@ class RateParams:
     T: int = 16                   # time steps
     weight_bits: int = 8          # signed weight width in the ROMs
     norm: str = "robust"          # threshold source: robust (99.9 %), max, or rnl
-    percentile: float = 99.9      # for robust
+    percentile: float = 99.9      # percentile of the calibration activations (robust norm)
     half_init: bool = False       # v(0) = θ/2 instead of 0
 
     def __post_init__(self):

@@ -34,9 +34,10 @@ class NeuronCore(wiring.Component):
             with m.Case(Op.STEP):
                 with m.If(self.compare):
                     base = Mux(self.window_start, potential + self.bias, potential)
-                    fire = self.enable & (base >= self.threshold)
-                    m.d.comb += [self.next_state.potential.eq(
-                                     Mux(fire, base - self.threshold, base)),
+                    # one subtraction serves the compare and the reset (a carry chain less)
+                    reduced = base - self.threshold
+                    fire = self.enable & (reduced >= 0)
+                    m.d.comb += [self.next_state.potential.eq(Mux(fire, reduced, base)),
                                  self.fire.eq(fire)]
                 with m.Else():
                     m.d.comb += self.next_state.potential.eq(

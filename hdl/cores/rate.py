@@ -46,9 +46,10 @@ class NeuronCore(wiring.Component):
                     with m.If(self.compare):
                         base = Mux(self.window_start, p.initial_potential, potential)
                         total = base + current + self.bias
-                        fire = self.enable & (total >= self.threshold)
-                        m.d.comb += [self.next_state.potential.eq(
-                                         Mux(fire, total - self.threshold, total)),
+                        # one subtraction serves the compare and the reset
+                        reduced = total - self.threshold
+                        fire = self.enable & (reduced >= 0)
+                        m.d.comb += [self.next_state.potential.eq(Mux(fire, reduced, total)),
                                      self.fire.eq(fire)]
                     with m.Else():
                         m.d.comb += self.next_state.current.eq(Mux(self.first, 0, current << 1))
@@ -57,8 +58,9 @@ class NeuronCore(wiring.Component):
         else:
             with m.Switch(self.op):
                 with m.Case(Op.STEP):
-                    fire = self.compare & self.enable & (potential >= self.threshold)
-                    kept = Mux(fire, potential - self.threshold, potential)
+                    reduced = potential - self.threshold
+                    fire = self.compare & self.enable & (reduced >= 0)
+                    kept = Mux(fire, reduced, potential)
                     m.d.comb += [self.next_state.potential.eq(
                                      Mux(self.first, p.initial_potential, kept) + self.bias),
                                  self.fire.eq(fire)]

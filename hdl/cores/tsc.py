@@ -66,12 +66,13 @@ class NeuronCore(wiring.Component):
                     total = potential + step_current
                     m.d.comb += [self.next_state.current.eq(step_current),
                                  self.next_state.potential.eq(total)]
+                    reduced = total - theta   # one subtraction: the compare and the reset
                     with m.If(self.compare & self.enable):
-                        above = total >= theta
+                        above = reduced >= 0
                         idle, firing = mode == IDLE, mode == FIRING
                         start, keep, stop = idle & above, firing & above, firing & ~above
                         with m.If(start | keep):
-                            m.d.comb += self.next_state.potential.eq(total - theta)
+                            m.d.comb += self.next_state.potential.eq(reduced)
                         with m.If(self.last):
                             m.d.comb += [self.fire.eq(firing),
                                          self.spike_negative.eq(firing)]

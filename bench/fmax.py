@@ -1,0 +1,64 @@
+"""Place and route every coding for a board; print Fmax, resources and images per second.
+
+    .venv/bin/python -m bench.fmax [--board ulx3s] [--network digits-mlp] [--coding C ...]
+                                   [--lanes L] [--out build/bench-fmax]
+
+Each point is a whole `flows.build` (Yosys, nextpnr, bitstream) in `--out`, so the figures
+are the ones a user gets. Images per second: back to back (pixel load + latency, mean over
+the test split), at the board clock and at Fmax. A few minutes per point.
+"""
+import argparse
+import json
+import time
+from pathlib import Path
+
+from flows.design import convert
+from golden.codings import REGISTRY
+
+
+def resources_row(res: dict) -> tuple[str, str, str]:
+    """(logic, flip-flops, block RAM) as a person reads them, for either nextpnr family."""
+    use = {cell: v["used"] for cell, v in res["utilisation"].items()}
+    if "TRELLIS_COMB" in use:
+        return f"{use['TRELLIS_COMB']} LUT4", str(use.get("TRELLIS_FF", 0)), \
+            f"{use.get('DP16KD', 0)} of {res['utilisation']['DP16KD']['available']} EBR"
+    return f"{use.get('ICESTORM_LC', 0)} LC", "–", \
+        f"{use.get('ICESTORM_RAM', 0)} of {res['utilisation']['ICESTORM_RAM']['available']} EBR"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.fmax")
+    parser.add_argument("--board", default="ulx3s", choices=["ulx3s", "icebreaker"])
+    parser.add_argument("--network", default="digits-mlp")
+    parser.add_argument("--coding", nargs="*", default=list(REGISTRY))
+    parser.add_argument("--lanes", type=int, help="default: the board's")
+    parser.add_argument("--out", type=Path, default=Path("build/bench-fmax"))
+    args = parser.parse_args(argv)
+    rows = []
+    for coding in args.coding:
+        start = time.monotonic()
+        design = convert(args.network, coding=coding)
+        out = args.out / f"{args.network}-{coding}-{args.board}"
+        if out.exists():
+            import shutil
+            shutil.rmtree(out)
+        design.build(out, board=args.board, lanes=args.lanes, command=[])
+        report = json.loads((out / "report.json").read_text())
+        res, cycles = report["resources"], report["cycles_per_inference"]
+        period = cycles["back_to_back_period_mean"]
+        logic, flops, bram = resources_row(res)
+        rows.append((coding, res["fmax_mhz"], res["clock_mhz"], logic, flops, bram,
+                     report["lanes"], period, time.monotonic() - start))
+    print(f"\n{args.network} on {args.board} (nextpnr; images/s back to back, mean over "
+          f"the test split)")
+    print(f"| coding | Fmax (MHz) | logic | FF | block RAM | lanes | cycles/image "
+          f"| images/s at {rows[0][2]:g} MHz | images/s at Fmax |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for coding, fmax, clock, logic, flops, bram, lanes, period, _ in rows:
+        print(f"| {coding} | {fmax:.1f} | {logic} | {flops} | {bram} | {lanes} | {period:.0f} "
+              f"| {clock * 1e6 / period:,.0f} | {fmax * 1e6 / period:,.0f} |")
+    print(f"({sum(r[-1] for r in rows) / 60:.1f} min)")
+
+
+if __name__ == "__main__":
+    main()
