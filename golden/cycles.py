@@ -13,7 +13,8 @@ A max pooling unit before a layer (`hdl/pool.py`) adds, with W windows and P pha
 
     cycles = Σ_t (max(1, events of phase t) + 2 + W) + 2
 
-latency (cycles from the last accepted pixel to `result__valid`) = 1 + Σ_layers cycles.
+latency (cycles from the last accepted pixel to `result__valid`) = INPUT_CYCLES + Σ_layers
+cycles (the last pixel is registered, stored, and the first layer started).
 An image then takes n_in cycles to load, so back-to-back throughput is one image every
 n_in + latency cycles.
 """
@@ -22,6 +23,7 @@ import numpy as np
 from .geometry import lanes_per_layer, layer_geometry
 
 PIPELINE_CYCLES = 5   # start → first op, and R, B0, B1, C to drain
+INPUT_CYCLES = 3      # last pixel → registered → stored (tsc: p* registered) → first start
 POOL_WAIT_CYCLES = 2    # hdl/pool.py: WAIT_CYCLES
 POOL_FINISH_CYCLES = 2  # hdl/pool.py: FINISH_CYCLES
 
@@ -63,6 +65,6 @@ def inference_cycles(network, result, lanes) -> dict:
         if layer.input_pool is not None:
             cycles = cycles + pool_cycles(layer, result.layers[index - 1])
         per_layer.append(cycles)
-    latency = 1 + sum(per_layer)
+    latency = INPUT_CYCLES + sum(per_layer)
     return {"latency": latency, "per_layer": per_layer,
             "load": network.n_inputs, "period": latency + network.n_inputs}

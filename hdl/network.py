@@ -19,6 +19,7 @@ from amaranth.lib.wiring import In, Out
 from golden.codings import get_coding
 from golden.data import PIXEL_BITS
 
+from golden.cycles import INPUT_CYCLES
 from golden.geometry import lanes_per_layer
 
 from .events import EventBuffer, InputPlanes
@@ -94,17 +95,21 @@ class SnnTop(wiring.Component):
         pixel_index = Signal(range(max(n_in, 2)))
         loading = Signal(init=1)
         accept = self.pixels.valid & self.pixels.ready
-        m.d.comb += [
-            self.pixels.ready.eq(loading),
-            planes.pixel_valid.eq(accept),
-            planes.pixel.eq(self.pixels.payload),
-            planes.pixel_index.eq(pixel_index),
-        ]
+        m.d.comb += self.pixels.ready.eq(loading)
+        # A pixel is registered before the input source stores it (the stream's source is
+        # outside this design); the first layer starts once the last store has landed.
+        m.d.sync += [planes.pixel_valid.eq(accept), planes.pixel.eq(self.pixels.payload),
+                     planes.pixel_index.eq(pixel_index)]
         with m.If(accept):
             m.d.sync += pixel_index.eq(pixel_index + 1)
             with m.If(pixel_index == n_in - 1):
                 m.d.sync += [loading.eq(0), pixel_index.eq(0)]
-        m.d.sync += self.engines[0].start.eq(accept & (pixel_index == n_in - 1))
+        start = accept & (pixel_index == n_in - 1)
+        for _ in range(INPUT_CYCLES - 1):
+            delayed = Signal()
+            m.d.sync += delayed.eq(start)
+            start = delayed
+        m.d.sync += self.engines[0].start.eq(start)
 
         last = self.engines[-1]
         with m.If(last.done):

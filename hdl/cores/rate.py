@@ -45,9 +45,10 @@ class NeuronCore(wiring.Component):
                 with m.Case(Op.STEP):
                     with m.If(self.compare):
                         base = Mux(self.window_start, p.initial_potential, potential)
-                        total = base + current + self.bias
-                        # one subtraction serves the compare and the reset
-                        reduced = total - self.threshold
+                        # two carry chains deep, not three: bias - θ runs beside base + current
+                        partial = base + current
+                        total = partial + self.bias
+                        reduced = partial + (self.bias - self.threshold)
                         fire = self.enable & (reduced >= 0)
                         m.d.comb += [self.next_state.potential.eq(Mux(fire, reduced, total)),
                                      self.fire.eq(fire)]

@@ -66,7 +66,8 @@ class NeuronCore(wiring.Component):
                     total = potential + step_current
                     m.d.comb += [self.next_state.current.eq(step_current),
                                  self.next_state.potential.eq(total)]
-                    reduced = total - theta   # one subtraction: the compare and the reset
+                    # total - θ, two carry chains deep: potential - θ runs beside step_current
+                    reduced = (potential - theta) + step_current
                     with m.If(self.compare & self.enable):
                         above = reduced >= 0
                         idle, firing = mode == IDLE, mode == FIRING
@@ -121,7 +122,9 @@ class PixelPairs(wiring.Component):
 
     Two memories: `plus` lists the pixels with p* ≥ 2 (all spike +1 at phase 1); `minus`
     has one bucket of n_inputs slots per phase 2..N (bucket t lists the pixels with p* = t,
-    which spike -1 at phase t). Only pixels that spike are stored or read."""
+    which spike -1 at phase t). Only pixels that spike are stored or read. A pixel's p*
+    is registered before it is stored (the constant multiplication and the bucket address
+    are two paths, not one): its write lands two cycles after it arrives."""
 
     def __init__(self, n_inputs: int, phases: int, max_phase: int):
         self.n_inputs, self.phases = n_inputs, phases
@@ -139,18 +142,20 @@ class PixelPairs(wiring.Component):
         n, N = self.n_inputs, self.phases
         counts = Array(Signal(range(n + 1), name=f"count_{t}") for t in range(N + 1))
         p_star = Signal(range(N + 1))
-        m.d.comb += p_star.eq(((self.pixel * ((N - 1) * self.multiplier)) >> self.shift) + 1)
-        pair = self.pixel_valid & (p_star >= 2)
+        pair, pixel_index = Signal(), Signal.like(self.pixel_index)
+        scaled = ((self.pixel * ((N - 1) * self.multiplier)) >> self.shift) + 1
+        m.d.sync += [p_star.eq(scaled), pair.eq(self.pixel_valid & (scaled >= 2)),
+                     pixel_index.eq(self.pixel_index)]
 
         index_shape = range(max(n, 2))
         m.submodules.plus = plus = Memory(shape=index_shape, depth=max(n, 2), init=[])
         m.submodules.minus = minus = Memory(shape=index_shape, depth=max(n * (N - 1), 2),
                                             init=[])
         plus_write, minus_write = plus.write_port(), minus.write_port()
-        m.d.comb += [plus_write.addr.eq(counts[1]), plus_write.data.eq(self.pixel_index),
+        m.d.comb += [plus_write.addr.eq(counts[1]), plus_write.data.eq(pixel_index),
                      plus_write.en.eq(pair),
                      minus_write.addr.eq((p_star - 2) * n + counts[p_star]),
-                     minus_write.data.eq(self.pixel_index), minus_write.en.eq(pair)]
+                     minus_write.data.eq(pixel_index), minus_write.en.eq(pair)]
         with m.If(self.clear):
             m.d.sync += [count.eq(0) for count in counts]
         with m.Elif(pair):
