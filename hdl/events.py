@@ -116,18 +116,26 @@ class EventBuffer(wiring.Component):
         return m
 
 
+def InputSource(n_inputs: int, phases: int, max_phase: int,
+                pixel_bits: int = 8) -> wiring.Signature:
+    """An input source (the first layer's events from the pixels), seen from `snn_top`:
+    one pixel stored per `pixel_valid`, `clear` before the next image, the events read as
+    from any `EventSource`."""
+    return wiring.Signature({
+        "clear": In(1),
+        "pixel_valid": In(1),
+        "pixel": In(pixel_bits),
+        "pixel_index": In(range(max(n_inputs, 2))),
+        "read": In(EventSource(n_inputs, phases, max_phase)),
+    })
+
+
 class InputPlanes(wiring.Component):
     """The current image as `phases` bit planes (phase k = pixel bit 8 - k)."""
 
     def __init__(self, n_inputs: int, phases: int, max_phase: int, pixel_bits: int = 8):
         self.n_inputs, self.phases, self.pixel_bits = n_inputs, phases, pixel_bits
-        super().__init__({
-            "clear": In(1),
-            "pixel_valid": In(1),
-            "pixel": In(pixel_bits),
-            "pixel_index": In(range(max(n_inputs, 2))),
-            "read": In(EventSource(n_inputs, phases, max_phase)),
-        })
+        super().__init__(InputSource(n_inputs, phases, max_phase, pixel_bits))
 
     def elaborate(self, platform):
         m = Module()

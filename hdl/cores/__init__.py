@@ -13,7 +13,7 @@ window, see `golden.codings.base.Schedule`), `window_start` (first pass of that 
 `last` (last STEP pass of the layer).
 
 A core module provides `state_layout(params)` (the per-neuron word kept in the state RAM)
-and a `wiring.Component` class `NeuronCore(params)` with ports `op`, `first`, `compare`,
+and a class `NeuronCore(params)` (a `NeuronCoreBase`: it writes `update(m)`) with ports `op`, `first`, `compare`,
 `window_start`, `last`, `enable`, `state`, `weight`, `bias`, `threshold` in and
 `next_state`, `fire`, `spike_negative`, `readout` out. `spike_negative` (the spike is -1)
 only matters for codings whose schedule has `signed_spikes`; for those the engine hands
@@ -23,8 +23,8 @@ A core module may also provide `input_source(n_inputs, phases, max_phase)`: the
 component that turns the streamed pixels into the first layer's input events, when the
 coding does not use the binary bit planes of `hdl.events.InputPlanes`.
 """
-from amaranth.hdl import signed, unsigned
-from amaranth.lib import enum
+from amaranth.hdl import Module, signed, unsigned
+from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
 
@@ -52,3 +52,24 @@ def core_members(params, layout, readout_width: int) -> dict:
         "spike_negative": Out(1),
         "readout": Out(signed(readout_width)),
     }
+
+
+class NeuronCoreBase(wiring.Component):
+    """A core's ports (`core_members`), sized from its parameters and its module's
+    `state_layout`. The state is kept unless the op says otherwise; `update(m)` says it."""
+    readout_extra_bits = 0      # readout wider than the potential (bit-serial: + bias)
+
+    def __init__(self, params):
+        self.params = params
+        super().__init__(core_members(params, self.state_layout(params),
+                                      params.potential_width + self.readout_extra_bits))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += [self.next_state.eq(self.state), self.readout.eq(self.readout_value())]
+        self.update(m)
+        return m
+
+    def readout_value(self):
+        """What the output layer's argmax compares: the potential unless a core says."""
+        return self.state.potential

@@ -8,28 +8,27 @@ Mirrors `golden/codings/bitserial.py` (potential u, bias B, threshold θ_t = θ/
                              fire = base ≥ θ_t; potential = base - fire·θ_t  (MSB first)
 - READ (output layer):       readout = potential + bias
 """
-from amaranth.hdl import Module, Mux, signed
-from amaranth.lib import data, wiring
+from amaranth.hdl import Mux, signed
+from amaranth.lib import data
 
 from golden.codings.bitserial import NeuronParams
 
-from . import Op, core_members
+from . import NeuronCoreBase, Op
 
 
 def state_layout(params: NeuronParams) -> data.StructLayout:
     return data.StructLayout({"potential": signed(params.potential_width)})
 
 
-class NeuronCore(wiring.Component):
-    def __init__(self, params: NeuronParams):
-        self.params = params
-        layout = state_layout(params)
-        super().__init__(core_members(params, layout, params.potential_width + 1))
+class NeuronCore(NeuronCoreBase):
+    state_layout = staticmethod(state_layout)
+    readout_extra_bits = 1
 
-    def elaborate(self, platform):
-        m = Module()
+    def readout_value(self):
+        return self.state.potential + self.bias
+
+    def update(self, m) -> None:
         potential = self.state.potential
-        m.d.comb += [self.next_state.eq(self.state), self.readout.eq(potential + self.bias)]
         with m.Switch(self.op):
             with m.Case(Op.STEP):
                 with m.If(self.compare):
@@ -44,4 +43,3 @@ class NeuronCore(wiring.Component):
                         Mux(self.first, 0, potential << 1))
             with m.Case(Op.ADD):
                 m.d.comb += self.next_state.potential.eq(potential + self.weight)
-        return m

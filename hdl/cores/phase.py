@@ -12,12 +12,12 @@ The compare of STEP looks at the potential *before* scaling: the engine issues t
 of phase k+1 right after the synaptic events of phase k, so one pass serves both.
 Q_in·x is `(x·num) >> frac` built from shifts and adds (no multiplier).
 """
-from amaranth.hdl import Module, Mux, signed
-from amaranth.lib import data, wiring
+from amaranth.hdl import Mux, signed
+from amaranth.lib import data
 
 from golden.codings.phase import FixedQ, NeuronParams
 
-from . import Op, core_members
+from . import NeuronCoreBase, Op
 
 
 def state_layout(params: NeuronParams) -> data.StructLayout:
@@ -33,17 +33,12 @@ def q_multiply(value, q: FixedQ):
     return total >> q.frac
 
 
-class NeuronCore(wiring.Component):
-    def __init__(self, params: NeuronParams):
-        self.params = params
-        layout = state_layout(params)
-        super().__init__(core_members(params, layout, params.potential_width))
+class NeuronCore(NeuronCoreBase):
+    state_layout = staticmethod(state_layout)
 
-    def elaborate(self, platform):
-        m = Module()
+    def update(self, m) -> None:
         p = self.params
         potential = self.state.potential
-        m.d.comb += [self.next_state.eq(self.state), self.readout.eq(potential)]
         with m.Switch(self.op):
             with m.Case(Op.STEP):
                 base = Mux(self.first, self.bias, potential)
@@ -56,4 +51,3 @@ class NeuronCore(wiring.Component):
             with m.Case(Op.ADD):
                 m.d.comb += self.next_state.potential.eq(
                     potential + (self.weight << p.guard_bits))
-        return m

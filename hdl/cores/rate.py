@@ -13,12 +13,12 @@ spiking-input layer (hidden and output):
 - ADD:                   potential += weight
 - READ (output layer):   readout = potential (= Σ_t z(t))
 """
-from amaranth.hdl import Module, Mux, signed
-from amaranth.lib import data, wiring
+from amaranth.hdl import Mux, signed
+from amaranth.lib import data
 
 from golden.codings.rate import NeuronParams
 
-from . import Op, core_members
+from . import NeuronCoreBase, Op
 
 
 def state_layout(params: NeuronParams) -> data.StructLayout:
@@ -28,17 +28,12 @@ def state_layout(params: NeuronParams) -> data.StructLayout:
     return data.StructLayout(fields)
 
 
-class NeuronCore(wiring.Component):
-    def __init__(self, params: NeuronParams):
-        self.params = params
-        layout = state_layout(params)
-        super().__init__(core_members(params, layout, params.potential_width))
+class NeuronCore(NeuronCoreBase):
+    state_layout = staticmethod(state_layout)
 
-    def elaborate(self, platform):
-        m = Module()
+    def update(self, m) -> None:
         p = self.params
         potential = self.state.potential
-        m.d.comb += [self.next_state.eq(self.state), self.readout.eq(potential)]
         if p.constant_input:
             current = self.state.current
             with m.Switch(self.op):
@@ -67,4 +62,3 @@ class NeuronCore(wiring.Component):
                                  self.fire.eq(fire)]
                 with m.Case(Op.ADD):
                     m.d.comb += self.next_state.potential.eq(potential + self.weight)
-        return m

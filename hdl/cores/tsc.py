@@ -23,13 +23,12 @@ with p* ≥ 2 (+1 spikes), phase t ≥ 2 the pixels with p* = t (-1 spikes).
 from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
-from amaranth.lib.wiring import In
 
 from golden.codings.tsc import DONE, FIRING, IDLE, PIXEL_MAX, NeuronParams
 from golden.data import PIXEL_BITS
 
-from ..events import EventSource, drive_counts
-from . import Op, core_members
+from ..events import InputSource, drive_counts
+from . import NeuronCoreBase, Op
 
 
 def state_layout(params: NeuronParams) -> data.StructLayout:
@@ -42,17 +41,12 @@ def state_layout(params: NeuronParams) -> data.StructLayout:
     return data.StructLayout(fields)
 
 
-class NeuronCore(wiring.Component):
-    def __init__(self, params: NeuronParams):
-        self.params = params
-        layout = state_layout(params)
-        super().__init__(core_members(params, layout, params.potential_width))
+class NeuronCore(NeuronCoreBase):
+    state_layout = staticmethod(state_layout)
 
-    def elaborate(self, platform):
-        m = Module()
+    def update(self, m) -> None:
         current, potential, mode = self.state.current, self.state.potential, self.state.mode
         theta = self.threshold
-        m.d.comb += [self.next_state.eq(self.state), self.readout.eq(potential)]
         with m.Switch(self.op):
             with m.Case(Op.STEP):
                 with m.If(self.first):
@@ -88,7 +82,6 @@ class NeuronCore(wiring.Component):
                                 self.end_run(m)
             with m.Case(Op.ADD):
                 m.d.comb += self.next_state.current.eq(current + self.weight)
-        return m
 
     def end_run(self, m):
         """A run ended (its -1 went out): IDLE again, or DONE once `runs` runs are over."""
@@ -129,13 +122,7 @@ class PixelPairs(wiring.Component):
     def __init__(self, n_inputs: int, phases: int, max_phase: int):
         self.n_inputs, self.phases = n_inputs, phases
         self.multiplier, self.shift = _divide_by_pixel_max(phases)
-        super().__init__({
-            "clear": In(1),
-            "pixel_valid": In(1),
-            "pixel": In(PIXEL_BITS),
-            "pixel_index": In(range(max(n_inputs, 2))),
-            "read": In(EventSource(n_inputs, phases, max_phase)),
-        })
+        super().__init__(InputSource(n_inputs, phases, max_phase, PIXEL_BITS))
 
     def elaborate(self, platform):
         m = Module()
