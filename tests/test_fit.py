@@ -80,11 +80,11 @@ def test_wide_lanes_overflow_the_icebreaker(make_tsc_network):
         check_fit(build_top(make_tsc_network(), 4), "icebreaker", 4)
 
 
-@pytest.mark.parametrize("board", ["icebreaker", "arty"])
+@pytest.mark.parametrize("board", ["icebreaker", "arty", "ulx3s"])
 def test_board_build_stops_before_any_tool(board, make_tsc_network, monkeypatch, tmp_path):
     monkeypatch.setitem(fit.BOARDS, board, {**fit.BOARDS[board], "available": 0})
     with pytest.raises(DoesNotFit, match=r"needs [\d.]+ of 0 "):
-        TARGETS[board].build(make_tsc_network(), 1, tmp_path, lambda text: None)
+        TARGETS[board].build(build_top(make_tsc_network(), 1), tmp_path, lambda text: None)
     assert not (tmp_path / board).exists()         # no build plan extracted, no tool run
 
 
