@@ -1,6 +1,6 @@
 """Cycles per inference of `snn_top` against a lower bound, per coding.
 
-    .venv/bin/python -m bench.cycle_bound [--lanes L]
+    .venv/bin/python -m bench.cycle_bound [--network NAME] [--lanes L]
 
 Lower bound of one layer (cycles, mean over the test split):
     (synaptic additions + n_out · per-step neuron updates) / lanes
@@ -15,11 +15,13 @@ import argparse
 from flows.common import coding_params, convert_bundled
 from golden.codings import REGISTRY
 from golden.cycles import inference_cycles
+from golden.network import DEFAULT_NETWORK, network_names
 
 
-def cycles_against_bound(coding: str, lanes: int) -> dict:
+def cycles_against_bound(coding: str, lanes: int, network_name: str = DEFAULT_NETWORK) -> dict:
     """Mean cycles per inference, the lower bound, and both per layer, at the defaults."""
-    _, split, network = convert_bundled(coding, coding_params(coding, {}))
+    _, split, network = convert_bundled(coding, coding_params(coding, {}),
+                                        network_name=network_name)
     result = network.simulate(split.test_pixels)
     cycles = inference_cycles(network, result, lanes)
     per_layer = []
@@ -35,13 +37,14 @@ def cycles_against_bound(coding: str, lanes: int) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.cycle_bound")
+    parser.add_argument("--network", default=DEFAULT_NETWORK, choices=network_names())
     parser.add_argument("--lanes", type=int, default=4)
     args = parser.parse_args(argv)
-    print(f"cycles per inference against the lower bound, bundled digits MLP, "
+    print(f"cycles per inference against the lower bound, {args.network}, "
           f"{args.lanes} lanes, mean over the test split")
     print(f"  {'coding':9s} {'cycles':>9s} {'bound':>9s} {'ratio':>6s}   per layer (cycles / bound)")
     for coding in REGISTRY:
-        r = cycles_against_bound(coding, args.lanes)
+        r = cycles_against_bound(coding, args.lanes, args.network)
         parts = "  ".join(f"{c:.0f}/{b:.0f}" for c, b in r["per_layer"])
         print(f"  {coding:9s} {r['cycles']:9.0f} {r['bound']:9.0f} {r['ratio']:6.3f}   "
               f"{parts}   ({r['params']})")
