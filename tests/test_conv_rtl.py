@@ -144,8 +144,14 @@ def make_cnn(split):
 CNNS = ["digits-cnn", "digits-cnn-maxpool"]
 
 
-@pytest.mark.parametrize("coding", CODINGS)
-@pytest.mark.parametrize("name", CNNS)
+# CI: one CNN per pooling kind (average: phase; max: rate's integrating rule); the other
+# pairs in the full regression, as all of them on the whole test split
+CI_CNN_PAIRS = {("digits-cnn", "phase"), ("digits-cnn-maxpool", "rate")}
+
+
+@pytest.mark.parametrize("name, coding", [
+    pytest.param(name, coding, marks=() if (name, coding) in CI_CNN_PAIRS else pytest.mark.slow)
+    for name in CNNS for coding in CODINGS])
 def test_bundled_cnn_equals_golden_on_verilator(name, coding, make_cnn, split, tmp_path):
     rtl_vs_golden(make_cnn(name, coding), split.test_pixels[:8], 4, tmp_path)
 

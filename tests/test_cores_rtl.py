@@ -25,7 +25,8 @@ def core_check(coding, seed, tmp_path):
 
 
 @pytest.mark.parametrize("coding", sorted(CASES))
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, pytest.param(2, marks=pytest.mark.slow),
+                                  pytest.param(3, marks=pytest.mark.slow)])
 def test_core_equals_golden_neuron_on_verilator(coding, seed, tmp_path):
     core_check(coding, seed, tmp_path)
 

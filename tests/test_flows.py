@@ -246,7 +246,8 @@ def test_failed_step_leaves_earlier_build_intact(small_build, tmp_path, monkeypa
     assert not (failed / "report.json").exists()
 
 
-@pytest.mark.parametrize("coding", ["phase", "radix", "deferred", "rate", "tsc"])
+@pytest.mark.parametrize("coding", ["phase"] + [pytest.param(coding, marks=pytest.mark.slow)
+                                                for coding in ("radix", "deferred", "rate", "tsc")])
 def test_arty_build_fits(tmp_path, coding):
     out = tmp_path / "arty"
     assert build_flow.main(["--coding", coding, "--board", "arty", "--out", str(out)]) == 0

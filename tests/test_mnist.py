@@ -20,8 +20,10 @@ def test_mnist_subset_is_the_documented_split():
     assert np.bincount(split.train_labels).tolist() == [400] * 10
 
 
-# mnist-mlp on Verilator in CI: tests/test_frontends.py (its ONNX export, flows.simulate --rtl)
-@pytest.mark.parametrize("name, coding", [("mnist-cnn", "phase"),
+# mnist-mlp on Verilator in CI: tests/test_frontends.py (its ONNX export, flows.simulate
+# --rtl); the mnist-cnn sample (~2.5 min of Verilator build and run) in the full regression
+@pytest.mark.parametrize("name, coding", [pytest.param("mnist-cnn", "phase",
+                                                       marks=pytest.mark.slow),
                                           pytest.param("mnist-mlp", "radix",
                                                        marks=pytest.mark.slow)])
 def test_mnist_rtl_equals_golden_on_a_sample(name, coding, tmp_path):
