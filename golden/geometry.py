@@ -39,7 +39,6 @@ class LayerGeometry:
     lanes: int
     entries: int
     address_stages: int
-    requested_lanes: int
     is_output: bool
 
     @property
@@ -70,7 +69,7 @@ def layer_geometry(layer, lanes: int) -> LayerGeometry:
         channels, sites = geometry.out_shape[0], geometry.out_shape[1] * geometry.out_shape[2]
         entries = max(1, max(len(row) for row in receptive_table(geometry)))
         stages = CONV_ADDRESS_STAGES
-    return LayerGeometry(channels, sites, min(lanes, channels), entries, stages, lanes,
+    return LayerGeometry(channels, sites, min(lanes, channels), entries, stages,
                          layer.schedule.is_output)
 
 

@@ -78,8 +78,10 @@ class ConvAddressing:
         self.bias_per_site = not (bias == bias[:, :1]).all()
         self.bias = bias.T if self.bias_per_site else bias[:, 0]
         self.table = receptive_table(layer.conv)
+        # built once: the ROM files, the report and the memories all read them
+        self.layouts, self.fields = self.table_layouts(), self.table_fields()
 
-    def layouts(self) -> dict:
+    def table_layouts(self) -> dict:
         """Field layouts of the input-site and receptive ROM words, as narrow as their values."""
         g = self.geometry
         positions = self.layer.conv.in_shape[1] * self.layer.conv.in_shape[2]
@@ -91,7 +93,7 @@ class ConvAddressing:
                 "valid": 1, "state_base": range(max(g.groups, 2)),
                 "weight_offset": range(max(self.kk * g.groups_per_site, 2))})}
 
-    def fields(self) -> dict:
+    def table_fields(self) -> dict:
         """Per word of the input-site ROM (by input index) and of the receptive ROM (by
         q·E + entry): the field values."""
         g = self.geometry
@@ -108,7 +110,7 @@ class ConvAddressing:
         return {"sites": sites, "receptive": receptive}
 
     def roms(self, name: str, params, lanes: int) -> list[Rom]:
-        layouts, fields = self.layouts(), self.fields()
+        layouts, fields = self.layouts, self.fields
         tables = [Rom(f"{name}_{table}", layouts[table].size,
                       [layouts[table].const(f).as_value().value for f in fields[table]])
                   for table in ("sites", "receptive")]
@@ -118,7 +120,7 @@ class ConvAddressing:
 
     def elaborate(self, m, event_index, stages, advance) -> EventAddress:
         """`stages`: the op records of A1, A2, A3 (A3 reads the memories)."""
-        layouts, fields = self.layouts(), self.fields()
+        layouts, fields = self.layouts, self.fields
         memories = {}
         for table in ("sites", "receptive"):
             words = [layouts[table].const(f) for f in fields[table]]
