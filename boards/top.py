@@ -4,7 +4,7 @@ Protocol (115200 baud, 8N1): the host sends the N_in pixel bytes of an image (ro
 the board answers one byte, the class index, and shows it in binary on the user LEDs.
 Images may follow each other without any reset or delay.
 """
-from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.hdl import ClockDomain, Elaboratable, Module, Signal
 from amaranth.lib import io, wiring
 from amaranth.build import ResourceError
 
@@ -14,14 +14,20 @@ BAUD = 115200
 
 
 class BoardTop(Elaboratable):
-    """Wraps `snn` (the `SnnTop` whose Verilog is snn_top.v) between the UART and the LEDs."""
+    """Wraps `snn` (the `SnnTop` whose Verilog is snn_top.v) between the UART and the LEDs.
+    `clock` (`boards.clocking.MmcmSettings`): run from an MMCM clock below the board's."""
 
-    def __init__(self, snn, baud: int = BAUD):
-        self.snn, self.baud = snn, baud
+    def __init__(self, snn, baud: int = BAUD, clock=None):
+        self.snn, self.baud, self.clock = snn, baud, clock
 
     def elaborate(self, platform):
         m = Module()
         clk_frequency = platform.default_clk_frequency
+        if self.clock is not None:
+            from .clocking import MmcmClock
+            m.domains.sync = ClockDomain("sync")
+            m.submodules.clock = MmcmClock(self.clock)
+            clk_frequency = self.clock.output_mhz * 1e6
         uart = platform.request("uart", 0, dir={"rx": "-", "tx": "-"})
         m.submodules.rx_buffer = rx_buffer = io.Buffer("i", uart.rx)
         m.submodules.tx_buffer = tx_buffer = io.Buffer("o", uart.tx)

@@ -71,11 +71,16 @@ def parse_args(argv=None):
                              "3; 0 = no cap, the frame-subtracted soft-reset IF neuron; 1 = the "
                              "paper's text, at most two spikes)")
     parser.add_argument("--weight-bits", type=int, help="signed weight width (default 8)")
-    parser.add_argument("--lanes", type=lanes_option, metavar="{L,L1,L2,..}",
-                        help="neurons updated in parallel: one count for every layer, or one "
-                             "per layer, comma-separated (default: 4; 1 on icebreaker)")
+    parser.add_argument("--lanes", type=lanes_option, metavar="{L,L1,L2,..,auto}",
+                        help="neurons updated in parallel: one count for every layer, one per "
+                             "layer, comma-separated, or auto (the default count times the "
+                             "layers, spread to balance the layers' cycles) (default: 4; 1 on "
+                             "icebreaker)")
     parser.add_argument("--board", default="none", choices=sorted(TARGETS),
                         help="board target (default: none = Verilog and ROM files only)")
+    parser.add_argument("--no-timing-proxy", dest="timing_proxy", action="store_false",
+                        help="arty: skip the ECP5 place-and-route that stands in for Vivado's "
+                             "timing (then the design clock is the board's 100 MHz, unchecked)")
     parser.add_argument("--out", type=Path, help="build directory (default: build/<coding>-<board>, "
                                                  "prefixed with the network or the model's "
                                                  "name unless it is digits-mlp)")
@@ -87,12 +92,14 @@ def parse_args(argv=None):
 
 
 def lanes_option(text: str):
-    """--lanes: one positive count, or one per layer separated by commas."""
+    """--lanes: one positive count, one per layer separated by commas, or auto."""
+    if text == "auto":
+        return text
     try:
         values = [int(v) for v in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a count or counts separated by commas, "
-                                         f"not {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a count, counts separated by commas, or "
+                                         f"auto, not {text!r}") from None
     return values[0] if len(values) == 1 else values
 
 
@@ -166,13 +173,16 @@ def build(args) -> Path:
         raise FlowError("--data goes with --model (a bundled --network brings its own data)")
     if args.model is not None and args.network_given:
         raise FlowError("give --model or --network, not both")
+    if not args.timing_proxy and args.board != "arty":
+        raise FlowError(f"--no-timing-proxy is an option of --board arty, not --board {args.board}")
     progress = Progress(1 + (3 if args.golden_only else 4 if args.board == "none" else 5))
     progress.step(f"converting {args.model or args.network} to {args.coding} coding")
     design = convert(args.model if args.model is not None else args.network, args.data,
                      args.coding, input_mean=args.input_mean, input_std=args.input_std,
                      **{name: getattr(args, name) for name in params_fields()})
     return design.build(args.out, board=args.board, lanes=args.lanes,
-                        golden_only=args.golden_only, progress=progress)
+                        golden_only=args.golden_only, progress=progress,
+                        board_options={} if args.timing_proxy else {"timing_proxy": False})
 
 
 def main(argv=None) -> int:

@@ -26,6 +26,7 @@ from golden.codings import convert_network
 from golden.convert import ConversionError, calibrate, fold_input_contract, fold_network
 from golden.data import DataError, InputContract, Split, check_images, load_npz, \
     pixels_to_input
+from golden.cycles import balanced_lanes
 from golden.geometry import lanes_per_layer
 from golden.network import DEFAULT_NETWORK, NETWORKS, ann_classes, bundled, load_bundled, \
     load_split
@@ -59,6 +60,12 @@ class Design:
                 "snn_golden_percent": round(100 * float(
                     (self.predict(self.split.test_pixels) == labels).mean()), 3)}
 
+    def balanced_lanes(self, budget: int, images: int = 100) -> list[int]:
+        """`--lanes auto`: lanes per layer, `budget` in all, balancing the layers' cycles
+        (`golden.cycles.balanced_lanes`) on the first `images` calibration images."""
+        result = self.network.simulate(self.split.train_pixels[:images])
+        return balanced_lanes(self.network, result, budget)
+
     def top(self, lanes: int | list[int] = 4):
         """The Amaranth `SnnTop` of this network (UnsupportedLayer for layers with no RTL)."""
         from hdl.export import build_top
@@ -78,17 +85,24 @@ class Design:
             return check_rtl(verilog, self.network, images, lanes,
                              Path(directory) if directory else Path(scratch) / "rtl_sim")
 
-    def build(self, out=None, board: str = "none", lanes: int | list[int] | None = None,
-              golden_only: bool = False, command=None, progress=None) -> Path:
+    def build(self, out=None, board: str = "none", lanes: int | list[int] | str | None = None,
+              golden_only: bool = False, command=None, progress=None,
+              board_options: dict | None = None) -> Path:
         """Write a build directory (network.json, report.json; unless `golden_only`, Verilog
-        and ROM files; with a board, its build) and return its path."""
+        and ROM files; with a board, its build) and return its path. `lanes`: a count, one
+        per layer, or "auto" (as many lanes in all as the board's default count on every
+        layer, spread to balance the layers' cycles). `board_options` go to the board
+        target (`timing_proxy=False`: the Arty build skips its ECP5 proxy)."""
         from boards import get_target
         from hdl.network import UnsupportedLayer
         from hdl.export import top_verilog
         from .report import print_summary
         target = get_target(board)
         lanes = target.default_lanes if lanes is None else lanes
+        requested_lanes = lanes
         try:
+            if lanes == "auto":
+                lanes = self.balanced_lanes(target.default_lanes * len(self.network.layers))
             lanes_per_layer(self.network, lanes)
         except ValueError as error:
             raise FlowError(str(error)) from None
@@ -117,7 +131,8 @@ class Design:
         report = {"coding": self.coding, "network_name": self.name, "source": self.source,
                   "image_shape": list(self.image_shape),
                   "layer_shapes": [layer.describe() for layer in self.layers],
-                  "params": self.network.describe()["params"], "lanes": lanes, "board": board,
+                  "params": self.network.describe()["params"], "lanes": requested_lanes,
+                  "board": board,
                   # what each engine really runs: a layer has no more lanes than neurons
                   "lanes_per_layer": None if top is None else [e.lanes for e in top.engines],
                   **evaluate(self.network, self.float_classes, self.split, lanes, self.layers,
@@ -134,9 +149,10 @@ class Design:
                 resources = rom_report(top)
             if board != "none":
                 progress.step(f"board build: {board}")
-                resources.update(target.build(top, staging, progress.note))
+                resources.update(target.build(top, staging, progress.note,
+                                              **(board_options or {})))
                 # paths relative to the build directory, so that a build can be moved
-                resources = {k: _relative(v, staging) for k, v in resources.items()}
+                resources = _relative(resources, staging)
             progress.step("writing report.json")
             report.update({
                 "network": self.network.describe(), "resources": resources,
@@ -150,6 +166,9 @@ class Design:
 
 
 def _relative(value, directory: Path):
+    """`value` with every path inside `directory` made relative to it (nested too)."""
+    if isinstance(value, dict):
+        return {key: _relative(item, directory) for key, item in value.items()}
     if isinstance(value, str) and value.startswith(str(directory) + "/"):
         return value[len(str(directory)) + 1:]
     return value

@@ -143,6 +143,11 @@ def print_summary(report: dict, out: Path) -> None:
     if "LUT" in res:
         print(f"  resources  LUT {res['LUT']}  FF {res['FF']}  BRAM36 {res['BRAM36']}  "
               f"BRAM18 {res['BRAM18']}  DSP {res['DSP']}  ({res['tool']})")
+        proxy = res.get("timing_proxy")
+        print(f"  clock      {res['clock_mhz']} MHz ({res['clock_source']})")
+        if proxy:
+            print(f"  fmax       {proxy['fmax_mhz']} MHz on the timing proxy, "
+                  f"{proxy['device']} ({proxy['tool']}; Vivado is not available here)")
     if "utilisation" in res:
         use = "  ".join(f"{k} {v['used']}/{v['available']}" for k, v in res["utilisation"].items())
         print(f"  resources  {use}")

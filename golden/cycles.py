@@ -22,7 +22,7 @@ import numpy as np
 
 from .geometry import lanes_per_layer, layer_geometry
 
-PIPELINE_CYCLES = 5   # start → first op, and R, B0, B1, C to drain
+PIPELINE_CYCLES = 6   # start → first op, and R, B0, P, B1, C to drain
 INPUT_CYCLES = 3      # last pixel → registered → stored (tsc: p* registered) → first start
 POOL_WAIT_CYCLES = 2    # hdl/pool.py: WAIT_CYCLES
 POOL_FINISH_CYCLES = 2  # hdl/pool.py: FINISH_CYCLES
@@ -68,3 +68,36 @@ def inference_cycles(network, result, lanes) -> dict:
     latency = INPUT_CYCLES + sum(per_layer)
     return {"latency": latency, "per_layer": per_layer,
             "load": network.n_inputs, "period": latency + network.n_inputs}
+
+
+def balanced_lanes(network, result, budget: int) -> list[int]:
+    """`--lanes auto`: one lane count per layer, `budget` lanes in all at most (at least one
+    per layer), so the layers' cycle counts come out balanced. Lanes go, a step at a time,
+    to the layer with the most cycles (mean over `result`'s images) that can still use
+    more: a step is the smallest increase that saves a channel group per site (a lane that
+    saves none is never given). Max pooling units do not depend on lanes."""
+    layers = network.layers
+    lanes = [1] * len(layers)
+    if budget < len(layers):
+        raise ValueError(f"--lanes auto: a budget of {budget} lanes is less than one per layer "
+                         f"({len(layers)} layers)")
+
+    def mean_cycles(index: int, count: int) -> float:
+        return float(layer_cycles(layers[index], result.layers[index], count).mean())
+
+    def next_step(index: int) -> int | None:
+        geometry = layer_geometry(layers[index], lanes[index])
+        for count in range(lanes[index] + 1, geometry.channels + 1):
+            if layer_geometry(layers[index], count).groups_per_site < geometry.groups_per_site:
+                return count
+        return None
+
+    while True:
+        candidates = [(mean_cycles(index, lanes[index]), index, step)
+                      for index in range(len(layers))
+                      if (step := next_step(index)) is not None
+                      and sum(lanes) - lanes[index] + step <= budget]
+        if not candidates:
+            return lanes
+        _, index, step = max(candidates)
+        lanes[index] = step

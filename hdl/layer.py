@@ -21,16 +21,19 @@ Pipeline (every stage ends in a register, so no path crosses two of them):
     A0        sequencer; reads the event memory
     A1 .. Ak  the addressing's stages (dense k = 2, convolution k = 3); Ak computes the
               memory addresses
-    R         reads the weight ROM, state RAM, bias ROM, threshold ROM
-    B0        memory data registered
-    B1        the cores; state written back
+    R         reads the weight ROM, bias ROM, threshold ROM
+    B0        their data registered; reads the state RAM
+    P         the cores prepare their operands (`hdl.cores`: all that does not depend on
+              the state); the state registered
+    B1        the cores update the state; state written back
     C         spikes leave, one per cycle (hidden), or the lanes' argmax tree (output,
               one register level per tree level) and the running best
 
-State hazards: an op in B1 writes at the end of its cycle. The op right behind it (in B0)
-read the state RAM a cycle too early, so it takes B1's result from `written` when both
-address the same word (`forward`); the op two behind reads at the very edge of the write,
-which the read port's transparency covers.
+State hazards: an op in B1 writes at the end of its cycle. The op right behind it (in P)
+read the state RAM a cycle too early, so it registers B1's result instead of the RAM's
+data when both address the same word (`forward`: the mux sits at the end of B1's path,
+not at the start); the op two behind reads at the very edge of the write, which the read
+port's transparency covers.
 """
 from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
@@ -175,7 +178,7 @@ class LayerEngine(wiring.Component):
 
         # --- A1 .. Ak: addressing; Ak computes the addresses, R reads ------------------
         address_stage = stages[-1]
-        r, b0, b1 = (Signal(layout, name=name) for name in ("r", "b0", "b1"))
+        r, b0, p, b1 = (Signal(layout, name=name) for name in ("r", "b0", "p", "b1"))
         address = self.addressing.elaborate(m, self.events.index, stages[1:], advance)
         is_add = address_stage.kind == Op.ADD
         with m.If(advance):
@@ -185,59 +188,63 @@ class LayerEngine(wiring.Component):
             m.d.sync += stages[2].negative.eq(self.events.sign)
             m.d.sync += [r.eq(address_stage),
                          r.valid.eq(address_stage.valid & (~is_add | address.entry_valid)),
-                         b0.eq(r), b1.eq(b0)]
+                         b0.eq(r), p.eq(b0), b1.eq(p)]
 
         state_write = state.write_port()
         state_read = state.read_port(transparent_for=(state_write,))
         weight_read, bias_read = weights.read_port(), bias.read_port()
-        reads = [weight_read, state_read, bias_read]
+        reads = [weight_read, bias_read]
         step_address = address_stage.site * groups + address_stage.cg
-        addresses = [address.weight, Mux(is_add, address.state, step_address),
+        addresses = [address.weight,
                      step_address if self.addressing.bias_per_site else address_stage.cg]
         if hidden:
             threshold_read = thresholds.read_port()
             reads.append(threshold_read)
             addresses.append(address_stage.phase - (schedule.emit_offset + 1))
+        # the state is read a stage later than the tables: its data arrives in P
+        r_state_address = Signal.like(state_read.addr)
         with m.If(advance):
             m.d.sync += [port.addr.eq(value) for port, value in zip(reads, addresses)]
-        m.d.comb += [port.en.eq(advance) for port in reads]
+            m.d.sync += [r_state_address.eq(Mux(is_add, address.state, step_address)),
+                         state_read.addr.eq(r_state_address)]
+        m.d.comb += [port.en.eq(advance) for port in reads + [state_read]]
 
-        # --- B0: memory data registered; B1: the cores ---------------------------------
-        state_address = {"b0": Signal.like(state_read.addr, name="b0_state_address"),
+        # --- B0: table data registered; P: operands, state registered; B1: update ------
+        state_address = {"p": Signal.like(state_read.addr, name="p_state_address"),
                          "b1": Signal.like(state_read.addr, name="b1_state_address")}
-        registered = {port: Signal(port.data.shape(), name=f"b1_{name}") for port, name in
-                      zip(reads, ("weight", "state", "bias", "threshold"))}
-        written = Signal(state_shape)     # B1's result, for the op right behind it
-        forward = Signal()
+        registered = {port: Signal(port.data.shape(), name=f"p_{name}") for port, name in
+                      zip(reads, ("weight", "bias", "threshold"))}
+        # The op right behind B1's (in P) read the state a cycle too early: when both
+        # address the same word, it takes B1's result instead, as it enters B1.
+        state_in = Signal(state_shape, name="b1_state")
         writes = b1.valid & (b1.kind != Op.READ)
+        forward = writes & (state_address["p"] == state_address["b1"])
         with m.If(advance):
-            m.d.sync += [state_address["b0"].eq(state_read.addr),
-                         state_address["b1"].eq(state_address["b0"]),
-                         written.eq(state_write.data),
-                         forward.eq(writes & (state_address["b0"] == state_address["b1"]))]
+            m.d.sync += [state_address["p"].eq(state_read.addr),
+                         state_address["b1"].eq(state_address["p"]),
+                         state_in.eq(Mux(forward, state_write.data, state_read.data))]
             m.d.sync += [value.eq(port.data) for port, value in registered.items()]
         m.d.comb += [state_write.addr.eq(state_address["b1"]), state_write.en.eq(writes)]
-        state_in = Signal(state_shape)
-        m.d.comb += state_in.eq(Mux(forward, written, registered[state_read]))
 
         with m.If(~busy & self.start):
             m.d.sync += [busy.eq(1), a.valid.eq(1), a.kind.eq(Op.STEP), a.phase.eq(1),
                          a.site.eq(0), a.cg.eq(0), a.entry.eq(0), a_pos.eq(0)]
-        in_flight = self.stage_b(m, b1, advance, state_in, state_write,
+        in_flight = self.stage_b(m, p, b1, advance, state_in, state_write,
                                  registered[bias_read], registered[weight_read],
                                  registered[threshold_read] if hidden else None, busy, stall)
-        for stage in stages + [r, b0, b1]:
+        for stage in stages + [r, b0, p, b1]:
             in_flight = in_flight | stage.valid
         with m.If(busy & ~in_flight):
             m.d.sync += busy.eq(0)
             m.d.comb += self.done.eq(1)
         return m
 
-    def stage_b(self, m, b, advance, state_data, state_write, bias_data, weight_data,
+    def stage_b(self, m, p, b, advance, state_data, state_write, bias_data, weight_data,
                 threshold_data, busy, stall):
-        """The cores on the op in B1, then stage C: spike emission (hidden) or the argmax
-        (output). Lane l of op (site p, channel group cg) works on neuron
-        (cg·lanes + l)·sites + p. Returns whether C still holds work."""
+        """The cores: operands of the op in P (registered for B1), the state update of the
+        op in B1; then stage C: spike emission (hidden) or the argmax (output). Lane l of
+        op (site s, channel group cg) works on neuron (cg·lanes + l)·sites + s. Returns
+        whether C still holds work."""
         layer, lanes, geometry = self.layer, self.lanes, self.geometry
         params, schedule = layer.neuron_params, self.schedule
         hidden = not schedule.is_output
@@ -249,13 +256,18 @@ class LayerEngine(wiring.Component):
             core = self.core_module.NeuronCore(params)
             m.submodules[f"lane_{lane}"] = core
             width_w, width_b = params.weight_width, params.bias_width
+            operands = Signal.like(core.prepared, name=f"b1_operands_{lane}")
+            with m.If(advance):
+                m.d.sync += operands.eq(core.prepared)
+            enable = (p.cg != groups - 1) | (lane < geometry.padded_lanes)
             m.d.comb += [
-                core.op.eq(b.kind),
-                core.first.eq(b.phase == 1),
-                core.compare.eq((b.phase > schedule.emit_offset) if hidden else 0),
-                core.window_start.eq(b.phase == schedule.emit_offset + 1),
-                core.last.eq(b.phase == self.last_step),
-                core.enable.eq((b.cg != groups - 1) | (lane < geometry.padded_lanes)),
+                core.op.eq(p.kind),
+                core.first.eq(p.phase == 1),
+                core.compare.eq((p.phase > schedule.emit_offset) if hidden else 0),
+                core.window_start.eq(p.phase == schedule.emit_offset + 1),
+                core.last.eq(p.phase == self.last_step),
+                core.enable.eq(enable),
+                core.operands.eq(operands),
                 core.state.eq(state_data[lane]),
                 core.bias.eq(bias_data[lane * width_b:(lane + 1) * width_b]),
                 state_write.data[lane].eq(core.next_state),
@@ -266,11 +278,14 @@ class LayerEngine(wiring.Component):
             if schedule.signed_spikes:
                 # A -1 input event subtracts the weight; the converter sizes weight_width so
                 # that every negated weight fits.
-                weight = Mux(b.negative, -weight, weight)
+                weight = Mux(p.negative, -weight, weight)
             m.d.comb += core.weight.eq(weight)
             if hidden:
                 m.d.comb += core.threshold.eq(threshold_data)
-            readouts.append((core.readout, core.enable))
+            enabled = Signal(name=f"b1_enable_{lane}")
+            with m.If(advance):
+                m.d.sync += enabled.eq(enable)
+            readouts.append((core.readout, enabled))
         if hidden:
             return self.emit_spikes(m, b, advance, fire_mask, negative_mask, neuron_base,
                                     busy, stall)

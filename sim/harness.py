@@ -37,6 +37,7 @@ class NeuronHarness(wiring.Component):
         m.d.comb += [core.op.eq(self.op), core.first.eq(self.first),
                      core.compare.eq(self.compare), core.window_start.eq(self.window_start),
                      core.last.eq(self.last), core.enable.eq(1),
+                     core.operands.eq(core.prepared),   # P and B1 in one cycle here
                      core.state.eq(self.state), core.weight.eq(self.weight),
                      core.bias.eq(self.bias), core.threshold.eq(self.threshold),
                      self.fire.eq(core.fire & self.apply),

@@ -171,6 +171,39 @@ def test_lanes_per_layer_and_every_coding_parameter_reach_the_build(tmp_path, ca
     assert report["cycles_per_inference"]["per_layer_mean"][2] > cycles["per_layer_mean"][2]
 
 
+def test_lanes_auto_balances_the_layers_within_the_default_lanes(tmp_path, capsys):
+    """--lanes auto: as many lanes in all as 4 on every layer, spread so that the slowest
+    layer gets the most; the latency beats the uniform 4 lanes of the same cores."""
+    out = tmp_path / "auto"
+    assert build_flow.main(["--lanes", "auto", "--T", "6", "--wait", "2", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    lanes = report["lanes_per_layer"]
+    assert report["lanes"] == "auto" and sum(lanes) <= 3 * 4 and lanes[0] > lanes[2]
+    assert "auto requested, per layer" in capsys.readouterr().out
+    uniform = tmp_path / "uniform"
+    assert build_flow.main(["--T", "6", "--wait", "2", "--out", str(uniform)]) == 0
+    cycles = json.loads((uniform / "report.json").read_text())["cycles_per_inference"]
+    assert report["cycles_per_inference"]["mean"] < cycles["mean"]
+
+
+def test_balanced_lanes_gives_only_lanes_that_save_a_group(split):
+    from flows.design import convert
+    from golden.cycles import balanced_lanes
+    from golden.geometry import layer_geometry
+    design = convert("digits-mlp", coding="rate")
+    result = design.network.simulate(split.train_pixels[:20])
+    with pytest.raises(ValueError, match="less than one per layer"):
+        balanced_lanes(design.network, result, 2)
+    lanes = balanced_lanes(design.network, result, 1000)
+    # every layer gets its full width and no lane more
+    assert lanes == [layer_geometry(layer, 1).channels for layer in design.network.layers]
+    lanes = balanced_lanes(design.network, result, 9)
+    for layer, count in zip(design.network.layers, lanes):
+        if count > 1:
+            assert (layer_geometry(layer, count).groups_per_site
+                    < layer_geometry(layer, count - 1).groups_per_site)
+
+
 @pytest.mark.parametrize("array, message", [
     (np.zeros((2, 64), dtype=np.float64), "must be uint8"),
     (np.zeros((2, 65), dtype=np.uint8), "shape must be"),
@@ -246,18 +279,63 @@ def test_failed_step_leaves_earlier_build_intact(small_build, tmp_path, monkeypa
     assert not (failed / "report.json").exists()
 
 
-@pytest.mark.parametrize("coding", ["phase"] + [pytest.param(coding, marks=pytest.mark.slow)
-                                                for coding in ("radix", "deferred", "rate", "tsc")])
-def test_arty_build_fits(tmp_path, coding):
-    out = tmp_path / "arty"
-    assert build_flow.main(["--coding", coding, "--board", "arty", "--out", str(out)]) == 0
-    resources = json.loads((out / "report.json").read_text())["resources"]
+def assert_arty_fits(resources):
     for kind in ("LUT", "FF", "DSP"):
         assert 0 <= resources[kind] <= resources["capacity"][kind]
     assert resources["LUT"] > 100
     assert resources["BRAM36"] + resources["BRAM18"] / 2 <= resources["capacity"]["BRAM36"]
+
+
+def test_arty_build_below_a_100_mhz_proxy_runs_from_an_mmcm(tmp_path, monkeypatch):
+    """The Arty's clock follows its timing proxy (the ECP5 place-and-route, faked here at
+    87.3 MHz; the real one runs in the slow test below): an MMCM clock no faster than the
+    proxy, in the Vivado plan's Verilog and in the report."""
+    from boards.targets import ULX3S
+
+    def proxy(self, top, directory, progress):
+        return {"fmax_mhz": 87.3}
+    monkeypatch.setattr(ULX3S, "place_and_route", proxy)
+    out = tmp_path / "arty"
+    assert build_flow.main(["--board", "arty", "--out", str(out)]) == 0
+    resources = json.loads((out / "report.json").read_text())["resources"]
+    assert_arty_fits(resources)
+    assert resources["timing_proxy"]["fmax_mhz"] == resources["fmax_mhz"] == 87.3
+    assert 80 < resources["clock_mhz"] <= 87.3
+    assert resources["clock_source"].startswith("MMCME2_BASE")
+    verilog = (out / "arty" / "snn_board.v").read_text()
+    assert "MMCME2_BASE" in verilog and "BUFG" in verilog
+    assert "CLKOUT0_DIVIDE_F" in verilog
     assert (out / "arty" / "build_snn_board.sh").exists()
     assert (out / "arty" / "snn_board.xdc").exists()
+
+
+def test_mmcm_settings_give_the_fastest_clock_not_above_the_limit():
+    from boards.clocking import PFD_MHZ, VCO_MHZ, mmcm_settings
+    for limit in (31.2, 50.0, 80.0, 87.3, 99.7):
+        settings = mmcm_settings(100.0, limit)
+        assert settings.output_mhz <= limit
+        assert VCO_MHZ[0] <= settings.vco_mhz <= VCO_MHZ[1]
+        assert PFD_MHZ[0] <= 100.0 / settings.divide_input <= PFD_MHZ[1]
+    assert mmcm_settings(100.0, 80.0).output_mhz == 80.0
+    assert mmcm_settings(100.0, 99.7).output_mhz > 98
+    with pytest.raises(ValueError, match="no MMCM clock"):
+        mmcm_settings(100.0, 1.0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("coding", ["phase", "radix", "deferred", "rate", "tsc"])
+def test_arty_build_fits_and_runs_at_its_proxy_clock(tmp_path, coding):
+    out = tmp_path / "arty"
+    assert build_flow.main(["--coding", coding, "--board", "arty", "--out", str(out)]) == 0
+    resources = json.loads((out / "report.json").read_text())["resources"]
+    assert_arty_fits(resources)
+    fmax = resources["timing_proxy"]["fmax_mhz"]
+    if fmax >= 100:
+        assert resources["clock_mhz"] == 100.0
+    else:
+        assert resources["clock_mhz"] <= fmax
+    assert ("MMCME2_BASE" in (out / "arty" / "snn_board.v").read_text()) == (fmax < 100)
+    assert (out / "arty" / "build_snn_board.sh").exists()
 
 
 @pytest.mark.parametrize("coding", [

@@ -12,10 +12,22 @@ Flags with STEP: `first` (first pass of the layer), `compare` (pass inside the o
 window, see `golden.codings.base.Schedule`), `window_start` (first pass of that window),
 `last` (last STEP pass of the layer).
 
-A core module provides `state_layout(params)` (the per-neuron word kept in the state RAM)
-and a class `NeuronCore(params)` (a `NeuronCoreBase`: it writes `update(m)`) with ports `op`, `first`, `compare`,
-`window_start`, `last`, `enable`, `state`, `weight`, `bias`, `threshold` in and
-`next_state`, `fire`, `spike_negative`, `readout` out. `spike_negative` (the spike is -1)
+A core works in two pipeline stages of the engine, so that no path from one register to
+the next crosses more than one wide carry chain (issue: timing on real FPGAs):
+
+- P (`prepare(m)`): everything that does not depend on the neuron's state, from the op,
+  its flags, `weight`, `bias`, `threshold` (and `enable`) into the core's `prepared`
+  operands (`operand_layout(params)`): addends such as bias - θ, decoded op flags;
+- B1 (`update(m)`): the state update from the registered `operands` and `state`: one
+  carry chain (several side by side) and the muxes that choose among their results.
+
+The engine registers `prepared` into `operands` between P and B1; a single-neuron harness
+connects them directly. A core module provides `state_layout(params)` (the per-neuron
+word kept in the state RAM) and a class `NeuronCore(params)` (a `NeuronCoreBase` with
+`operand_layout`, `prepare` and `update`). Ports: `op`, `first`, `compare`,
+`window_start`, `last`, `enable`, `weight`, `bias`, `threshold` in and `prepared` out
+(stage P); `operands`, `state` in and `next_state`, `fire`, `spike_negative`, `readout`
+out (stage B1). `spike_negative` (the spike is -1)
 only matters for codings whose schedule has `signed_spikes`; for those the engine hands
 ADD the weight already negated when the input event is -1.
 
@@ -23,7 +35,7 @@ A core module may also provide `input_source(n_inputs, phases, max_phase)`: the
 component that turns the streamed pixels into the first layer's input events, when the
 coding does not use the binary bit planes of `hdl.events.InputPlanes`.
 """
-from amaranth.hdl import Module, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -34,7 +46,7 @@ class Op(enum.Enum, shape=2):
     READ = 2
 
 
-def core_members(params, layout, readout_width: int) -> dict:
+def core_members(params, layout, operand_layout, readout_width: int) -> dict:
     """The ports every core has (see above), sized from its neuron parameters."""
     return {
         "op": In(Op),
@@ -47,6 +59,8 @@ def core_members(params, layout, readout_width: int) -> dict:
         "weight": In(signed(params.weight_width)),
         "bias": In(signed(params.bias_width)),
         "threshold": In(unsigned(params.threshold_width)),
+        "prepared": Out(operand_layout),
+        "operands": In(operand_layout),
         "next_state": Out(layout),
         "fire": Out(1),
         "spike_negative": Out(1),
@@ -56,20 +70,37 @@ def core_members(params, layout, readout_width: int) -> dict:
 
 class NeuronCoreBase(wiring.Component):
     """A core's ports (`core_members`), sized from its parameters and its module's
-    `state_layout`. The state is kept unless the op says otherwise; `update(m)` says it."""
+    `state_layout` and `operand_layout`. The state is kept unless the op says otherwise:
+    `prepare(m)` (stage P) fills `prepared`, `update(m)` (stage B1) says what changes."""
     readout_extra_bits = 0      # readout wider than the potential (bit-serial: + bias)
 
     def __init__(self, params):
         self.params = params
         super().__init__(core_members(params, self.state_layout(params),
+                                      self.operand_layout(params),
                                       params.potential_width + self.readout_extra_bits))
 
     def elaborate(self, platform):
         m = Module()
         m.d.comb += [self.next_state.eq(self.state), self.readout.eq(self.readout_value())]
+        self.prepare(m)
         self.update(m)
         return m
 
     def readout_value(self):
         """What the output layer's argmax compares: the potential unless a core says."""
         return self.state.potential
+
+
+def carry_save_sum(m, a, b, c, name: str) -> Signal:
+    """a + b + c exactly as one carry-save layer (LUTs) and one adder, instead of two
+    adders in a row: a signed signal wide enough for any sum of the three."""
+    width = max(len(v) + (0 if v.shape().signed else 1) for v in (a, b, c)) + 2
+    extended = [Signal(signed(width), name=f"{name}_{part}") for part in "abc"]
+    m.d.comb += [wide.eq(value) for wide, value in zip(extended, (a, b, c))]
+    x, y, z = extended
+    sum_bits = (x ^ y ^ z).as_unsigned()
+    carries = ((x & y) | (x & z) | (y & z)).as_unsigned()
+    total = Signal(signed(width), name=name)
+    m.d.comb += total.eq(sum_bits + (carries << 1)[:width])
+    return total

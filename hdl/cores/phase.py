@@ -12,7 +12,7 @@ The compare of STEP looks at the potential *before* scaling: the engine issues t
 of phase k+1 right after the synaptic events of phase k, so one pass serves both.
 Q_in·x is `(x·num) >> frac` built from shifts and adds (no multiplier).
 """
-from amaranth.hdl import Mux, signed
+from amaranth.hdl import Mux, signed, unsigned
 from amaranth.lib import data
 
 from golden.codings.phase import FixedQ, NeuronParams
@@ -33,21 +33,43 @@ def q_multiply(value, q: FixedQ):
     return total >> q.frac
 
 
+def operand_layout(params: NeuronParams) -> data.StructLayout:
+    return data.StructLayout({
+        "addend": signed(params.weight_width + params.guard_bits),   # ADD: weight << g
+        "first_value": signed(params.potential_width),   # first STEP: Q_in·bias
+        "threshold": unsigned(params.threshold_width),
+        "add": 1, "step": 1, "first": 1,
+        "may_fire": 1,      # STEP with `compare`, on an enabled lane
+    })
+
+
 class NeuronCore(NeuronCoreBase):
     state_layout = staticmethod(state_layout)
+    operand_layout = staticmethod(operand_layout)
+
+    def prepare(self, m) -> None:
+        p, step = self.params, self.op == Op.STEP
+        m.d.comb += [
+            self.prepared.addend.eq(self.weight << p.guard_bits),
+            self.prepared.first_value.eq(q_multiply(self.bias, p.q_in)),
+            self.prepared.threshold.eq(self.threshold),
+            self.prepared.add.eq(self.op == Op.ADD),
+            self.prepared.step.eq(step),
+            self.prepared.first.eq(step & self.first),
+            self.prepared.may_fire.eq(step & self.compare & self.enable),
+        ]
 
     def update(self, m) -> None:
-        p = self.params
-        potential = self.state.potential
-        with m.Switch(self.op):
-            with m.Case(Op.STEP):
-                base = Mux(self.first, self.bias, potential)
-                fire = self.compare & self.enable & ~self.state.fired & (potential > self.threshold)
-                m.d.comb += [
-                    self.next_state.potential.eq(q_multiply(base, p.q_in)),
-                    self.next_state.fired.eq(~self.first & (self.state.fired | fire)),
-                    self.fire.eq(fire),
-                ]
-            with m.Case(Op.ADD):
-                m.d.comb += self.next_state.potential.eq(
-                    potential + (self.weight << p.guard_bits))
+        # Q_in·potential and potential + weight side by side; the op picks one.
+        p, operands = self.params, self.operands
+        potential, fired = self.state.potential, self.state.fired
+        fire = operands.may_fire & ~fired & (potential > operands.threshold)
+        with m.If(operands.step):
+            m.d.comb += [
+                self.next_state.potential.eq(Mux(operands.first, operands.first_value,
+                                                 q_multiply(potential, p.q_in))),
+                self.next_state.fired.eq(~operands.first & (fired | fire)),
+                self.fire.eq(fire),
+            ]
+        with m.If(operands.add):
+            m.d.comb += self.next_state.potential.eq(potential + operands.addend)

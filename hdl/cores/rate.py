@@ -13,12 +13,12 @@ spiking-input layer (hidden and output):
 - ADD:                   potential += weight
 - READ (output layer):   readout = potential (= Σ_t z(t))
 """
-from amaranth.hdl import Mux, signed
+from amaranth.hdl import Mux, signed, unsigned
 from amaranth.lib import data
 
 from golden.codings.rate import NeuronParams
 
-from . import NeuronCoreBase, Op
+from . import NeuronCoreBase, Op, carry_save_sum
 
 
 def state_layout(params: NeuronParams) -> data.StructLayout:
@@ -28,37 +28,82 @@ def state_layout(params: NeuronParams) -> data.StructLayout:
     return data.StructLayout(fields)
 
 
+def operand_layout(params: NeuronParams) -> data.StructLayout:
+    # keep_addend / fire_addend: what B1 adds to the potential when the neuron does not /
+    # does fire; wide enough for v(0) + bias - θ exactly
+    addend = signed(max(params.potential_width, params.bias_width,
+                        params.threshold_width + 1, params.weight_width) + 2)
+    fields = {"keep_addend": addend, "fire_addend": addend,
+              "may_fire": 1}      # STEP with `compare`, on an enabled lane
+    if params.constant_input:
+        fields.update({"current_addend": signed(params.weight_width),
+                       "use_potential": 1,      # not the window's first pass: base = v
+                       "window": 1,             # STEP with `compare`: m = base + I + b
+                       "double": 1, "clear": 1, "add": 1})   # how the current moves
+    else:
+        fields.update({"threshold": unsigned(params.threshold_width),
+                       "first": 1,              # first STEP: v(0) + bias
+                       "first_value": signed(params.potential_width)})
+    return data.StructLayout(fields)
+
+
 class NeuronCore(NeuronCoreBase):
     state_layout = staticmethod(state_layout)
+    operand_layout = staticmethod(operand_layout)
+
+    def prepare(self, m) -> None:
+        p, prepared = self.params, self.prepared
+        step, add = self.op == Op.STEP, self.op == Op.ADD
+        window = step & self.compare
+        m.d.comb += prepared.may_fire.eq(window & self.enable)
+        if p.constant_input:
+            # m = base + current + bias with base = v(0) on the window's first pass
+            start = Mux(self.window_start, p.initial_potential, 0)
+            m.d.comb += [
+                prepared.keep_addend.eq(Mux(window, start + self.bias, 0)),
+                prepared.fire_addend.eq(start + self.bias - self.threshold),
+                prepared.use_potential.eq(~(window & self.window_start)),
+                prepared.window.eq(window),
+                prepared.current_addend.eq(self.weight),
+                prepared.double.eq(step & ~self.compare & ~self.first),
+                prepared.clear.eq(step & ~self.compare & self.first),
+                prepared.add.eq(add),
+            ]
+        else:
+            m.d.comb += [
+                prepared.keep_addend.eq(Mux(add, self.weight, Mux(step, self.bias, 0))),
+                prepared.fire_addend.eq(self.bias - self.threshold),
+                prepared.threshold.eq(self.threshold),
+                prepared.first.eq(step & self.first),
+                prepared.first_value.eq(p.initial_potential + self.bias),
+            ]
 
     def update(self, m) -> None:
-        p = self.params
-        potential = self.state.potential
-        if p.constant_input:
+        operands, potential = self.operands, self.state.potential
+        if self.params.constant_input:
             current = self.state.current
-            with m.Switch(self.op):
-                with m.Case(Op.STEP):
-                    with m.If(self.compare):
-                        base = Mux(self.window_start, p.initial_potential, potential)
-                        # two carry chains deep, not three: bias - θ runs beside base + current
-                        partial = base + current
-                        total = partial + self.bias
-                        reduced = partial + (self.bias - self.threshold)
-                        fire = self.enable & (reduced >= 0)
-                        m.d.comb += [self.next_state.potential.eq(Mux(fire, reduced, total)),
-                                     self.fire.eq(fire)]
-                    with m.Else():
-                        m.d.comb += self.next_state.current.eq(Mux(self.first, 0, current << 1))
-                with m.Case(Op.ADD):
-                    m.d.comb += self.next_state.current.eq(current + self.weight)
+            base = Mux(operands.use_potential, potential, 0)
+            # base + current + addend: three operands, one carry chain (a carry-save
+            # layer of LUTs in front), for the non-fire and the fire result side by side;
+            # outside the window the masks make `total` the potential itself
+            total = carry_save_sum(m, base, Mux(operands.window, current, 0),
+                                   operands.keep_addend, "total")
+            reduced = carry_save_sum(m, base, current, operands.fire_addend, "reduced")
+            fire = operands.may_fire & ~reduced[-1]
+            m.d.comb += [self.next_state.potential.eq(Mux(fire, reduced, total)),
+                         self.fire.eq(fire)]
+            with m.If(operands.double):
+                m.d.comb += self.next_state.current.eq(current << 1)
+            with m.If(operands.clear):
+                m.d.comb += self.next_state.current.eq(0)
+            with m.If(operands.add):
+                m.d.comb += self.next_state.current.eq(current + operands.current_addend)
         else:
-            with m.Switch(self.op):
-                with m.Case(Op.STEP):
-                    reduced = potential - self.threshold
-                    fire = self.compare & self.enable & (reduced >= 0)
-                    kept = Mux(fire, reduced, potential)
-                    m.d.comb += [self.next_state.potential.eq(
-                                     Mux(self.first, p.initial_potential, kept) + self.bias),
-                                 self.fire.eq(fire)]
-                with m.Case(Op.ADD):
-                    m.d.comb += self.next_state.potential.eq(potential + self.weight)
+            fire = operands.may_fire & (potential >= operands.threshold)
+            kept = potential + operands.keep_addend
+            reduced = potential + operands.fire_addend
+            m.d.comb += [self.next_state.potential.eq(
+                             Mux(operands.first, operands.first_value,
+                                 Mux(fire, reduced, kept))),
+                         self.fire.eq(fire)]
+

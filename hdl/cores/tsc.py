@@ -28,7 +28,7 @@ from golden.codings.tsc import DONE, FIRING, IDLE, PIXEL_MAX, NeuronParams
 from golden.data import PIXEL_BITS
 
 from ..events import InputSource, drive_counts
-from . import NeuronCoreBase, Op
+from . import NeuronCoreBase, Op, carry_save_sum
 
 
 def state_layout(params: NeuronParams) -> data.StructLayout:
@@ -41,62 +41,99 @@ def state_layout(params: NeuronParams) -> data.StructLayout:
     return data.StructLayout(fields)
 
 
+def operand_layout(params: NeuronParams) -> data.StructLayout:
+    return data.StructLayout({
+        "current_addend": signed(max(params.weight_width, params.bias_width + 1)),
+        "keep_addend": signed(params.bias_width + 1),   # the always-on input's -b at t = N
+        "fire_addend": signed(max(params.bias_width + 1, params.threshold_width + 1) + 1),
+        "bias": signed(params.bias_width),
+        "first": 1,
+        "step": 1,          # STEP k ≥ 2: V += I
+        "last": 1,
+        "may_fire": 1,      # STEP k ≥ 2 with `compare`, on an enabled lane
+    })
+
+
 class NeuronCore(NeuronCoreBase):
     state_layout = staticmethod(state_layout)
+    operand_layout = staticmethod(operand_layout)
+
+    def prepare(self, m) -> None:
+        step, add, prepared = self.op == Op.STEP, self.op == Op.ADD, self.prepared
+        last_bias = Mux(self.last, -self.bias, 0)
+        m.d.comb += [
+            prepared.current_addend.eq(Mux(add, self.weight, Mux(step, last_bias, 0))),
+            prepared.keep_addend.eq(Mux(step & ~self.first, last_bias, 0)),
+            prepared.fire_addend.eq(last_bias - self.threshold),
+            prepared.bias.eq(self.bias),
+            prepared.first.eq(step & self.first),
+            prepared.step.eq(step & ~self.first),
+            prepared.last.eq(self.last),
+            prepared.may_fire.eq(step & ~self.first & self.compare & self.enable),
+        ]
 
     def update(self, m) -> None:
+        operands, params = self.operands, self.params
         current, potential, mode = self.state.current, self.state.potential, self.state.mode
-        theta = self.threshold
-        with m.Switch(self.op):
-            with m.Case(Op.STEP):
-                with m.If(self.first):
-                    m.d.comb += [self.next_state.current.eq(self.bias),
-                                 self.next_state.potential.eq(0),
-                                 self.next_state.mode.eq(IDLE)]
-                    if self.params.run_count_width:
-                        m.d.comb += self.next_state.runs_done.eq(0)
-                with m.Else():
-                    step_current = Mux(self.last, current - self.bias, current)
-                    total = potential + step_current
-                    m.d.comb += [self.next_state.current.eq(step_current),
-                                 self.next_state.potential.eq(total)]
-                    # total - θ, two carry chains deep: potential - θ runs beside step_current
-                    reduced = (potential - theta) + step_current
-                    with m.If(self.compare & self.enable):
-                        above = reduced >= 0
-                        idle, firing = mode == IDLE, mode == FIRING
-                        start, keep, stop = idle & above, firing & above, firing & ~above
-                        with m.If(start | keep):
-                            m.d.comb += self.next_state.potential.eq(reduced)
-                        with m.If(self.last):
-                            m.d.comb += [self.fire.eq(firing),
-                                         self.spike_negative.eq(firing)]
-                            with m.If(start | firing):
-                                m.d.comb += self.next_state.mode.eq(DONE)
-                        with m.Else():
-                            m.d.comb += [self.fire.eq(start | stop),
-                                         self.spike_negative.eq(stop)]
-                            with m.If(start):
-                                m.d.comb += self.next_state.mode.eq(FIRING)
-                            with m.If(stop):
-                                self.end_run(m)
-            with m.Case(Op.ADD):
-                m.d.comb += self.next_state.current.eq(current + self.weight)
+        # V + I (- b at the last step) and the same - θ, carry-save, side by side; the
+        # masks make `total` 0 on the first pass and V on ops that do not step
+        kept = Mux(operands.first, 0, potential)
+        stepped = Mux(operands.step, current, 0)
+        total = carry_save_sum(m, kept, stepped, operands.keep_addend, "total")
+        reduced = carry_save_sum(m, potential, current, operands.fire_addend, "reduced")
+        above = ~reduced[-1]
+        # the mode logic for both outcomes of V ≥ θ, ready before the compare is
+        below_case, above_case = (self.transition(m, outcome) for outcome in (0, 1))
+        chosen = {name: Mux(above, above_case[name], below_case[name]) for name in below_case}
+        m.d.comb += [
+            self.next_state.current.eq(Mux(operands.first, operands.bias,
+                                           current + operands.current_addend)),
+            self.next_state.potential.eq(Mux(chosen["reduce"], reduced, total)),
+            self.fire.eq(chosen["fire"]), self.spike_negative.eq(chosen["negative"]),
+            self.next_state.mode.eq(Mux(operands.first, IDLE, chosen["mode"])),
+        ]
+        if params.run_count_width:
+            m.d.comb += self.next_state.runs_done.eq(
+                Mux(operands.first, 0, chosen["runs_done"]))
 
-    def end_run(self, m):
-        """A run ended (its -1 went out): IDLE again, or DONE once `runs` runs are over."""
+    def transition(self, m, above: int) -> dict:
+        """Fire, sign, next mode (and runs done), and whether V -= θ, for V ≥ θ = `above`:
+        the frame-subtracted soft-reset IF of the module docstring."""
+        operands, mode = self.operands, self.state.mode
         runs = self.params.runs
-        if runs == 0:
-            m.d.comb += self.next_state.mode.eq(IDLE)
-        elif runs == 1:
-            m.d.comb += self.next_state.mode.eq(DONE)
-        else:
-            runs_done = self.state.runs_done
-            with m.If(runs_done == runs - 1):
-                m.d.comb += self.next_state.mode.eq(DONE)
+        idle, firing = mode == IDLE, mode == FIRING
+        start, keep, stop = (idle, firing, 0) if above else (0, 0, firing)
+        out = {"fire": Signal(name=f"fire_{above}"), "negative": Signal(name=f"negative_{above}"),
+               "mode": Signal.like(mode, name=f"mode_{above}"),
+               "reduce": Signal(name=f"reduce_{above}")}
+        m.d.comb += out["mode"].eq(mode)
+        if self.params.run_count_width:
+            out["runs_done"] = Signal.like(self.state.runs_done, name=f"runs_done_{above}")
+            m.d.comb += out["runs_done"].eq(self.state.runs_done)
+        with m.If(operands.may_fire):
+            m.d.comb += out["reduce"].eq(start | keep)
+            with m.If(operands.last):
+                m.d.comb += [out["fire"].eq(firing), out["negative"].eq(firing)]
+                with m.If(start | firing):
+                    m.d.comb += out["mode"].eq(DONE)
             with m.Else():
-                m.d.comb += [self.next_state.mode.eq(IDLE),
-                             self.next_state.runs_done.eq(runs_done + 1)]
+                m.d.comb += [out["fire"].eq(start | stop), out["negative"].eq(stop)]
+                with m.If(start):
+                    m.d.comb += out["mode"].eq(FIRING)
+                with m.If(stop):
+                    # a run ended (its -1 went out): IDLE again, or DONE after `runs` runs
+                    if runs == 0:
+                        m.d.comb += out["mode"].eq(IDLE)
+                    elif runs == 1:
+                        m.d.comb += out["mode"].eq(DONE)
+                    else:
+                        runs_done = self.state.runs_done
+                        with m.If(runs_done == runs - 1):
+                            m.d.comb += out["mode"].eq(DONE)
+                        with m.Else():
+                            m.d.comb += [out["mode"].eq(IDLE),
+                                         out["runs_done"].eq(runs_done + 1)]
+        return out
 
 
 def _divide_by_pixel_max(N: int) -> tuple[int, int]:
