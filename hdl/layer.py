@@ -123,21 +123,24 @@ class LayerEngine(wiring.Component):
         stall = Signal()
         advance = ~stall
         # The event counts of the current and the next phase, in registers (the buffer's
-        # per-phase counts are a wide mux: kept off the sequencer's path). Idle, the two
-        # lookups give phases 1 and 2 for the start.
+        # per-phase counts are a wide mux: kept off the sequencer's path, and looked up
+        # from a register, `ahead` = a.phase + 2 while busy). Idle, the two lookups give
+        # phases 1 and 2 for the start.
         busy = Signal()
         count_now, count_next = (Signal.like(self.events.count, name=name)
                                  for name in ("count_now", "count_next"))
         to_next_phase = Signal()
+        ahead = Signal.like(self.events.ahead, init=1)
         m.d.comb += [self.events.phase.eq(Mux(busy, a.phase, 2)),
-                     self.events.ahead.eq(Mux(busy, a.phase + 2, 1)),
+                     self.events.ahead.eq(ahead),
                      self.events.read_pos.eq(a_pos),
                      self.events.read_en.eq(advance & a.valid & (a.kind == Op.ADD))]
         with m.If(~busy):
             m.d.sync += [count_now.eq(self.events.ahead_count),
-                         count_next.eq(self.events.count)]
+                         count_next.eq(self.events.count), ahead.eq(Mux(self.start, 3, 1))]
         with m.Elif(advance & to_next_phase):
-            m.d.sync += [count_now.eq(count_next), count_next.eq(self.events.ahead_count)]
+            m.d.sync += [count_now.eq(count_next), count_next.eq(self.events.ahead_count),
+                         ahead.eq(ahead + 1)]
         has_events = (a.phase <= schedule.input_phases) & (count_now != 0)
         m.d.comb += [n.eq(a), n_pos.eq(a_pos)]
 
@@ -214,22 +217,34 @@ class LayerEngine(wiring.Component):
                          "b1": Signal.like(state_read.addr, name="b1_state_address")}
         registered = {port: Signal(port.data.shape(), name=f"p_{name}") for port, name in
                       zip(reads, ("weight", "bias", "threshold"))}
-        # The op right behind B1's (in P) read the state a cycle too early: when both
-        # address the same word, it takes B1's result instead, as it enters B1.
+        # B1's result is written a cycle later, from registers (`b2_*`: the RAM's write
+        # data setup is off B1's path). The ops right behind B1's and B2's (in P) read the
+        # state too early: when they address the same word, they take B1's result or the
+        # word waiting in B2, as they enter B1 (B1's, the newer, first).
         state_in = Signal(state_shape, name="b1_state")
+        result = Signal(state_shape, name="b1_result")
+        b2_data = Signal(state_shape, name="b2_state")
+        b2_address = Signal.like(state_read.addr, name="b2_state_address")
+        b2_writes = Signal(name="b2_writes")
         writes = b1.valid & (b1.kind != Op.READ)
-        forward = writes & (state_address["p"] == state_address["b1"])
+        forward_b1 = writes & (state_address["p"] == state_address["b1"])
+        forward_b2 = b2_writes & (state_address["p"] == b2_address)
         with m.If(advance):
             m.d.sync += [state_address["p"].eq(state_read.addr),
                          state_address["b1"].eq(state_address["p"]),
-                         state_in.eq(Mux(forward, state_write.data, state_read.data))]
+                         state_in.eq(Mux(forward_b1, result,
+                                         Mux(forward_b2, b2_data, state_read.data)))]
             m.d.sync += [value.eq(port.data) for port, value in registered.items()]
-        m.d.comb += [state_write.addr.eq(state_address["b1"]), state_write.en.eq(writes)]
+            # held while C holds the pipeline: the op in P may still need B2's word
+            m.d.sync += [b2_data.eq(result), b2_address.eq(state_address["b1"]),
+                         b2_writes.eq(writes)]
+        m.d.comb += [state_write.addr.eq(b2_address), state_write.data.eq(b2_data),
+                     state_write.en.eq(b2_writes)]
 
         with m.If(~busy & self.start):
             m.d.sync += [busy.eq(1), a.valid.eq(1), a.kind.eq(Op.STEP), a.phase.eq(1),
                          a.site.eq(0), a.cg.eq(0), a.entry.eq(0), a_pos.eq(0)]
-        in_flight = self.stage_b(m, p, b1, advance, state_in, state_write,
+        in_flight = self.stage_b(m, p, b1, advance, state_in, result,
                                  registered[bias_read], registered[weight_read],
                                  registered[threshold_read] if hidden else None, busy, stall)
         for stage in stages + [r, b0, p, b1]:
@@ -239,7 +254,7 @@ class LayerEngine(wiring.Component):
             m.d.comb += self.done.eq(1)
         return m
 
-    def stage_b(self, m, p, b, advance, state_data, state_write, bias_data, weight_data,
+    def stage_b(self, m, p, b, advance, state_data, result, bias_data, weight_data,
                 threshold_data, busy, stall):
         """The cores: operands of the op in P (registered for B1), the state update of the
         op in B1; then stage C: spike emission (hidden) or the argmax (output). Lane l of
@@ -270,7 +285,7 @@ class LayerEngine(wiring.Component):
                 core.operands.eq(operands),
                 core.state.eq(state_data[lane]),
                 core.bias.eq(bias_data[lane * width_b:(lane + 1) * width_b]),
-                state_write.data[lane].eq(core.next_state),
+                result[lane].eq(core.next_state),
                 fire_mask[lane].eq(core.fire),
                 negative_mask[lane].eq(core.spike_negative),
             ]

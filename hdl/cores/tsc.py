@@ -74,7 +74,7 @@ class NeuronCore(NeuronCoreBase):
 
     def update(self, m) -> None:
         operands, params = self.operands, self.params
-        current, potential, mode = self.state.current, self.state.potential, self.state.mode
+        current, potential = self.state.current, self.state.potential
         # V + I (- b at the last step) and the same - θ, carry-save, side by side; the
         # masks make `total` 0 on the first pass and V on ops that do not step
         kept = Mux(operands.first, 0, potential)
