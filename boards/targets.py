@@ -24,6 +24,8 @@ import subprocess
 import sysconfig
 from pathlib import Path
 
+from hdl.export import relative_plan
+
 from .top import BoardTop
 
 BOARD_NAME = "snn_board"
@@ -88,7 +90,7 @@ class Arty:
         progress(f"Vivado build plan for Arty A7-35T at {timing['clock_mhz']:.2f} MHz")
         platform = ArtyA7_35Platform(toolchain="Vivado")
         plan = platform.prepare(BoardTop(top, clock=timing.pop("mmcm", None)), name=BOARD_NAME)
-        plan.extract(directory)
+        relative_plan(plan).extract(directory)
         progress("Yosys synth_xilinx estimate (takes a minute or two)")
         # Yosys' BUFGCTRL model lacks Vivado's SIM_DEVICE parameter; the estimate reads a
         # copy without it (the Vivado plan keeps the original).
@@ -139,7 +141,7 @@ def nextpnr_build(top, platform, directory: Path, tools: dict, bitstream: str,
     environment variable Amaranth reads → executable), read nextpnr's report."""
     plan = platform.prepare(BoardTop(top), name=BOARD_NAME,
                             nextpnr_opts="--report nextpnr_report.json", **overrides)
-    plan.extract(directory)
+    relative_plan(plan).extract(directory)
     env = dict(os.environ, **{variable: tool(name) for variable, name in tools.items()})
     progress(f"{step} (takes a few minutes)")
     try:

@@ -44,7 +44,7 @@ from golden.geometry import layer_geometry
 from golden.roms import Rom, table_rom
 
 from .addressing import UnsupportedLayer, addressing_for  # noqa: F401  (re-exported)
-from .cores import Op
+from .cores import Op, greater_than
 from .events import EventSink, EventSource
 
 
@@ -120,6 +120,9 @@ class LayerEngine(wiring.Component):
         a, n = stages[0], Signal(layout, name="next")
         a_pos = Signal.like(self.events.read_pos)
         n_pos = Signal.like(a_pos)
+        # a_pos + 1 < count_now, kept in a register beside a_pos (no adder on the
+        # sequencer's path)
+        more_events, n_more_events = Signal(), Signal()
         stall = Signal()
         advance = ~stall
         # The event counts of the current and the next phase, in registers (the buffer's
@@ -142,7 +145,7 @@ class LayerEngine(wiring.Component):
             m.d.sync += [count_now.eq(count_next), count_next.eq(self.events.ahead_count),
                          ahead.eq(ahead + 1)]
         has_events = (a.phase <= schedule.input_phases) & (count_now != 0)
-        m.d.comb += [n.eq(a), n_pos.eq(a_pos)]
+        m.d.comb += [n.eq(a), n_pos.eq(a_pos), n_more_events.eq(more_events)]
 
         def next_phase():
             with m.If(a.phase != self.last_step):
@@ -163,14 +166,16 @@ class LayerEngine(wiring.Component):
                     with m.If(a.site != sites - 1):
                         m.d.comb += n.site.eq(a.site + 1)
                     with m.Elif(has_events):
-                        m.d.comb += [n.kind.eq(Op.ADD), n.entry.eq(0), n_pos.eq(0)]
+                        m.d.comb += [n.kind.eq(Op.ADD), n.entry.eq(0), n_pos.eq(0),
+                                     n_more_events.eq(count_now > 1)]
                     with m.Else():
                         next_phase()
                 with m.Case(Op.ADD):
                     with m.If(a.entry != geometry.entries - 1):
                         m.d.comb += n.entry.eq(a.entry + 1)
-                    with m.Elif(a_pos + 1 != count_now):
-                        m.d.comb += [n.entry.eq(0), n_pos.eq(a_pos + 1)]
+                    with m.Elif(more_events):
+                        m.d.comb += [n.entry.eq(0), n_pos.eq(a_pos + 1),
+                                     n_more_events.eq(a_pos + 2 < count_now)]
                     with m.Else():
                         next_phase()
                 with m.Case(Op.READ):
@@ -185,7 +190,7 @@ class LayerEngine(wiring.Component):
         address = self.addressing.elaborate(m, self.events.index, stages[1:], advance)
         is_add = address_stage.kind == Op.ADD
         with m.If(advance):
-            m.d.sync += [a.eq(n), a_pos.eq(n_pos)]
+            m.d.sync += [a.eq(n), a_pos.eq(n_pos), more_events.eq(n_more_events)]
             m.d.sync += [later.eq(earlier) for earlier, later in zip(stages, stages[1:])]
             # The event's sign arrives with its index, in A1: it joins the op leaving A1.
             m.d.sync += stages[2].negative.eq(self.events.sign)
@@ -217,34 +222,22 @@ class LayerEngine(wiring.Component):
                          "b1": Signal.like(state_read.addr, name="b1_state_address")}
         registered = {port: Signal(port.data.shape(), name=f"p_{name}") for port, name in
                       zip(reads, ("weight", "bias", "threshold"))}
-        # B1's result is written a cycle later, from registers (`b2_*`: the RAM's write
-        # data setup is off B1's path). The ops right behind B1's and B2's (in P) read the
-        # state too early: when they address the same word, they take B1's result or the
-        # word waiting in B2, as they enter B1 (B1's, the newer, first).
+        # The op right behind B1's (in P) read the state a cycle too early: when both
+        # address the same word, it takes B1's result instead, as it enters B1.
         state_in = Signal(state_shape, name="b1_state")
-        result = Signal(state_shape, name="b1_result")
-        b2_data = Signal(state_shape, name="b2_state")
-        b2_address = Signal.like(state_read.addr, name="b2_state_address")
-        b2_writes = Signal(name="b2_writes")
         writes = b1.valid & (b1.kind != Op.READ)
-        forward_b1 = writes & (state_address["p"] == state_address["b1"])
-        forward_b2 = b2_writes & (state_address["p"] == b2_address)
+        forward = writes & (state_address["p"] == state_address["b1"])
         with m.If(advance):
             m.d.sync += [state_address["p"].eq(state_read.addr),
                          state_address["b1"].eq(state_address["p"]),
-                         state_in.eq(Mux(forward_b1, result,
-                                         Mux(forward_b2, b2_data, state_read.data)))]
+                         state_in.eq(Mux(forward, state_write.data, state_read.data))]
             m.d.sync += [value.eq(port.data) for port, value in registered.items()]
-            # held while C holds the pipeline: the op in P may still need B2's word
-            m.d.sync += [b2_data.eq(result), b2_address.eq(state_address["b1"]),
-                         b2_writes.eq(writes)]
-        m.d.comb += [state_write.addr.eq(b2_address), state_write.data.eq(b2_data),
-                     state_write.en.eq(b2_writes)]
+        m.d.comb += [state_write.addr.eq(state_address["b1"]), state_write.en.eq(writes)]
 
         with m.If(~busy & self.start):
             m.d.sync += [busy.eq(1), a.valid.eq(1), a.kind.eq(Op.STEP), a.phase.eq(1),
                          a.site.eq(0), a.cg.eq(0), a.entry.eq(0), a_pos.eq(0)]
-        in_flight = self.stage_b(m, p, b1, advance, state_in, result,
+        in_flight = self.stage_b(m, p, b1, advance, state_in, state_write,
                                  registered[bias_read], registered[weight_read],
                                  registered[threshold_read] if hidden else None, busy, stall)
         for stage in stages + [r, b0, p, b1]:
@@ -254,7 +247,7 @@ class LayerEngine(wiring.Component):
             m.d.comb += self.done.eq(1)
         return m
 
-    def stage_b(self, m, p, b, advance, state_data, result, bias_data, weight_data,
+    def stage_b(self, m, p, b, advance, state_data, state_write, bias_data, weight_data,
                 threshold_data, busy, stall):
         """The cores: operands of the op in P (registered for B1), the state update of the
         op in B1; then stage C: spike emission (hidden) or the argmax (output). Lane l of
@@ -285,7 +278,7 @@ class LayerEngine(wiring.Component):
                 core.operands.eq(operands),
                 core.state.eq(state_data[lane]),
                 core.bias.eq(bias_data[lane * width_b:(lane + 1) * width_b]),
-                result[lane].eq(core.next_state),
+                state_write.data[lane].eq(core.next_state),
                 fire_mask[lane].eq(core.fire),
                 negative_mask[lane].eq(core.spike_negative),
             ]
@@ -352,11 +345,15 @@ class LayerEngine(wiring.Component):
             m.d.sync += [value.eq(readout), index.eq(neuron_base + lane * sites),
                          present.eq(enable)]
             nodes.append((value, index, present))
-        m.d.sync += valid.eq(b.valid & (b.kind == Op.READ))
-        valids = [valid]
+        # the READ pass's first group starts the running best (not `start`, which comes
+        # from the layer before: kept off this path)
+        first = Signal(name="c_first")
+        m.d.sync += [valid.eq(b.valid & (b.kind == Op.READ)),
+                     first.eq((b.site == 0) & (b.cg == 0))]
+        valids, firsts = [valid], [first]
 
         def better(left, right):
-            take = right[2] & (~left[2] | (right[0] > left[0]))
+            take = right[2] & (~left[2] | greater_than(m, right[0], left[0], "argmax"))
             return (Mux(take, right[0], left[0]), Mux(take, right[1], left[1]),
                     left[2] | right[2])
 
@@ -375,16 +372,16 @@ class LayerEngine(wiring.Component):
                 m.d.sync += [register.eq(value) for register, value in zip(registers, result)]
                 merged.append(registers)
             nodes = merged
-            stage_valid = Signal(name=f"tree{level}_valid")
-            m.d.sync += stage_valid.eq(valids[-1])
+            stage_valid, stage_first = (Signal(name=f"tree{level}_{what}")
+                                        for what in ("valid", "first"))
+            m.d.sync += [stage_valid.eq(valids[-1]), stage_first.eq(firsts[-1])]
             valids.append(stage_valid)
+            firsts.append(stage_first)
         best = (Signal(nodes[0][0].shape(), name="best_value"),
                 Signal.like(self.result, name="best_index"), Signal(name="best_valid"))
-        with m.If(self.start):
-            m.d.sync += best[2].eq(0)
-        with m.Elif(valids[-1]):
-            m.d.sync += [register.eq(value)
-                         for register, value in zip(best, better(best, nodes[0]))]
+        with m.If(valids[-1]):
+            m.d.sync += [register.eq(Mux(firsts[-1], new, merged)) for register, new, merged
+                         in zip(best, nodes[0], better(best, nodes[0]))]
         m.d.comb += self.result.eq(best[1])
         in_flight = valids[0]
         for stage_valid in valids[1:]:

@@ -354,6 +354,20 @@ def test_icebreaker_bitstream_fits_and_meets_the_board_clock(tmp_path, coding):
     # paths relative to the build directory: the build can be moved
     assert resources["bitstream"] == "icebreaker/snn_board.bin"
     assert str(tmp_path) not in json.dumps(resources)
+    assert_no_machine_paths(out)
+
+
+def assert_no_machine_paths(out):
+    """No generated design file names a path of the build machine (source attributes are
+    relative to the repository or to the package they come from)."""
+    from hdl.export import REPOSITORY
+    checked = 0
+    for path in out.rglob("*"):
+        if path.suffix in (".v", ".il", ".json") and path.is_file():
+            text = path.read_text(errors="replace")
+            assert str(REPOSITORY) not in text and "site-packages/" not in text, path
+            checked += 1
+    assert checked >= 3
 
 
 @pytest.mark.slow

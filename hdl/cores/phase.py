@@ -17,7 +17,7 @@ from amaranth.lib import data
 
 from golden.codings.phase import FixedQ, NeuronParams
 
-from . import NeuronCoreBase, Op
+from . import NeuronCoreBase, Op, greater_than
 
 
 def state_layout(params: NeuronParams) -> data.StructLayout:
@@ -63,7 +63,7 @@ class NeuronCore(NeuronCoreBase):
         # Q_in·potential and potential + weight side by side; the op picks one.
         p, operands = self.params, self.operands
         potential, fired = self.state.potential, self.state.fired
-        fire = operands.may_fire & ~fired & (potential > operands.threshold)
+        fire = operands.may_fire & ~fired & greater_than(m, potential, operands.threshold, "above")
         with m.If(operands.step):
             m.d.comb += [
                 self.next_state.potential.eq(Mux(operands.first, operands.first_value,
