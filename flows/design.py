@@ -158,11 +158,28 @@ class Design:
                 "network": self.network.describe(), "resources": resources,
                 "generated": {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(
                     timespec="seconds"), "host": platform.node(),
-                    "command": command if command is not None else sys.argv}})
+                    "command": command if command is not None else invocation()}})
             (staging / "report.json").write_text(json.dumps(report, indent=2, default=jsonable))
         progress.step("done")
         print_summary(report, out)
         return out
+
+
+def invocation() -> list[str]:
+    """How this process was started, without the build machine's paths: a module run as
+    `python -m flows.build` is named so."""
+    from hdl.export import REPOSITORY
+    if not sys.argv or not sys.argv[0]:
+        return ["python"]
+    program = Path(sys.argv[0]).resolve()
+    if program.suffix == ".py":
+        if "site-packages" in program.parts:
+            root = Path(*program.parts[:program.parts.index("site-packages") + 1])
+        else:
+            root = REPOSITORY if program.is_relative_to(REPOSITORY) else program.parent
+        module = ".".join(program.relative_to(root).with_suffix("").parts)
+        return ["python", "-m", module, *sys.argv[1:]]
+    return [program.name, *sys.argv[1:]]
 
 
 def _relative(value, directory: Path):

@@ -44,7 +44,7 @@ from golden.geometry import layer_geometry
 from golden.roms import Rom, table_rom
 
 from .addressing import UnsupportedLayer, addressing_for  # noqa: F401  (re-exported)
-from .cores import Op, greater_than
+from .cores import Op
 from .events import EventSink, EventSource
 
 
@@ -353,7 +353,7 @@ class LayerEngine(wiring.Component):
         valids, firsts = [valid], [first]
 
         def better(left, right):
-            take = right[2] & (~left[2] | greater_than(m, right[0], left[0], "argmax"))
+            take = right[2] & (~left[2] | (right[0] > left[0]))
             return (Mux(take, right[0], left[0]), Mux(take, right[1], left[1]),
                     left[2] | right[2])
 
