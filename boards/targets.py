@@ -120,6 +120,10 @@ class Arty:
         progress("timing proxy: the same design placed and routed on an ECP5-85F")
         proxy = ULX3S().place_and_route(top, out / "arty" / "timing_proxy_ecp5", progress)
         fmax = proxy["fmax_mhz"]
+        if fmax is None:
+            raise StepError("timing proxy: nextpnr-ecp5 reported no Fmax for the design clock "
+                            f"(see {out / 'arty' / 'timing_proxy_ecp5' / 'build.log'}); "
+                            "--no-timing-proxy builds without it")
         timing = {"fmax_mhz": fmax, "timing_proxy": {
             "device": "LFE5U-85F-6BG381C", "tool": "yowasp nextpnr-ecp5",
             "fmax_mhz": fmax, "directory": str(out / "arty" / "timing_proxy_ecp5"),

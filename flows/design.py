@@ -134,7 +134,8 @@ class Design:
                   "params": self.network.describe()["params"], "lanes": requested_lanes,
                   "board": board,
                   # what each engine really runs: a layer has no more lanes than neurons
-                  "lanes_per_layer": None if top is None else [e.lanes for e in top.engines],
+                  "lanes_per_layer": [e.lanes for e in top.engines] if top is not None
+                  else lanes if requested_lanes == "auto" else None,
                   **evaluate(self.network, self.float_classes, self.split, lanes, self.layers,
                              hardware=not golden_only)}
         with staged_directory(out) as staging:

@@ -243,7 +243,8 @@ class LayerEngine(wiring.Component):
         for stage in stages + [r, b0, p, b1]:
             in_flight = in_flight | stage.valid
         with m.If(busy & ~in_flight):
-            m.d.sync += busy.eq(0)
+            # ready for a start in the very next cycle: the lookups give phases 1 and 2
+            m.d.sync += [busy.eq(0), ahead.eq(1)]
             m.d.comb += self.done.eq(1)
         return m
 

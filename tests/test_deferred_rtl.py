@@ -4,8 +4,8 @@ import pytest
 from .rtl_helpers import amaranth_vs_golden, rtl_vs_golden
 
 
-# 16 lanes: two channel groups in layer 2 and several spikes per group, so the op two
-# behind one that stalls the pipeline needs the word still waiting to be written
+# 16 lanes: two channel groups in layer 2 and several spikes per group, so ops on the
+# same state word follow each other around pipeline stalls
 @pytest.mark.parametrize("lanes, T", [(4, 4), (5, 2), (16, 4)])
 def test_snn_top_equals_golden_in_amaranth_sim(make_deferred_network, split, lanes, T):
     amaranth_vs_golden(make_deferred_network(T=T), split.test_pixels[:3], lanes)

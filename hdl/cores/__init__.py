@@ -19,7 +19,9 @@ the next crosses more than one wide carry chain (issue: timing on real FPGAs):
   its flags, `weight`, `bias`, `threshold` (and `enable`) into the core's `prepared`
   operands (`operand_layout(params)`): addends such as bias - θ, decoded op flags;
 - B1 (`update(m)`): the state update from the registered `operands` and `state`: one
-  carry chain (several side by side) and the muxes that choose among their results.
+  carry chain (several side by side) and the muxes that choose among their results (the
+  phase core's Q·v is one adder per set bit of Q's numerator beyond the first: one at
+  the default Q = 1.25).
 
 The engine registers `prepared` into `operands` between P and B1; a single-neuron harness
 connects them directly. A core module provides `state_layout(params)` (the per-neuron
