@@ -118,15 +118,16 @@ class Arty:
         """The design clock from the timing proxy: the ECP5-85F place-and-route."""
         from .clocking import mmcm_settings
         progress("timing proxy: the same design placed and routed on an ECP5-85F")
-        proxy = ULX3S().place_and_route(top, out / "arty" / "timing_proxy_ecp5", progress)
+        directory = out / "arty" / "timing_proxy_ecp5"
+        proxy = ULX3S().place_and_route(top, directory, progress)
         fmax = proxy["fmax_mhz"]
         if fmax is None:
             raise StepError("timing proxy: nextpnr-ecp5 reported no Fmax for the design clock "
-                            f"(see {out / 'arty' / 'timing_proxy_ecp5' / 'build.log'}); "
-                            "--no-timing-proxy builds without it")
+                            f"(see {directory / 'build.log'}); --no-timing-proxy builds "
+                            "without it")
         timing = {"fmax_mhz": fmax, "timing_proxy": {
-            "device": "LFE5U-85F-6BG381C", "tool": "yowasp nextpnr-ecp5",
-            "fmax_mhz": fmax, "directory": str(out / "arty" / "timing_proxy_ecp5"),
+            "device": ULX3S.device, "tool": ULX3S.tool, "fmax_mhz": fmax,
+            "directory": str(directory),
             "note": "Vivado is not available here: fmax_mhz is the Fmax of the same design "
                     "placed and routed on an ECP5-85F, a proxy for the Artix-7's"}}
         if fmax >= self.oscillator_mhz:
@@ -193,6 +194,7 @@ class ICEBreaker:
 class ULX3S:
     name = "ulx3s"
     default_lanes = 4
+    device, tool = "LFE5U-85F-6BG381C", "yowasp nextpnr-ecp5"
 
     def build(self, top, out: Path, progress) -> dict:
         estimate = check_block_ram(top, self.name, progress)
@@ -208,7 +210,7 @@ class ULX3S:
             # abc9 with flip-flops: Yosys 0.70's default abc9 run asserts in
             # abc_ops_reintegrate on this design; -dff maps it (and no worse)
             synth_opts="-dff")
-        return {"device": "LFE5U-85F-6BG381C", "tool": "yowasp nextpnr-ecp5", **figures}
+        return {"device": self.device, "tool": self.tool, **figures}
 
 
 TARGETS = {target.name: target for target in (NoBoard(), Arty(), ICEBreaker(), ULX3S())}

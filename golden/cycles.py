@@ -92,12 +92,13 @@ def balanced_lanes(network, result, budget: int) -> list[int]:
                 return count
         return None
 
+    cycles = [mean_cycles(index, 1) for index in range(len(layers))]
     while True:
-        candidates = [(mean_cycles(index, lanes[index]), index, step)
-                      for index in range(len(layers))
+        candidates = [(cycles[index], index, step) for index in range(len(layers))
                       if (step := next_step(index)) is not None
                       and sum(lanes) - lanes[index] + step <= budget]
         if not candidates:
             return lanes
         _, index, step = max(candidates)
         lanes[index] = step
+        cycles[index] = mean_cycles(index, step)
