@@ -57,19 +57,76 @@ def lint(verilog: Path, toplevel: str) -> None:
         raise AssertionError(f"Verilator lint of {verilog} failed:\n{result.stderr[-3000:]}")
 
 
-def run_cocotb(verilog: Path, toplevel: str, test_module: str, build_dir: Path,
-               extra_env: dict[str, str]) -> Path:
-    """Verilate `verilog`, run the cocotb `test_module` against it; raise if a test fails."""
+# Verilator's runtime library, compiled into every build directory: design-independent
+# for one Verilator, cocotb, compiler and set of flags, and half of a small design's build
+# time. Kept once per such key and copied into each new build directory before make runs.
+RUNTIME_OBJECTS = ["verilated", "verilated_vpi", "verilated_dpi", "verilated_threads"]
+
+
+def runtime_cache() -> Path:
+    import hashlib
+    import platform
+    import sys
+    from importlib.metadata import version
+    key = "|".join([version("verilator"), version("cocotb"), sys.platform, platform.machine(),
+                    shutil.which("c++") or "", os.environ.get("MAKEFLAGS", ""),
+                    *VERILATOR_LINT_OFF])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "snn-hw" / f"verilator-runtime-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def _seed_runtime(build_dir: Path) -> list[list[str]]:
+    """The command that copies the cached runtime objects into `build_dir` (none if there
+    is no cache yet). It runs after Verilator has written the makefile: a copy is newer than
+    the makefile, so make takes it as built."""
+    import sys
+    cache = runtime_cache()
+    files = [str(cache / f"{name}{suffix}") for name in RUNTIME_OBJECTS for suffix in (".o", ".d")]
+    if not all(Path(path).exists() for path in files):
+        return []
+    return [[sys.executable, "-c", "import shutil, sys\nfor f in sys.argv[2:]: "
+             "shutil.copy(f, sys.argv[1])", str(build_dir), *files]]
+
+
+def _store_runtime(build_dir: Path) -> None:
+    import tempfile
+    cache = runtime_cache()
+    files = [build_dir / f"{name}{suffix}" for name in RUNTIME_OBJECTS for suffix in (".o", ".d")]
+    if cache.exists() or not all(path.exists() for path in files):
+        return
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=cache.parent))
+    for path in files:
+        shutil.copy2(path, staging / path.name)
+    try:
+        staging.rename(cache)           # atomic: parallel builds never see half a cache
+    except OSError:                     # another build stored it first
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def verilate(verilog: Path, toplevel: str, build_dir: Path):
+    """Verilate `verilog` into `build_dir`; return the cocotb runner that runs it."""
     use_packaged_verilator()
     from cocotb_tools.runner import get_runner
 
-    build_dir = Path(build_dir).resolve()
     runner = get_runner("verilator")
-    log = build_dir / "build.log"
     build_dir.mkdir(parents=True, exist_ok=True)
+    build_commands = getattr(runner, "_build_command", None)
+    if build_commands is not None:      # cocotb_tools' runner: Verilator, then make
+        def with_cached_runtime():
+            verilator, *rest = build_commands()
+            return [verilator, *_seed_runtime(build_dir), *rest]
+        runner._build_command = with_cached_runtime
     runner.build(sources=[Path(verilog).resolve()], hdl_toplevel=toplevel,
                  build_dir=build_dir, build_args=VERILATOR_LINT_OFF, always=True,
-                 log_file=log)
+                 log_file=build_dir / "build.log")
+    _store_runtime(build_dir)
+    return runner
+
+
+def run_test(runner, toplevel: str, test_module: str, build_dir: Path,
+             extra_env: dict[str, str]) -> Path:
+    """Run the cocotb `test_module` on a verilated design; raise if a test fails."""
     results = runner.test(test_module=test_module, hdl_toplevel=toplevel,
                           build_dir=build_dir, test_dir=build_dir, extra_env=extra_env,
                           log_file=build_dir / "test.log")
@@ -78,6 +135,14 @@ def run_cocotb(verilog: Path, toplevel: str, test_module: str, build_dir: Path,
         raise AssertionError(f"cocotb {test_module} failed: {failures}; see "
                              f"{build_dir / 'test.log'}")
     return results
+
+
+def run_cocotb(verilog: Path, toplevel: str, test_module: str, build_dir: Path,
+               extra_env: dict[str, str]) -> Path:
+    """Verilate `verilog`, run the cocotb `test_module` against it; raise if a test fails."""
+    build_dir = Path(build_dir).resolve()
+    runner = verilate(verilog, toplevel, build_dir)
+    return run_test(runner, toplevel, test_module, build_dir, extra_env)
 
 
 def _failures(results_xml: Path) -> list[str]:

@@ -11,7 +11,7 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.simtime import get_sim_time
-from cocotb.triggers import ReadOnly, RisingEdge
+from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 MAX_LATENCY = 5_000_000
 
@@ -35,37 +35,42 @@ class PixelDriver:
 
 
 class ResultMonitor:
-    def __init__(self, dut):
-        self.dut = dut
+    def __init__(self, dut, period_ns: int):
+        self.dut, self.period_ns = dut, period_ns
 
     async def receive(self):
-        """Wait for result__valid; return (class, cycles waited since the last pixel)."""
+        """Wait for result__valid; return (class, cycles waited since the last pixel).
+        The simulator runs free until valid rises (no Python on every clock edge); the
+        cycles are the simulated time since the last pixel's edge, in clock periods."""
         dut = self.dut
         dut.result__ready.value = 1
-        cycles = 0
-        while True:
+        started = get_sim_time("ns")
+        await ReadOnly()
+        if not dut.result__valid.value:
+            await First(RisingEdge(dut.result__valid),
+                        Timer(MAX_LATENCY * self.period_ns, unit="ns"))
             await ReadOnly()
-            if dut.result__valid.value:
-                value = int(dut.result__payload.value)
-                await RisingEdge(dut.clk)
-                return value, cycles
-            await RisingEdge(dut.clk)
-            cycles += 1
-            if cycles > MAX_LATENCY:
+            if not dut.result__valid.value:
                 raise TimeoutError(f"no result after {MAX_LATENCY} cycles")
+        cycles, remainder = divmod(get_sim_time("ns") - started, self.period_ns)
+        assert remainder == 0, "result__valid rose between clock edges"
+        value = int(dut.result__payload.value)
+        await RisingEdge(dut.clk)       # the handshake happens on this edge
+        return value, int(cycles)
 
 
 @cocotb.test()
 async def classify_images(dut):
     images = np.load(os.environ["SNN_IMAGES"])
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    period_ns = 10
+    cocotb.start_soon(Clock(dut.clk, period_ns, unit="ns").start())
     dut.rst.value = 1
     dut.pixels__valid.value = 0
     dut.result__ready.value = 0
     for _ in range(3):
         await RisingEdge(dut.clk)
     dut.rst.value = 0
-    driver, monitor = PixelDriver(dut), ResultMonitor(dut)
+    driver, monitor = PixelDriver(dut), ResultMonitor(dut, period_ns)
     classes, latency = [], []
     started_wall, started_ns = time.perf_counter(), get_sim_time("ns")
     for image in images:   # back to back, no reset in between

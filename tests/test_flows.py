@@ -344,7 +344,8 @@ def test_arty_build_fits_and_runs_at_its_proxy_clock(tmp_path, coding):
     pytest.param("deferred", marks=pytest.mark.slow),
     pytest.param("rate", marks=pytest.mark.slow),
     pytest.param("tsc", marks=pytest.mark.slow)])
-def test_icebreaker_bitstream_fits_and_meets_the_board_clock(tmp_path, coding):
+def test_icebreaker_bitstream_fits_and_meets_the_board_clock(tmp_path, coding, monkeypatch,
+                                                             capsys):
     out = tmp_path / "icebreaker"
     assert build_flow.main(["--coding", coding, "--board", "icebreaker", "--out", str(out)]) == 0
     resources = json.loads((out / "report.json").read_text())["resources"]
@@ -356,6 +357,41 @@ def test_icebreaker_bitstream_fits_and_meets_the_board_clock(tmp_path, coding):
     assert resources["bitstream"] == "icebreaker/snn_board.bin"
     assert str(tmp_path) not in json.dumps(resources)
     assert_no_machine_paths(out)
+    host_program_runs_the_build(out, tmp_path, monkeypatch, capsys)
+
+
+def host_program_runs_the_build(out, tmp_path, monkeypatch, capsys):
+    """flows.board on the build: the board top on Verilator (--port sim) answers the golden
+    classes; --program calls the installed programmer with the build's bitstream, or says
+    what to install."""
+    from flows import board as board_flow
+    from golden.data import load_digits_split
+    split = load_digits_split()
+    images, labels = tmp_path / "images.npy", tmp_path / "labels.npy"
+    np.save(images, split.test_pixels[:3])
+    np.save(labels, split.test_labels[:3])
+    capsys.readouterr()
+    assert board_flow.main([str(out), "--port", "sim", "--images", str(images),
+                            "--labels", str(labels)]) == 0
+    printed = capsys.readouterr()
+    golden = load_network(out).simulate(split.test_pixels[:3].reshape(3, -1)).classes
+    assert [int(c) for c in printed.out.split()] == golden.tolist()
+    assert "the board equals the golden model on all 3 images" in printed.err
+    assert "images/s" in printed.err and "accuracy" in printed.err
+
+    programmers = tmp_path / "bin"
+    programmers.mkdir()
+    monkeypatch.setenv("PATH", str(programmers))
+    args = [str(out), "--program", "--port", "/dev/no-such-tty", "--images", str(images)]
+    assert board_flow.main(args) == 2
+    assert "no programmer found for icebreaker" in capsys.readouterr().err
+    (programmers / "iceprog").write_text(f"#!/bin/sh\necho \"$@\" > {tmp_path}/iceprog.args\n")
+    (programmers / "iceprog").chmod(0o755)
+    monkeypatch.setattr(board_flow.time, "sleep", lambda seconds: None)
+    assert board_flow.main(args) == 2           # programmed; then the port is not there
+    assert (tmp_path / "iceprog.args").read_text().strip() == \
+        str(out / "icebreaker" / "snn_board.bin")
+    assert "--port /dev/no-such-tty: cannot open it" in capsys.readouterr().err
 
 
 def assert_no_machine_paths(out):
