@@ -1,6 +1,8 @@
 """Board targets: what `--board` does after the Verilog of `snn_top` is written.
 
-- `none`: nothing more (plain Verilog and ROM files, for ASIC flows).
+- `none`: nothing more (snn_top.v with its memories inline, and the ROM files).
+- `asic`: snn_top for ASIC flows, each memory a module of its own, a memory list, an
+  .sdc, a self-checking Verilog testbench and a generic gate count (`boards/asic.py`).
 - `arty`: Arty A7-35T. Vivado is not available here, so the Vivado build plan is extracted
   (run `build_snn_board.sh` where Vivado is installed) and a Yosys `synth_xilinx` run of
   the same design gives LUT/FF/BRAM/DSP estimates. Its timing proxy is the ECP5-85F
@@ -213,7 +215,12 @@ class ULX3S:
         return {"device": self.device, "tool": self.tool, **figures}
 
 
-TARGETS = {target.name: target for target in (NoBoard(), Arty(), ICEBreaker(), ULX3S())}
+def _targets() -> dict:
+    from .asic import Asic
+    return {target.name: target for target in (NoBoard(), Asic(), Arty(), ICEBreaker(), ULX3S())}
+
+
+TARGETS = _targets()
 
 
 def get_target(name: str):

@@ -6,6 +6,8 @@
 
     python -m flows.build --model my.onnx --data my.npz --coding rate --board arty
 
+    python -m flows.build --coding tsc --board asic --clock-mhz 250
+
 Writes into the build directory (default build/<coding>-<board>):
     snn_top.v          Verilog of snn_top (ROM contents inlined as memory initialisers)
     roms/*.hex         the same ROM words as $readmemh files, for flows that load memories
@@ -81,6 +83,10 @@ def parse_args(argv=None):
     parser.add_argument("--no-timing-proxy", dest="timing_proxy", action="store_false",
                         help="arty: skip the ECP5 place-and-route that stands in for Vivado's "
                              "timing (then the design clock is the board's 100 MHz, unchecked)")
+    parser.add_argument("--clock-mhz", type=float,
+                        help="asic: the clock constraint of snn_top.sdc in MHz (default 100)")
+    parser.add_argument("--inline-roms", action="store_true",
+                        help="asic: ROM words inline in memories.v instead of $readmemh files")
     parser.add_argument("--out", type=Path, help="build directory (default: build/<coding>-<board>, "
                                                  "prefixed with the network or the model's "
                                                  "name unless it is digits-mlp)")
@@ -175,6 +181,15 @@ def build(args) -> Path:
         raise FlowError("give --model or --network, not both")
     if not args.timing_proxy and args.board != "arty":
         raise FlowError(f"--no-timing-proxy is an option of --board arty, not --board {args.board}")
+    board_options = {} if args.timing_proxy else {"timing_proxy": False}
+    if args.clock_mhz is not None or args.inline_roms:
+        if args.board != "asic":
+            raise FlowError(f"--clock-mhz and --inline-roms are options of --board asic, not "
+                            f"--board {args.board}")
+        if args.clock_mhz is not None and not args.clock_mhz > 0:
+            raise FlowError(f"--clock-mhz must be a positive frequency, not {args.clock_mhz:g}")
+        board_options = {"inline_roms": args.inline_roms,
+                         **({"clock_mhz": args.clock_mhz} if args.clock_mhz else {})}
     progress = Progress(1 + (3 if args.golden_only else 4 if args.board == "none" else 5))
     progress.step(f"converting {args.model or args.network} to {args.coding} coding")
     design = convert(args.model if args.model is not None else args.network, args.data,
@@ -182,7 +197,7 @@ def build(args) -> Path:
                      **{name: getattr(args, name) for name in params_fields()})
     return design.build(args.out, board=args.board, lanes=args.lanes,
                         golden_only=args.golden_only, progress=progress,
-                        board_options={} if args.timing_proxy else {"timing_proxy": False})
+                        board_options=board_options)
 
 
 def main(argv=None) -> int:

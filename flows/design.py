@@ -124,8 +124,8 @@ class Design:
             except UnsupportedLayer as error:
                 raise FlowError(f"{self.name}: {error}. Use --golden-only for the golden "
                                 "model's figures") from None
-        if top is not None and board != "none":
-            from boards.fit import check_fit    # does not fit: said now, before any tool runs
+        from boards.fit import BOARDS as FPGAS, check_fit
+        if top is not None and board in FPGAS:  # does not fit: said now, before any tool runs
             check_fit(top, board, lanes, label=f"{self.name} ({self.coding}, lanes {lanes})")
         progress.step(f"golden simulation of {len(self.split.test_labels)} test images")
         report = {"coding": self.coding, "network_name": self.name, "source": self.source,
@@ -150,7 +150,10 @@ class Design:
                 resources = rom_report(top)
             if board != "none":
                 progress.step(f"board build: {board}")
-                resources.update(target.build(top, staging, progress.note,
+                # a target that checks its output on test images (asic) gets some
+                inputs = {"test_images": self.split.test_pixels} \
+                    if getattr(target, "needs_test_images", False) else {}
+                resources.update(target.build(top, staging, progress.note, **inputs,
                                               **(board_options or {})))
                 # paths relative to the build directory, so that a build can be moved
                 resources = _relative(resources, staging)

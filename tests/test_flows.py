@@ -236,6 +236,9 @@ def test_simulate_rejects_a_missing_or_unfinished_build(tmp_path, capsys):
     (["--coding", "phase", "--runs", "2"], "--runs does not apply to the phase coding"),
     (["--alpha", "0.5"], "--alpha does not apply to the phase coding"),
     (["--coding", "rate", "--Q", "auto"], "--Q does not apply to the rate coding"),
+    (["--clock-mhz", "200", "--board", "arty"], "--clock-mhz and --inline-roms are options "
+                                                 "of --board asic, not --board arty"),
+    (["--clock-mhz", "0", "--board", "asic"], "--clock-mhz must be a positive frequency"),
 ])
 def test_bad_build_parameters_fail_before_anything_is_built(tmp_path, capsys, option, message):
     out = tmp_path / "never"
