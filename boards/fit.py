@@ -77,12 +77,12 @@ FAMILIES = {
         RamKind("TRELLIS_DPR16X4", 4, ((16, 4),), 0))),
 }
 BOARDS = {
-    "icebreaker": dict(family="ice40", available=30, unit="EBR (4 kbit)",
+    "icebreaker": dict(family="ice40", available=30, unit="EBR (4 kbit)", block_bits=4096,
                        device="iCE40UP5K block RAMs (EBR, 4 kbit)",
                        note="its 4 SPRAMs (256 kbit each) do not hold weights yet"),
-    "ulx3s": dict(family="ecp5", available=208, unit="EBR (18 kbit)",
+    "ulx3s": dict(family="ecp5", available=208, unit="EBR (18 kbit)", block_bits=18432,
                   device="LFE5U-85F block RAMs (DP16KD, 18 kbit)", note=""),
-    "arty": dict(family="xc7", available=50, unit="BRAM36",
+    "arty": dict(family="xc7", available=50, unit="BRAM36", block_bits=36864,
                  device="XC7A35T block RAMs (RAMB36; a RAMB18 counts 1/2)", note=""),
 }
 
@@ -153,7 +153,12 @@ def check_fit(top, board_name: str, lanes: int | None = None, label: str | None 
                            "mapped_to": kind, "blocks": blocks})
     needed = sum(m["blocks"] for m in per_memory)
     needed = int(needed) if needed == int(needed) else needed
+    # packing: the bits the block-RAM memories hold against the bits of the blocks they take
+    stored = sum(m["stored_width"] * m["depth"] for m in per_memory if m["blocks"])
+    taken = int(needed * board["block_bits"])
     estimate = {"needed": needed, "available": board["available"], "unit": board["unit"],
+                "memory_bits_in_block_ram": stored, "block_ram_bits_taken": taken,
+                "packing_efficiency_percent": round(100 * stored / taken, 1) if taken else None,
                 "method": "memory_libmap cost model, before synthesis (an upper estimate)",
                 "per_memory": per_memory}
     if hasattr(top, "__dict__"):          # kept for the board build that follows

@@ -63,8 +63,10 @@ def check_block_ram(top, board: str, progress) -> dict:
     # flows.design checked the fit before the golden simulation: its figures, if there
     cached = getattr(top, "fit_estimates", {})
     estimate = cached[board] if board in cached else check_fit(top, board)["block_ram"]
+    packing = estimate["packing_efficiency_percent"]
     progress(f"block RAM estimate: {estimate['needed']} of {estimate['available']} "
-             f"{estimate['unit']}")
+             f"{estimate['unit']}" + ("" if packing is None else
+                                      f", {packing:g} % of their bits used"))
     return {"block_ram_estimate": estimate}
 
 

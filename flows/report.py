@@ -155,6 +155,17 @@ def print_summary(report: dict, out: Path) -> None:
         period = cyc["back_to_back_period_mean"]
         print(f"  throughput {res['clock_mhz'] * 1e6 / period:,.0f} images/s back to back at "
               f"the board clock, {res['fmax_mhz'] * 1e6 / period:,.0f} at Fmax")
+    if "asic" in res:
+        asic = res["asic"]
+        print(f"  asic       {asic['logic_cells']} generic cells ({asic['flip_flops']} flip-flops), "
+              f"~{asic['estimated_transistors']:,} transistors of logic; {asic['memories']} "
+              f"memories, {asic['memory_bits']} bits (memories.json); {asic['clock_mhz']:g} MHz")
+    estimate = res.get("block_ram_estimate")
+    if estimate and estimate.get("packing_efficiency_percent") is not None:
+        print(f"  block RAM  {estimate['needed']} of {estimate['available']} {estimate['unit']}, "
+              f"{estimate['memory_bits_in_block_ram']} memory bits in "
+              f"{estimate['block_ram_bits_taken']} block-RAM bits "
+              f"({estimate['packing_efficiency_percent']:g} % packing)")
     if "rom_bits" in res:
         print(f"  memories   {res['rom_bits']} ROM bits, {res['state_ram_bits']} state RAM bits")
     else:

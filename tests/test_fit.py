@@ -99,3 +99,12 @@ def test_build_flow_refuses_with_exit_status_1_before_place_and_route(monkeypatc
     # said before the golden simulation and before any directory is written
     assert "golden simulation" not in error
     assert not out.exists() and not out.with_name("mlp.incomplete").exists()
+
+
+def test_packing_efficiency_counts_the_bits_of_the_blocks_taken():
+    # the ROM keeps 8 live bits of 256 words in one EBR; the RAM 5 x 100 bits in another
+    estimate = check_fit(TwoMemories(), "icebreaker")["block_ram"]
+    assert estimate["needed"] == 2
+    assert estimate["memory_bits_in_block_ram"] == 8 * 256 + 5 * 100
+    assert estimate["block_ram_bits_taken"] == 2 * 4096
+    assert estimate["packing_efficiency_percent"] == round(100 * 2548 / 8192, 1)
