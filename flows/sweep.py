@@ -4,7 +4,9 @@
 
 SPEC.toml names the network, the codings, the grids and what to run per point:
 
-    network = "digits-mlp"        # a bundled network
+    network = "digits-mlp"        # a bundled network, or with model/data a name for yours
+    model = "my.onnx"             # your network and data instead (paths relative to the
+    data = "my.npz"               # spec; input_mean / input_std as flows.build's options)
     codings = ["phase", "tsc"]    # default: all
     run = "golden"                # golden | rtl (Verilator on rtl_images) | build (boards)
     rtl_images = 8
@@ -43,7 +45,7 @@ from golden.codings import REGISTRY, get_coding
 from golden.network import network_names
 
 from .common import FlowError, check_output_path, jsonable, run_flow
-from .sweep_point import RUNS, evaluate_point
+from .sweep_point import RUNS, evaluate_point, user_source
 
 PACKAGES = ("golden", "hdl", "flows", "boards", "sim")
 DEFAULT_CACHE = Path("build") / "sweep-cache"
@@ -63,6 +65,11 @@ class SweepSpec:
     boards: list = field(default_factory=lambda: ["none"])
     lanes: list = field(default_factory=lambda: [4])
     grid: dict = field(default_factory=dict)        # parameter → values, or coding → {…}
+    model: str | None = None      # a user's ONNX file and .npz data instead of `network`
+    data: str | None = None
+    input_mean: float | list | None = None
+    input_std: float | list | None = None
+    source: dict | None = field(default=None, init=False)   # user_source(), set when checked
 
     def points(self) -> list[dict]:
         """Every point of the grid, coding by coding; a grid names only parameters the
@@ -81,10 +88,12 @@ class SweepSpec:
             names = sorted(axes)
             for values in product(*(axes[n] for n in names)):
                 for lanes, board in product(self.lanes, self.boards):
-                    points.append({"network": self.network, "coding": coding,
-                                   "params": dict(zip(names, values)), "lanes": lanes,
-                                   "board": board, "run": self.run,
-                                   "rtl_images": self.rtl_images})
+                    point = {"network": self.network, "coding": coding,
+                             "params": dict(zip(names, values)), "lanes": lanes,
+                             "board": board, "run": self.run, "rtl_images": self.rtl_images}
+                    if self.source is not None:
+                        point["source"] = self.source
+                    points.append(point)
         return points
 
 
@@ -95,12 +104,13 @@ def load_spec(path: Path) -> SweepSpec:
         raise FlowError(f"sweep spec {path}: no such file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise FlowError(f"sweep spec {path}: not valid TOML ({error})") from None
-    return spec_from_dict(data, str(path))
+    return spec_from_dict(data, str(path), base=path.parent)
 
 
-def spec_from_dict(data: dict, name: str = "sweep spec") -> SweepSpec:
-    """A checked spec: every mistake is an error naming the key, nothing is dropped."""
-    known = set(SweepSpec.__dataclass_fields__)
+def spec_from_dict(data: dict, name: str = "sweep spec", base: Path | None = None) -> SweepSpec:
+    """A checked spec: every mistake is an error naming the key, nothing is dropped.
+    `base`: the directory relative paths (model, data) start from (the spec's own)."""
+    known = set(SweepSpec.__dataclass_fields__) - {"source"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise FlowError(f"{name}: unknown key(s) {', '.join(unknown)} (known: "
@@ -113,7 +123,9 @@ def spec_from_dict(data: dict, name: str = "sweep spec") -> SweepSpec:
                 or not all(isinstance(v, kind) and not isinstance(v, bool) for v in values)):
             raise FlowError(f"{name}: {key} must be a non-empty list of "
                             f"{'integers' if kind is int else 'names'}, not {values!r}")
-    if spec.network not in network_names():
+    if spec.model is not None or spec.data is not None:
+        user_network(spec, data, name, base)
+    elif spec.network not in network_names():
         raise FlowError(f"{name}: network {spec.network!r} is not bundled "
                         f"({', '.join(network_names())})")
     for coding in spec.codings:
@@ -131,6 +143,36 @@ def spec_from_dict(data: dict, name: str = "sweep spec") -> SweepSpec:
         raise FlowError(f"{name}: rtl_images must be a positive integer, not {spec.rtl_images!r}")
     check_grid(spec, name)
     return spec
+
+
+def user_network(spec: SweepSpec, data: dict, name: str, base: Path | None) -> None:
+    """model and data: both, as files (relative to the spec), hashed into every point."""
+    if spec.model is None or spec.data is None:
+        raise FlowError(f"{name}: model and data go together (an ONNX file and an .npz)")
+    for key in ("model", "data"):
+        if not isinstance(getattr(spec, key), str):
+            raise FlowError(f"{name}: {key} must be a path, not {getattr(spec, key)!r}")
+    if "network" in data and data["network"] in network_names():
+        raise FlowError(f"{name}: give model/data or a bundled network "
+                        f"({data['network']!r}), not both")
+    means = {}
+    for key in ("input_mean", "input_std"):
+        value = getattr(spec, key)
+        values = [value] if isinstance(value, (int, float)) else value
+        if value is not None and (not isinstance(values, list) or not values or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
+            raise FlowError(f"{name}: {key} must be a number or a list of numbers, "
+                            f"not {value!r}")
+        means[key] = None if value is None else [float(v) for v in values]
+    base = Path(base) if base is not None else Path.cwd()
+    paths = {key: base / getattr(spec, key) for key in ("model", "data")}
+    try:
+        spec.source = user_source(paths["model"], paths["data"], means["input_mean"],
+                                  means["input_std"])
+    except FlowError as error:
+        raise FlowError(f"{name}: {str(error).replace('--', '', 1)}") from None
+    if "network" not in data:
+        spec.network = Path(spec.model).stem
 
 
 def check_grid(spec: SweepSpec, name: str) -> None:

@@ -215,3 +215,61 @@ def test_forty_points_on_two_workers_equal_one_by_one(tmp_path):
     parallel = run_points(points, cache_dir=tmp_path / "b", workers=2, progress=False)
     assert not any("error" in o for o in sequential)
     assert rows_by_point(parallel) == rows_by_point(sequential)
+
+
+@pytest.fixture(scope="module")
+def user_files(tmp_path_factory, split):
+    """A user's ONNX MLP (8×8 inputs) and .npz data, as flows.build --model/--data takes."""
+    import numpy as np
+    import torch
+    from torch import nn
+    from .test_frontends import export
+    directory = tmp_path_factory.mktemp("user")
+    torch.manual_seed(3)
+    module = nn.Sequential(nn.Flatten(), nn.Linear(64, 24), nn.ReLU(), nn.Linear(24, 10))
+    export(module, (8, 8), directory / "tiny.onnx", dynamo=False)
+    np.savez(directory / "tiny.npz",
+             x_train=split.train_pixels[:300].reshape(-1, 8, 8), y_train=split.train_labels[:300],
+             x_test=split.test_pixels[:60].reshape(-1, 8, 8), y_test=split.test_labels[:60])
+    return directory
+
+
+def test_sweep_of_a_users_model_and_data(user_files, tmp_path):
+    """model/data in the spec (relative to it): every point is the user's network, its
+    rows are what the Python API gives for the same files and parameters."""
+    from flows.design import convert
+    spec_path = user_files / "mine.toml"
+    spec_path.write_text('model = "tiny.onnx"\ndata = "tiny.npz"\ncodings = ["phase"]\n'
+                         'lanes = [2]\n[grid]\nT = [6, 10]\n')
+    spec = load_spec(spec_path)
+    points = spec.points()
+    assert len(points) == 2 and {p["network"] for p in points} == {"tiny"}
+    assert points[0]["source"]["model"] == str(user_files / "tiny.onnx")
+    outcomes = run_points(points, cache_dir=tmp_path, workers=0, progress=False)
+    for outcome in outcomes:
+        T = outcome["point"]["params"]["T"]
+        design = convert(user_files / "tiny.onnx", user_files / "tiny.npz", "phase", T=T)
+        assert outcome["row"]["snn_golden_percent"] == design.accuracy()["snn_golden_percent"]
+        assert outcome["row"]["network"] == "tiny"
+    # another data file under the same name is another point (its hash is in the key)
+    (user_files / "tiny.npz").rename(user_files / "old.npz")
+    import numpy as np
+    with np.load(user_files / "old.npz") as old:
+        np.savez(user_files / "tiny.npz", **{k: old[k][:-1] if k.startswith("x_test") or
+                                             k.startswith("y_test") else old[k] for k in old})
+    again = run_points(load_spec(spec_path).points(), cache_dir=tmp_path, workers=0,
+                       progress=False)
+    assert {o["status"] for o in again} == {"computed"}
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"model": "tiny.onnx"}, "model and data go together"),
+    ({"model": "tiny.onnx", "data": "none.npz"}, r"data .*none.npz: no such file"),
+    ({"model": "tiny.onnx", "data": "tiny.npz", "network": "digits-mlp"},
+     "give model/data or a bundled network"),
+    ({"model": "tiny.onnx", "data": "tiny.npz", "input_std": "wide"},
+     "input_std must be a number or a list of numbers"),
+])
+def test_user_model_spec_mistakes_are_named(user_files, spec, message):
+    with pytest.raises(sweep_flow.FlowError, match=message):
+        spec_from_dict(spec, "mine.toml", base=user_files)
