@@ -11,8 +11,9 @@ instance of a named module, `snn_mem_<hierarchy>`, with a plain port list
 and a behavioural body in `memories.v` that an ASIC engineer swaps for an SRAM macro or a
 DFFRAM. `memories.json` lists each one (depth, width, ports, read-during-write rule,
 contents file). The RTL is verified with these bodies (`tb_snn_top.v`): a RAM starts at
-zero, as Amaranth's memories do, and a read port marked `write_first` returns the word
-being written at its address in that cycle.
+zero, as Amaranth's memories do, or with arbitrary words (`+random_ram`), as an SRAM macro
+powers up, and a read port marked `write_first` returns the word being written at its
+address in that cycle.
 """
 import re
 from dataclasses import dataclass, field
@@ -67,7 +68,8 @@ class MemoryMacro:
                 + ([{"name": "w", "direction": "write", "clock": "clk"}]
                    if self.writable else []),
                 "contents": self.contents_file if not self.writable else
-                "zero at start (the RTL was verified so; see the README)"}
+                "none needed: every word is written before it is read (the testbench's "
+                "+random_ram starts RAMs and read registers with arbitrary words)"}
 
 
 def _words(data) -> list[int]:
@@ -166,15 +168,21 @@ def memory_verilog(macro: MemoryMacro, inline: bool = False, body: bool = True) 
         return "\n".join(["(* blackbox *)", *lines, "endmodule\n"])
     lines.append(f"    reg [{top}:0] mem [0:{macro.depth - 1}];")
     lines += ["    integer i;", "    initial begin"]
+    # +random_ram (a plusarg): arbitrary start contents and read registers, as an SRAM
+    # macro powers up; the design must not depend on them
+    random = "{" + ", ".join(["$random"] * ((macro.width + 31) // 32)) + "}"
     if macro.writable:
-        lines.append(f"        for (i = 0; i < {macro.depth}; i = i + 1) mem[i] = {macro.width}'d0;")
+        lines += ["        for (i = 0; i < " f"{macro.depth}; i = i + 1)",
+                  f'            mem[i] = $test$plusargs("random_ram") ? {random} : '
+                  f"{macro.width}'d0;"]
     elif inline:
         digits = max(1, (macro.width + 3) // 4)
         lines += [f"        mem[{i}] = {macro.width}'h{word:0{digits}x};"
                   for i, word in enumerate(macro.init)]
     else:
         lines.append(f'        $readmemh("{macro.contents_file}", mem);')
-    lines += [f"        r{index}_data = {macro.width}'d0;" for index in range(len(macro.read_ports))]
+    lines += [f'        r{index}_data = $test$plusargs("random_ram") ? {random} : {macro.width}\'d0;'
+              for index in range(len(macro.read_ports))]
     lines.append("    end")
     if macro.writable:
         lines += ["    always @(posedge clk)", "        if (w_en) mem[w_addr] <= w_data;"]

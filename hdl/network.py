@@ -7,12 +7,13 @@ Interface (Amaranth flattens the stream ports to these Verilog names):
     result__payload, result__valid, result__ready          Out stream: class index
 
 Per image: `pixels__ready` is high while the image is loading (one pixel per cycle,
-row-major). After the last pixel the layers run one after another; `result__valid` rises
+row-major); after reset it rises once the max pooling units, if any, have emptied their
+slot banks (one cycle per pooling window). After the last pixel the layers run one after another; `result__valid` rises
 a fixed, data-dependent number of cycles later (`golden.cycles`), and stays high until
 `result__ready`. The next image is accepted from the cycle after the result handshake;
 no reset is needed between images.
 """
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -95,7 +96,12 @@ class SnnTop(wiring.Component):
         pixel_index = Signal(range(max(n_in, 2)))
         loading = Signal(init=1)
         accept = self.pixels.valid & self.pixels.ready
-        m.d.comb += self.pixels.ready.eq(loading)
+        # after reset, the first pixel waits until every max pooling unit has emptied its
+        # slot banks (a few cycles; no cycle count from the last pixel changes)
+        cleared = Const(1)
+        for pool in self.pools.values():
+            cleared = cleared & pool.cleared
+        m.d.comb += self.pixels.ready.eq(loading & cleared)
         # A pixel is registered before the input source stores it (the stream's source is
         # outside this design); the first layer starts once the last store has landed.
         m.d.sync += [planes.pixel_valid.eq(accept), planes.pixel.eq(self.pixels.payload),

@@ -19,6 +19,10 @@ member's on/off state, its time on, the maximum and the pooled on/off state: the
 train switches on (+1) or off (-1) when "the maximum grew this step" changes.
 
 Cycles from `start` to `done`: Σ_t (max(1, events(t)) + 2 + windows) + 2 (`golden/cycles.py`).
+
+The slot banks must start empty, and a block RAM (or an SRAM macro) may not: after reset
+the unit writes zeros to every window (`windows` cycles) and raises `cleared`; `snn_top`
+takes no pixel before that, so no cycle count from the last pixel changes.
 """
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
@@ -53,6 +57,7 @@ class MaxPoolUnit(wiring.Component):
         super().__init__({
             "start": In(1),
             "done": Out(1),
+            "cleared": Out(1),
             "events": Out(EventSource(n_neurons, phases, phases)),
             "spikes": Out(EventSink(self.windows, phases)),
         })
@@ -149,14 +154,22 @@ class MaxPoolUnit(wiring.Component):
         state_read, state_write = state_mem.read_port(), state_mem.write_port()
         m.d.comb += [state_read.addr.eq(window), state_read.en.eq(1),
                      state_write.addr.eq(pass_window), state_write.en.eq(pass_1)]
+        # after reset: zeros to every window of the slot banks, before any pixel is taken
+        clear_window = Signal(range(max(windows, 2) + 1))
+        clearing = ~self.cleared
+        with m.If(clearing):
+            m.d.sync += clear_window.eq(clear_window + 1)
+            with m.If(clear_window == windows - 1):
+                m.d.sync += self.cleared.eq(1)
         values = []
         for slot, (read, write) in enumerate(banks):
             load_here = load_2 & target.valid & (target.slot == slot)
             value = Mux(sign_2, 0b11, 0b01) if self.rule.integrate else 1
             m.d.comb += [read.addr.eq(window), read.en.eq(1),
-                         write.addr.eq(Mux(load_here, target.window, pass_window)),
-                         write.data.eq(Mux(load_here, value, 0)),
-                         write.en.eq(load_here | pass_1)]
+                         write.addr.eq(Mux(clearing, clear_window,
+                                           Mux(load_here, target.window, pass_window))),
+                         write.data.eq(Mux(load_here & ~clearing, value, 0)),
+                         write.en.eq(load_here | pass_1 | clearing)]
             values.append(read.data)
         nxt, fire, negative = self.update(m, state_read.data, pass_phase == 1, values)
         m.d.comb += [state_write.data.eq(nxt),
