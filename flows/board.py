@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from boards.targets import StepError
 from boards.top import BAUD
 
-from .common import FlowError, load_network, network_image_shape
+from .common import FlowError, load_network, network_image_shape, run_flow
 from .simulate import load_images, load_labels
 
 PROGRAMMERS = {     # board → bitstream in the build directory, programmer command lines
@@ -42,7 +43,7 @@ INSTALL_HINT = ("iceprog (Debian/Ubuntu: apt install fpga-icestorm) or openFPGAL
                 "(apt install openfpgaloader)")
 
 
-class BoardError(RuntimeError):
+class BoardError(StepError):
     """The board did not answer as the protocol says: reported with exit status 1."""
 
 
@@ -141,7 +142,7 @@ def simulated_board(build_dir: Path, report: dict, network, scratch: Path):
     return SimulatedBoard(build_top(network, lanes), clock_mhz * 1e6, scratch)
 
 
-def run(args) -> int:
+def run(args) -> None:
     build_dir = Path(args.build_dir)
     report = read_report(build_dir)
     network = load_network(build_dir)
@@ -154,8 +155,13 @@ def run(args) -> int:
     n_classes = network.layers[-1].n_out
     with tempfile.TemporaryDirectory(prefix="snn-board-") as scratch:
         if args.port == "sim":
-            with simulated_board(build_dir, report, network, Path(scratch)) as name:
-                classes, seconds = talk(name, max(args.timeout, 60.0), images, n_classes)
+            try:
+                with simulated_board(build_dir, report, network, Path(scratch)) as name:
+                    classes, seconds = talk(name, max(args.timeout, 60.0), images, n_classes)
+            except (FlowError, StepError):
+                raise
+            except RuntimeError as error:   # Verilator missing or the simulation failed
+                raise BoardError(f"--port sim: {error}") from None
         else:
             classes, seconds = talk(args.port, args.timeout, images, n_classes)
     sys.stdout.write("".join(f"{int(c)}\n" for c in classes))
@@ -170,7 +176,6 @@ def run(args) -> int:
         raise BoardError(f"the board differs from the golden model of {build_dir} at images "
                          f"{differs.tolist()[:20]} (of {len(images)})")
     print(f"the board equals the golden model on all {len(images)} images", file=sys.stderr)
-    return 0
 
 
 def talk(port_name: str, timeout: float, images, n_classes: int):
@@ -200,15 +205,7 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=float, default=2.0,
                         help="seconds to wait for each class byte (default 2; 60 or more "
                              "with --port sim)")
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except FlowError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except BoardError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    return run_flow(run, parser.parse_args(argv))
 
 
 if __name__ == "__main__":
