@@ -82,10 +82,10 @@ def open_port(port: str, timeout: float, baud: int = BAUD):
     try:
         return serial.serial_for_url(port, baudrate=baud, timeout=timeout)
     except (serial.SerialException, ValueError) as error:
-        raise FlowError(f"--port {port}: cannot open it ({error}); the iCEBreaker's and "
-                        "the ULX3S's UART is usually /dev/ttyUSB1 (Linux), the Arty's "
-                        "/dev/ttyUSB1 too; `python -m serial.tools.list_ports` lists them") \
-            from None
+        raise FlowError(f"--port {port}: cannot open it ({error}); on Linux the "
+                        "iCEBreaker's and the Arty's UART is usually /dev/ttyUSB1, the "
+                        "ULX3S's /dev/ttyUSB0; `python -m serial.tools.list_ports` lists "
+                        "them") from None
 
 
 def read_report(build_dir: Path) -> dict:
