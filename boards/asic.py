@@ -22,12 +22,11 @@ import numpy as np
 
 from golden.cycles import inference_cycles
 from hdl.asic import asic_verilog, memory_verilog
+from sim.runner import VERILATOR_LINT_OFF     # the warnings Amaranth's Verilog trips on purpose
 
 from .targets import run_logged, tool
 
 TESTBENCH_IMAGES = 20
-LINT_OFF = ["-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL", "-Wno-DECLFILENAME",
-            "-Wno-UNOPTFLAT", "-Wno-CASEINCOMPLETE", "-Wno-CMPCONST"]
 
 
 class Asic:
@@ -68,7 +67,7 @@ class Asic:
             "#!/bin/sh\n# the self-checking testbench on Verilator (prints PASS or FAIL)\n"
             "cd \"$(dirname \"$0\")\" && verilator --binary -j 0 --top-module tb_snn_top "
             # the clock of the testbench is a delay: C++20 coroutines
-            "-CFLAGS -std=c++20 " + " ".join(LINT_OFF) + " tb_snn_top.v snn_top.v memories.v "
+            "-CFLAGS -std=c++20 " + " ".join(VERILATOR_LINT_OFF) + " tb_snn_top.v snn_top.v memories.v "
             "&& obj_dir/Vtb_snn_top\n")
         (directory / "run_verilator.sh").chmod(0o755)
         progress("Yosys generic synthesis (synth; stat -tech cmos), memories as black boxes")

@@ -63,6 +63,12 @@ def lint(verilog: Path, toplevel: str) -> None:
 RUNTIME_OBJECTS = ["verilated", "verilated_vpi", "verilated_dpi", "verilated_threads"]
 
 
+def runtime_files(directory: Path) -> list[Path]:
+    """The runtime library's objects and their dependency files in `directory`."""
+    return [Path(directory) / f"{name}{suffix}" for name in RUNTIME_OBJECTS
+            for suffix in (".o", ".d")]
+
+
 def runtime_cache() -> Path:
     import hashlib
     import platform
@@ -88,17 +94,17 @@ def _seed_runtime(build_dir: Path) -> list[list[str]]:
     the makefile, so make takes it as built."""
     import sys
     cache = runtime_cache()
-    files = [str(cache / f"{name}{suffix}") for name in RUNTIME_OBJECTS for suffix in (".o", ".d")]
-    if not all(Path(path).exists() for path in files):
+    files = runtime_files(cache)
+    if not all(path.exists() for path in files):
         return []
     return [[sys.executable, "-c", "import shutil, sys\nfor f in sys.argv[2:]: "
-             "shutil.copy(f, sys.argv[1])", str(build_dir), *files]]
+             "shutil.copy(f, sys.argv[1])", str(build_dir), *map(str, files)]]
 
 
 def _store_runtime(build_dir: Path) -> None:
     import tempfile
     cache = runtime_cache()
-    files = [build_dir / f"{name}{suffix}" for name in RUNTIME_OBJECTS for suffix in (".o", ".d")]
+    files = runtime_files(build_dir)
     if cache.exists() or not all(path.exists() for path in files):
         return
     cache.parent.mkdir(parents=True, exist_ok=True)
