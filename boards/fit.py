@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 from amaranth.hdl import Fragment, MemoryInstance, Shape
 
+from hdl.spram import STORE_NAME, UP5K_SPRAMS, SpramFull
+
 from .targets import StepError
 
 MUX, DEMUX, EMU = 0.5, 0.5, 2       # memory_libmap's weights of its soft-logic scores
@@ -78,20 +80,24 @@ FAMILIES = {
 }
 BOARDS = {
     "icebreaker": dict(family="ice40", available=30, unit="EBR (4 kbit)", block_bits=4096,
-                       device="iCE40UP5K block RAMs (EBR, 4 kbit)",
-                       note="its 4 SPRAMs (256 kbit each) do not hold weights yet"),
+                       device="iCE40UP5K block RAMs (EBR, 4 kbit)", sprams=UP5K_SPRAMS,
+                       note="weight tables in its 4 SPRAMs are counted apart"),
     "ulx3s": dict(family="ecp5", available=208, unit="EBR (18 kbit)", block_bits=18432,
-                  device="LFE5U-85F block RAMs (DP16KD, 18 kbit)", note=""),
+                  device="LFE5U-85F block RAMs (DP16KD, 18 kbit)", note="", sprams=0),
     "arty": dict(family="xc7", available=50, unit="BRAM36", block_bits=36864,
-                 device="XC7A35T block RAMs (RAMB36; a RAMB18 counts 1/2)", note=""),
+                 device="XC7A35T block RAMs (RAMB36; a RAMB18 counts 1/2)", note="", sprams=0),
 }
+WEIGHTS_IN = ("auto", "block-ram", "spram")
 
 
 def design_memories(top) -> list[DesignMemory]:
-    """Every memory of `top` (any Elaboratable), from its elaborated fragment tree."""
+    """Every memory of `top` (any Elaboratable), from its elaborated fragment tree; the
+    SPRAM weight store's models are not block RAM and not among them."""
     found = []
 
     def walk(fragment, path):
+        if path[-1:] == [STORE_NAME]:
+            return
         if isinstance(fragment, MemoryInstance):
             data, reads, writes = fragment._data, fragment._read_ports, fragment._write_ports
             width = Shape.cast(data.shape).width          # (the private fields: no public API)
@@ -161,6 +167,11 @@ def check_fit(top, board_name: str, lanes: int | None = None, label: str | None 
                 "packing_efficiency_percent": round(100 * stored / taken, 1) if taken else None,
                 "method": "memory_libmap cost model, before synthesis (an upper estimate)",
                 "per_memory": per_memory}
+    layout = getattr(top, "spram_layout", None)
+    if layout is not None:
+        estimate["spram"] = {"needed": layout.sprams, "available": board["sprams"],
+                             "layers": [t.name.rsplit("_", 1)[0] for t in layout.tables],
+                             "bits": sum(t.width * t.depth for t in layout.tables)}
     if hasattr(top, "__dict__"):          # kept for the board build that follows
         top.__dict__.setdefault("fit_estimates", {})[board_name] = estimate
     if needed > board["available"]:
@@ -175,3 +186,53 @@ def check_fit(top, board_name: str, lanes: int | None = None, label: str | None 
             f"largest memories: {named}; fewer lanes or narrower weights (--weight-bits) "
             f"reduce them" + (f"; {board['note']}" if board["note"] else ""))
     return {"block_ram": estimate}
+
+
+def fit_weights(top, make_top, board_name: str, weights_in: str = "auto",
+                label: str | None = None):
+    """`top` (its weights in block RAM) or the top `make_top(spram_layers)` makes, so that
+    the weight tables sit where `weights_in` says: "block-ram"; "spram" (every layer's);
+    "auto": block RAM if the design fits, else the largest weight tables move to the
+    board's SPRAMs, one layer at a time, until it fits. DoesNotFit (with the figures) when
+    no choice fits."""
+    board = BOARDS[board_name]
+    if weights_in not in WEIGHTS_IN:
+        raise ValueError(f"weights_in: {weights_in!r} is none of {', '.join(WEIGHTS_IN)}")
+    if weights_in != "block-ram" and not board["sprams"]:
+        if weights_in == "spram":
+            raise DoesNotFit(f"--weights-in spram: the {board_name} has no SPRAM (the "
+                             "iCEBreaker's UP5K has)")
+        weights_in = "block-ram"
+    if weights_in == "spram":
+        for unused in [top, *top.engines]:   # replaced, never elaborated: no warning
+            unused._MustUse__silence = True
+        top = _spram_top(make_top, [engine.name for engine in top.engines], label)
+    try:
+        check_fit(top, board_name, label=label)
+        return top
+    except DoesNotFit as error:
+        if weights_in != "auto":
+            raise
+        first = error
+    in_block_ram = top.fit_estimates[board_name]["needed"]
+    by_size = sorted(top.engines, key=lambda e: -e.weight_rom.width * len(e.weight_rom.words))
+    chosen = []
+    for engine in by_size:
+        chosen.append(engine.name)
+        top = _spram_top(make_top, chosen, label, first)
+        try:
+            check_fit(top, board_name, label=label)
+            return top
+        except DoesNotFit as error:
+            last = error
+    raise DoesNotFit(f"{last} (that is with the weights of every layer in its SPRAMs, "
+                     f"{top.spram_layout.sprams} of {board['sprams']}; with them in block "
+                     f"RAM it needs {in_block_ram:g})") from None
+
+
+def _spram_top(make_top, layers, label, first=None):
+    try:
+        return make_top(tuple(layers))
+    except SpramFull as error:
+        raise DoesNotFit(("" if first is None else f"{first}. ")
+                         + f"{label or 'the design'}: {error}") from None

@@ -4,7 +4,9 @@ Protocol (115200 baud, 8N1): the host sends the N_in pixel bytes of an image (in
 order of snn_top); the board answers one byte, the class index, and shows it in binary on
 the user LEDs. The next image follows once the class byte has arrived (`flows.board` waits
 for it): while the network computes, the receiver holds one byte, no more. No reset or
-delay is needed between images.
+delay is needed between images. A build with weights in SPRAM (iCEBreaker, weights written
+at run time) speaks the command protocol of `boards/commands.py` instead: 'W' + weights +
+CRC, then 'I' + pixels per image.
 
 `SerialClassifier` is the board top without its pins (the UART, snn_top and the class
 register); `BoardTop` puts it on a board's pins. The simulated board of the regression
@@ -17,6 +19,8 @@ from amaranth.lib.wiring import In, Out
 from amaranth.build import ResourceError
 
 from hdl.uart import UARTReceiver, UARTTransmitter
+
+from .commands import CommandProtocol
 
 BAUD = 115200
 
@@ -35,13 +39,22 @@ class SerialClassifier(wiring.Component):
         m.submodules.snn = snn = self.snn
         m.submodules.receiver = receiver = UARTReceiver(self.clk_frequency, self.baud)
         m.submodules.transmitter = transmitter = UARTTransmitter(self.clk_frequency, self.baud)
-        wiring.connect(m, receiver.data, snn.pixels)
-        m.d.comb += [
-            receiver.rx.eq(self.rx), self.tx.eq(transmitter.tx),
-            transmitter.data.payload.eq(snn.result.payload),     # the class, zero-extended
-            transmitter.data.valid.eq(snn.result.valid),
-            snn.result.ready.eq(transmitter.data.ready),
-        ]
+        m.d.comb += [receiver.rx.eq(self.rx), self.tx.eq(transmitter.tx)]
+        if snn.spram_layout is not None:        # weights written at run time: commands
+            m.submodules.commands = commands = CommandProtocol(
+                snn.spram_layout, snn.network.layers[0].n_in, snn.result.payload.shape())
+            wiring.connect(m, receiver.data, commands.received)
+            wiring.connect(m, commands.reply, transmitter.data)
+            wiring.connect(m, commands.pixels, snn.pixels)
+            wiring.connect(m, snn.result, commands.result)
+            wiring.connect(m, commands.weights_load, snn.weights_load)
+        else:
+            wiring.connect(m, receiver.data, snn.pixels)
+            m.d.comb += [
+                transmitter.data.payload.eq(snn.result.payload),     # the class, zero-extended
+                transmitter.data.valid.eq(snn.result.valid),
+                snn.result.ready.eq(transmitter.data.ready),
+            ]
         with m.If(snn.result.valid & snn.result.ready):
             m.d.sync += self.shown.eq(snn.result.payload)
         return m

@@ -5,7 +5,9 @@
 
 BUILD_DIR is a `flows.build --board icebreaker|ulx3s|arty` build. The host sends each
 image's pixel bytes (the order of `flows.simulate`), waits for the class byte (protocol:
-`boards/top.py`), and prints one class per line on stdout. On stderr: progress, the
+`boards/top.py`), and prints one class per line on stdout. An iCEBreaker build whose
+weights live in SPRAM (report.json: spram_layers) gets them first: spram_weights.bin with
+its CRC, acknowledged by the board (`boards/commands.py`); a refused load stops the run. On stderr: progress, the
 agreement with the golden model of the build (every class must match: exit 1 names the
 images that differ), the images per second and, with --labels, the accuracy.
 
@@ -15,6 +17,7 @@ rfc2217://…) or `sim`: the build's board top on Verilator behind a pseudo-term
 board's clock and baud rate (no board needed; a few images per second).
 """
 import argparse
+import binascii
 import json
 import shutil
 import subprocess
@@ -25,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from boards import commands
 from boards.targets import StepError
 from boards.top import BAUD
 
@@ -49,16 +53,36 @@ class BoardError(StepError):
 
 class BoardLink:
     """The host's side of the board top's protocol over a pyserial-style `port` (an object
-    with write, flush and read; its timeout bounds each wait for a class byte)."""
+    with write, flush and read; its timeout bounds each wait for a class byte).
+    `commands`: the build keeps weights in SPRAM and speaks `boards/commands.py`."""
 
-    def __init__(self, port, n_classes: int):
-        self.port, self.n_classes = port, n_classes
+    def __init__(self, port, n_classes: int, commands: bool = False):
+        self.port, self.n_classes, self.commands = port, n_classes, commands
+
+    def load_weights(self, image: bytes, crc: int | None = None) -> None:
+        """Write the SPRAM weight image (`crc`: another checksum than the image's, to test the
+        board's refusal); BoardError if the board does not acknowledge it."""
+        crc = binascii.crc_hqx(image, 0xFFFF) if crc is None else crc
+        self.port.write(commands.LOAD + image + crc.to_bytes(2, "big"))
+        self.port.flush()
+        answer = self.port.read(1)
+        if answer == commands.LOADED:
+            return
+        if answer == commands.BAD_CHECKSUM:
+            raise BoardError(f"the board refused the weights: their checksum did not match "
+                             f"(CRC {crc:#06x} sent over {len(image)} bytes); a byte was lost "
+                             "or changed on the line, or the bitstream on the board is another "
+                             "build's; nothing runs until a load succeeds")
+        raise BoardError(f"no acknowledgement of the weights within {self.port.timeout:g} s "
+                         + (f"(answer {answer!r})" if answer else "(no answer)")
+                         + "; is this build's bitstream on the board (--program)?")
 
     def classify(self, images: np.ndarray, progress=None) -> np.ndarray:
         """Classes of flat uint8 `images` (n, n_in), one image after another."""
         classes = np.zeros(len(images), dtype=np.int64)
+        prefix = commands.IMAGE if self.commands else b""
         for index, image in enumerate(images):
-            self.port.write(image.astype(np.uint8).tobytes())
+            self.port.write(prefix + image.astype(np.uint8).tobytes())
             self.port.flush()
             answer = self.port.read(1)
             if len(answer) == 0:
@@ -66,6 +90,9 @@ class BoardLink:
                     f"no answer from the board within {self.port.timeout:g} s after image "
                     f"{index} (of {len(images)}); is this build's bitstream on the board "
                     "(--program) and the port its UART? (--timeout waits longer)")
+            if self.commands and answer[0] == commands.NOT_LOADED:
+                raise BoardError(f"the board refused image {index}: it has no weights loaded "
+                                 "(a weight load failed or did not happen)")
             if answer[0] >= self.n_classes:
                 raise BoardError(f"the board answered {answer[0]} to image {index}: not a "
                                  f"class of this build's network (0..{self.n_classes - 1}); "
@@ -139,7 +166,29 @@ def simulated_board(build_dir: Path, report: dict, network, scratch: Path):
                         "build again")
     print(f"--port sim: Verilating the {report['board']} board top at {clock_mhz:g} MHz "
           "(takes a minute)", file=sys.stderr, flush=True)
-    return SimulatedBoard(build_top(network, lanes), clock_mhz * 1e6, scratch)
+    return SimulatedBoard(build_top(network, lanes, report.get("spram_layers", ())),
+                          clock_mhz * 1e6, scratch)
+
+
+def weight_image(build_dir: Path, report: dict) -> bytes | None:
+    """The SPRAM weight image of a build that keeps weights there (None: ROM weights),
+    checked against the length and CRC its report gives."""
+    if not report.get("spram_layers"):
+        return None
+    entry = report.get("resources", {}).get("run_time_weights", {})
+    path = build_dir / entry.get("file", "spram_weights.bin")
+    try:
+        image = path.read_bytes()
+    except OSError:
+        raise FlowError(f"{path}: missing; the build keeps the weights of "
+                        f"{', '.join(report['spram_layers'])} in SPRAM and the board needs "
+                        "them; build again") from None
+    if len(image) != entry.get("image_bytes") or \
+            binascii.crc_hqx(image, 0xFFFF) != entry.get("crc16_ccitt"):
+        raise FlowError(f"{path} is not the image report.json describes ({len(image)} bytes; "
+                        f"expected {entry.get('image_bytes')} with CRC "
+                        f"{entry.get('crc16_ccitt')}); build again")
+    return image
 
 
 def run(args) -> None:
@@ -153,17 +202,20 @@ def run(args) -> None:
             raise FlowError("--program goes to a real board, not to --port sim")
         program(build_dir, report["board"])
     n_classes = network.layers[-1].n_out
+    weights = weight_image(build_dir, report)
     with tempfile.TemporaryDirectory(prefix="snn-board-") as scratch:
         if args.port == "sim":
             try:
                 with simulated_board(build_dir, report, network, Path(scratch)) as name:
-                    classes, seconds = talk(name, max(args.timeout, 60.0), images, n_classes)
+                    # the simulated board runs about a hundred times slower than a board
+                    classes, seconds = talk(name, max(args.timeout, 60.0), images, n_classes,
+                                            weights, slowdown=300)
             except (FlowError, StepError):
                 raise
             except RuntimeError as error:   # Verilator missing or the simulation failed
                 raise BoardError(f"--port sim: {error}") from None
         else:
-            classes, seconds = talk(args.port, args.timeout, images, n_classes)
+            classes, seconds = talk(args.port, args.timeout, images, n_classes, weights)
     sys.stdout.write("".join(f"{int(c)}\n" for c in classes))
     print(f"{len(images)} images in {seconds:.2f} s: {len(images) / seconds:.1f} images/s "
           f"(UART {BAUD} baud)", file=sys.stderr)
@@ -178,14 +230,25 @@ def run(args) -> None:
     print(f"the board equals the golden model on all {len(images)} images", file=sys.stderr)
 
 
-def talk(port_name: str, timeout: float, images, n_classes: int):
+def talk(port_name: str, timeout: float, images, n_classes: int, weights: bytes | None = None,
+         slowdown: float = 1):
+    """Classes and seconds from the board at `port_name`; the SPRAM `weights` loaded first."""
     from tqdm import tqdm
     port = open_port(port_name, timeout)
     try:
         port.reset_input_buffer()
+        link = BoardLink(port, n_classes, commands=weights is not None)
+        if weights is not None:
+            seconds = len(weights) * 10 / BAUD
+            print(f"loading {len(weights)} bytes of weights into SPRAM (about {seconds:.0f} s "
+                  "on a board)", file=sys.stderr, flush=True)
+            port.timeout = timeout + 2 * seconds * slowdown
+            link.load_weights(weights)
+            port.timeout = timeout
+            print("weights loaded (checksum acknowledged)", file=sys.stderr, flush=True)
         started = time.perf_counter()
         with tqdm(total=len(images), unit="image", file=sys.stderr, disable=None) as progress:
-            classes = BoardLink(port, n_classes).classify(images, progress)
+            classes = link.classify(images, progress)
         return classes, time.perf_counter() - started
     finally:
         port.close()

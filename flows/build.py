@@ -11,6 +11,7 @@
 Writes into the build directory (default build/<coding>-<board>):
     snn_top.v          Verilog of snn_top (ROM contents inlined as memory initialisers)
     roms/*.hex         the same ROM words as $readmemh files, for flows that load memories
+    spram_weights.bin  iCEBreaker builds with weights in SPRAM: the image flows.board loads
     network.json       the integer network (input of python -m flows.simulate)
     <board>/           board build: Vivado plan + Yosys estimate, or iCE40 bitstream
     report.json        parameters, accuracies, spikes, operations, cycles, resources
@@ -83,6 +84,11 @@ def parse_args(argv=None):
     parser.add_argument("--no-timing-proxy", dest="timing_proxy", action="store_false",
                         help="arty: skip the ECP5 place-and-route that stands in for Vivado's "
                              "timing (then the design clock is the board's 100 MHz, unchecked)")
+    parser.add_argument("--weights-in", choices=["auto", "block-ram", "spram"], default="auto",
+                        help="icebreaker: where the weight tables live; auto (default): in "
+                             "block RAM if the design fits, else the largest go to the UP5K's "
+                             "SPRAMs, which python -m flows.board loads over the UART after "
+                             "programming; spram: every layer's")
     parser.add_argument("--clock-mhz", type=float,
                         help="asic: the clock constraint of snn_top.sdc in MHz (default 100)")
     parser.add_argument("--inline-roms", action="store_true",
@@ -197,7 +203,7 @@ def build(args) -> Path:
                      **{name: getattr(args, name) for name in params_fields()})
     return design.build(args.out, board=args.board, lanes=args.lanes,
                         golden_only=args.golden_only, progress=progress,
-                        board_options=board_options)
+                        board_options=board_options, weights_in=args.weights_in)
 
 
 def main(argv=None) -> int:

@@ -66,10 +66,11 @@ class Design:
         result = self.network.simulate(self.split.train_pixels[:images])
         return balanced_lanes(self.network, result, budget)
 
-    def top(self, lanes: int | list[int] = 4):
-        """The Amaranth `SnnTop` of this network (UnsupportedLayer for layers with no RTL)."""
+    def top(self, lanes: int | list[int] = 4, spram_layers=()):
+        """The Amaranth `SnnTop` of this network (UnsupportedLayer for layers with no RTL);
+        the weight tables of `spram_layers` ("layer1", ..) in the UP5K's SPRAMs."""
         from hdl.export import build_top
-        return build_top(self.network, lanes)
+        return build_top(self.network, lanes, spram_layers)
 
     def simulate_rtl(self, images: np.ndarray, lanes: int | list[int] = 4,
                      directory=None) -> np.ndarray:
@@ -87,12 +88,14 @@ class Design:
 
     def build(self, out=None, board: str = "none", lanes: int | list[int] | str | None = None,
               golden_only: bool = False, command=None, progress=None,
-              board_options: dict | None = None) -> Path:
+              board_options: dict | None = None, weights_in: str = "auto") -> Path:
         """Write a build directory (network.json, report.json; unless `golden_only`, Verilog
         and ROM files; with a board, its build) and return its path. `lanes`: a count, one
         per layer, or "auto" (as many lanes in all as the board's default count on every
         layer, spread to balance the layers' cycles). `board_options` go to the board
-        target (`timing_proxy=False`: the Arty build skips its ECP5 proxy)."""
+        target (`timing_proxy=False`: the Arty build skips its ECP5 proxy). `weights_in`
+        (iCEBreaker): "auto" (weight tables that do not fit block RAM go to SPRAM, loaded
+        at run time by `flows.board`), "block-ram" or "spram" (every layer's)."""
         from boards import get_target
         from hdl.network import UnsupportedLayer
         from hdl.export import top_verilog
@@ -108,6 +111,12 @@ class Design:
             raise FlowError(str(error)) from None
         if golden_only and board != "none":
             raise FlowError(f"--golden-only makes no board build; drop --board {board}")
+        from boards.fit import BOARDS as FPGAS, WEIGHTS_IN, fit_weights
+        if weights_in not in WEIGHTS_IN:
+            raise FlowError(f"--weights-in: {weights_in!r} is none of {', '.join(WEIGHTS_IN)}")
+        if weights_in == "spram" and board != "icebreaker":
+            raise FlowError(f"--weights-in spram: only the icebreaker keeps weights in SPRAM, "
+                            f"not --board {board}")
         suffix = "golden" if golden_only else board
         prefix = "" if self.name == DEFAULT_NETWORK else f"{self.name}-"
         out = Path(out) if out else Path("build") / f"{prefix}{self.coding}-{suffix}"
@@ -124,9 +133,9 @@ class Design:
             except UnsupportedLayer as error:
                 raise FlowError(f"{self.name}: {error}. Use --golden-only for the golden "
                                 "model's figures") from None
-        from boards.fit import BOARDS as FPGAS, check_fit
         if top is not None and board in FPGAS:  # does not fit: said now, before any tool runs
-            check_fit(top, board, lanes, label=f"{self.name} ({self.coding}, lanes {lanes})")
+            top = fit_weights(top, lambda layers: self.top(lanes, layers), board, weights_in,
+                              label=f"{self.name} ({self.coding}, lanes {lanes})")
         progress.step(f"golden simulation of {len(self.split.test_labels)} test images")
         report = {"coding": self.coding, "network_name": self.name, "source": self.source,
                   "image_shape": list(self.image_shape),
@@ -136,6 +145,9 @@ class Design:
                   # what each engine really runs: a layer has no more lanes than neurons
                   "lanes_per_layer": [e.lanes for e in top.engines] if top is not None
                   else lanes if requested_lanes == "auto" else None,
+                  # layers whose weights are loaded at run time (flows.board sends them)
+                  "spram_layers": [] if top is None or top.spram_layout is None else
+                  [e.name for e in top.engines if e.weights_in_spram],
                   **evaluate(self.network, self.float_classes, self.split, lanes, self.layers,
                              hardware=not golden_only)}
         with staged_directory(out) as staging:
@@ -148,6 +160,9 @@ class Design:
                 for rom in top.roms():
                     rom.write_hex(staging / "roms")
                 resources = rom_report(top)
+                if top.spram_layout is not None:
+                    resources["run_time_weights"] = write_weight_image(top.spram_layout,
+                                                                       staging)
             if board != "none":
                 progress.step(f"board build: {board}")
                 # a target that checks its output on test images (asic) gets some
@@ -167,6 +182,18 @@ class Design:
         progress.step("done")
         print_summary(report, out)
         return out
+
+
+def write_weight_image(layout, directory: Path) -> dict:
+    """The SPRAM weight image `flows.board` sends after programming (`boards/commands.py`)."""
+    import binascii
+    image = layout.image()
+    (directory / WEIGHT_IMAGE).write_bytes(image)
+    return {"file": WEIGHT_IMAGE, "crc16_ccitt": binascii.crc_hqx(image, 0xFFFF),
+            **layout.describe()}
+
+
+WEIGHT_IMAGE = "spram_weights.bin"
 
 
 def invocation() -> list[str]:

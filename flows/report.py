@@ -166,6 +166,11 @@ def print_summary(report: dict, out: Path) -> None:
               f"{estimate['memory_bits_in_block_ram']} memory bits in "
               f"{estimate['block_ram_bits_taken']} block-RAM bits "
               f"({estimate['packing_efficiency_percent']:g} % packing)")
+    weights = res.get("run_time_weights")
+    if weights:
+        print(f"  SPRAM      weights of {', '.join(report['spram_layers'])} in {weights['sprams']} "
+              f"SPRAMs, loaded at run time: python -m flows.board sends {weights['file']} "
+              f"({weights['image_bytes']} bytes) before the images")
     if "rom_bits" in res:
         print(f"  memories   {res['rom_bits']} ROM bits, {res['state_ram_bits']} state RAM bits")
     else:

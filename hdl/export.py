@@ -38,14 +38,15 @@ def relative_plan(plan):
     return plan
 
 
-def build_top(network, lanes: int) -> SnnTop:
-    return SnnTop(network, get_coding(network.coding).core, lanes=lanes)
+def build_top(network, lanes: int, spram_layers=()) -> SnnTop:
+    return SnnTop(network, get_coding(network.coding).core, lanes=lanes,
+                  spram_layers=spram_layers)
 
 
 def top_verilog(top: SnnTop) -> str:
     return relative_sources(verilog.convert(top, name="snn_top"))
 
 
-def snn_top_verilog(network, lanes: int) -> tuple[str, SnnTop]:
-    top = build_top(network, lanes)
+def snn_top_verilog(network, lanes: int, spram_layers=()) -> tuple[str, SnnTop]:
+    top = build_top(network, lanes, spram_layers)
     return top_verilog(top), top

@@ -46,6 +46,7 @@ from golden.roms import Rom, table_rom
 from .addressing import UnsupportedLayer, addressing_for  # noqa: F401  (re-exported)
 from .cores import Op
 from .events import EventSink, EventSource
+from .spram import read_signature
 
 
 def op_layout(geometry, last_step: int) -> data.StructLayout:
@@ -61,8 +62,10 @@ def op_layout(geometry, last_step: int) -> data.StructLayout:
 class LayerEngine(wiring.Component):
     """One layer: `geometry.lanes` cores over the layer's neurons, the memories, the schedule."""
 
-    def __init__(self, *, layer, lanes: int, core_module, name: str):
+    def __init__(self, *, layer, lanes: int, core_module, name: str,
+                 weights_in_spram: bool = False):
         self.layer, self.core_module, self.name = layer, core_module, name
+        self.weights_in_spram = weights_in_spram
         self.geometry = layer_geometry(layer, lanes)
         self.addressing = addressing_for(layer, self.geometry)
         self.lanes, self.groups = self.geometry.lanes, self.geometry.groups
@@ -77,7 +80,15 @@ class LayerEngine(wiring.Component):
             members["result"] = Out(range(max(layer.n_out, 2)))
         else:
             members["spikes"] = Out(EventSink(layer.n_out, schedule.output_phases))
+        if weights_in_spram:
+            # the weight table lives outside, in the SPRAM store (`hdl.spram`): read it there
+            weights = self.weight_rom
+            members["weight_read"] = Out(read_signature(weights.width, len(weights.words)))
         super().__init__(members)
+
+    @property
+    def weight_rom(self) -> Rom:
+        return next(rom for rom in self.roms() if rom.name == f"{self.name}_weights")
 
     def roms(self) -> list[Rom]:
         """The constant tables of this layer, packed as in the RTL memories (packed once:
@@ -105,7 +116,8 @@ class LayerEngine(wiring.Component):
             m.submodules[name] = mem = Memory(shape=shape, depth=max(depth, 2), init=words)
             return mem
 
-        weights = memory("weights", unsigned(roms["weights"].width), roms["weights"].words)
+        if not self.weights_in_spram:
+            weights = memory("weights", unsigned(roms["weights"].width), roms["weights"].words)
         bias = memory("bias", unsigned(roms["bias"].width), roms["bias"].words)
         state_shape = data.ArrayLayout(self.core_module.state_layout(params), lanes)
         state = memory("state", state_shape, [], depth=geometry.groups)
@@ -200,7 +212,8 @@ class LayerEngine(wiring.Component):
 
         state_write = state.write_port()
         state_read = state.read_port(transparent_for=(state_write,))
-        weight_read, bias_read = weights.read_port(), bias.read_port()
+        weight_read = self.weight_read if self.weights_in_spram else weights.read_port()
+        bias_read = bias.read_port()
         reads = [weight_read, bias_read]
         step_address = address_stage.site * groups + address_stage.cg
         addresses = [address.weight,
@@ -216,6 +229,8 @@ class LayerEngine(wiring.Component):
             m.d.sync += [r_state_address.eq(Mux(is_add, address.state, step_address)),
                          state_read.addr.eq(r_state_address)]
         m.d.comb += [port.en.eq(advance) for port in reads + [state_read]]
+        if self.weights_in_spram:       # the SPRAMs serve one layer at a time: the busy one
+            m.d.comb += weight_read.en.eq(advance & busy)
 
         # --- B0: table data registered; P: operands, state registered; B1: update ------
         state_address = {"p": Signal.like(state_read.addr, name="p_state_address"),

@@ -26,32 +26,56 @@ from golden.geometry import lanes_per_layer
 from .events import EventBuffer, InputPlanes
 from .layer import LayerEngine, UnsupportedLayer  # noqa: F401  (UnsupportedLayer: re-exported)
 from .pool import MaxPoolUnit
+from .spram import STORE_NAME, SpramLayout, SpramStore, write_signature
 
 
 class SnnTop(wiring.Component):
-    def __init__(self, network, core_module, lanes: int | list[int] = 4):
+    """`spram_layers`: names of layers ("layer1", ..) whose weight table lives in the iCE40
+    UP5K's SPRAMs (`hdl.spram`), written at run time through the `weights_load` port (a
+    store word per cycle, `SpramLayout` order) before the first image; the other tables
+    are ROMs initialised by the bitstream."""
+
+    def __init__(self, network, core_module, lanes: int | list[int] = 4,
+                 spram_layers=()):
         self.network, self.core_module = network, core_module
         self.max_pool_rule = get_coding(network.coding).golden.MAX_POOL
         layers = network.layers
         # Built here, not in elaborate: a layer the RTL cannot run raises UnsupportedLayer
         # (naming it) when the top is made, before any Verilog is written.
+        names = [f"layer{i + 1}" for i in range(len(layers))]
+        unknown = sorted(set(spram_layers) - set(names))
+        if unknown:
+            raise ValueError(f"spram_layers: no layer {', '.join(unknown)} (the layers are "
+                             f"{', '.join(names)})")
         self.engines = [LayerEngine(layer=layer, lanes=layer_lanes, core_module=core_module,
-                                    name=f"layer{i + 1}")
-                        for i, (layer, layer_lanes)
-                        in enumerate(zip(layers, lanes_per_layer(network, lanes)))]
+                                    name=name, weights_in_spram=name in spram_layers)
+                        for name, layer, layer_lanes
+                        in zip(names, layers, lanes_per_layer(network, lanes))]
+        in_spram = [engine for engine in self.engines if engine.weights_in_spram]
+        # SpramFull (naming the tables and the SPRAMs they need) if they do not fit
+        self.spram_layout = SpramLayout([engine.weight_rom for engine in in_spram]) \
+            if in_spram else None
         self.pools = {consumer.name: MaxPoolUnit(
                           consumer.layer.input_pool, producer.layer.n_out,
                           producer.schedule.output_phases, self.max_pool_rule,
                           consumer.layer.name)
                       for producer, consumer in zip(self.engines, self.engines[1:])
                       if consumer.layer.input_pool is not None}
-        super().__init__({
+        members = {
             "pixels": In(stream.Signature(PIXEL_BITS)),
             "result": Out(stream.Signature(range(max(layers[-1].n_out, 2)))),
-        })
+        }
+        if self.spram_layout is not None:
+            members["weights_load"] = In(write_signature(self.spram_layout))
+        super().__init__(members)
 
     def roms(self):
-        return [rom for engine in self.engines for rom in engine.roms()]
+        """The tables the memories are initialised with (the SPRAM tables not among them)."""
+        return [rom for engine in self.engines for rom in engine.roms()
+                if not (engine.weights_in_spram and rom is engine.weight_rom)]
+
+    def spram_roms(self):
+        return [engine.weight_rom for engine in self.engines if engine.weights_in_spram]
 
     def elaborate(self, platform):
         m = Module()
@@ -59,6 +83,12 @@ class SnnTop(wiring.Component):
         n_in = first.n_in
         for i, engine in enumerate(self.engines):
             m.submodules[engine.name] = engine
+        if self.spram_layout is not None:
+            m.submodules[STORE_NAME] = store = SpramStore(self.spram_layout)
+            wiring.connect(m, wiring.flipped(self.weights_load), store.load)
+            for engine, read in zip((e for e in self.engines if e.weights_in_spram),
+                                    store.reads()):
+                wiring.connect(m, engine.weight_read, read)
 
         # The coding's own input coding if it has one (tsc: spike pairs), else bit planes.
         input_source = getattr(self.core_module, "input_source", InputPlanes)

@@ -168,8 +168,10 @@ def _failures(results_xml: Path) -> list[str]:
     return failed
 
 
-def run_snn_top(verilog: Path, images: np.ndarray, build_dir: Path) -> dict:
-    """Classify `images` (n, n_in) uint8 on the Verilated `snn_top`.
+def run_snn_top(verilog: Path, images: np.ndarray, build_dir: Path,
+                weight_words: np.ndarray | None = None) -> dict:
+    """Classify `images` (n, n_in) uint8 on the Verilated `snn_top` (after writing the SPRAM
+    store's `weight_words`, if its weights live there).
 
     Returns {"classes": (n,), "latency": (n,)}: latency counts the cycles from the last
     accepted pixel to `result__valid`, as `golden.cycles` predicts.
@@ -180,7 +182,10 @@ def run_snn_top(verilog: Path, images: np.ndarray, build_dir: Path) -> dict:
     build_dir.mkdir(parents=True)
     np.save(build_dir / "images.npy", images)
     out = build_dir / "rtl_outputs.json"
-    run_cocotb(verilog, "snn_top", "sim.tb_snn_top", build_dir,
-               {"SNN_IMAGES": str(build_dir / "images.npy"), "SNN_OUTPUTS": str(out)})
+    env = {"SNN_IMAGES": str(build_dir / "images.npy"), "SNN_OUTPUTS": str(out)}
+    if weight_words is not None:
+        np.save(build_dir / "weights.npy", np.asarray(weight_words, dtype=np.uint64))
+        env["SNN_WEIGHTS"] = str(build_dir / "weights.npy")
+    run_cocotb(verilog, "snn_top", "sim.tb_snn_top", build_dir, env)
     data = json.loads(out.read_text())
     return {"classes": np.array(data["classes"]), "latency": np.array(data["latency"])}

@@ -1,6 +1,8 @@
 """cocotb driver and monitor for `snn_top`: stream images in, record class and latency.
 
-Inputs come from the .npy file named by SNN_IMAGES; outputs go to SNN_OUTPUTS (JSON).
+Inputs come from the .npy file named by SNN_IMAGES; outputs go to SNN_OUTPUTS (JSON). With
+SNN_WEIGHTS (an .npy of SPRAM store words, `hdl.spram`), they are written through the
+weights_load port first, one word per cycle.
 The checker (golden comparison) lives in the pytest that runs this.
 """
 import json
@@ -70,6 +72,13 @@ async def classify_images(dut):
     for _ in range(3):
         await RisingEdge(dut.clk)
     dut.rst.value = 0
+    if os.environ.get("SNN_WEIGHTS"):
+        for address, word in enumerate(np.load(os.environ["SNN_WEIGHTS"]).tolist()):
+            dut.weights_load__addr.value = address
+            dut.weights_load__data.value = word
+            dut.weights_load__en.value = 1
+            await RisingEdge(dut.clk)
+        dut.weights_load__en.value = 0
     driver, monitor = PixelDriver(dut), ResultMonitor(dut, period_ns)
     classes, latency = [], []
     started_wall, started_ns = time.perf_counter(), get_sim_time("ns")

@@ -7,19 +7,27 @@ from hdl.export import build_top, snn_top_verilog
 from sim.runner import run_snn_top
 
 
-def amaranth_run(network, images, lanes):
-    """Stream images through snn_top in Amaranth's simulator.
+def amaranth_run(network, images, lanes, spram_layers=()):
+    """Stream images through snn_top in Amaranth's simulator (the weight tables of
+    `spram_layers` written through `weights_load` first).
 
     Returns (classes, latencies, spikes) where spikes[l] lists the (neuron, phase, ±1)
     events layer l emitted, image after image.
     """
-    top = build_top(network, lanes)
+    top = build_top(network, lanes, spram_layers)
     sim = Simulator(top)
     sim.add_clock(1e-8)
     classes, latencies = [], []
     spikes = [[] for _ in top.engines[:-1]]
 
     async def driver(ctx):
+        if top.spram_layout is not None:
+            for address, word in enumerate(top.spram_layout.store_words()):
+                ctx.set(top.weights_load.addr, address)
+                ctx.set(top.weights_load.data, word)
+                ctx.set(top.weights_load.en, 1)
+                await ctx.tick()
+            ctx.set(top.weights_load.en, 0)
         for image in images:
             for pixel in image:
                 ctx.set(top.pixels.payload, int(pixel))
@@ -56,11 +64,14 @@ def expected_spikes(spike_train):
             for t in range(image.shape[0]) for j in np.flatnonzero(image[t])]
 
 
-def rtl_vs_golden(network, images, lanes, tmp_path):
-    """snn_top on Verilator equals golden on every image: class and cycle count."""
+def rtl_vs_golden(network, images, lanes, tmp_path, spram_layers=()):
+    """snn_top on Verilator equals golden on every image: class and cycle count (the weight
+    tables of `spram_layers` written into the SPRAM store first)."""
     source = tmp_path / "snn_top.v"
-    source.write_text(snn_top_verilog(network, lanes)[0])
-    rtl = run_snn_top(source, images, tmp_path / "sim")
+    verilog, top = snn_top_verilog(network, lanes, spram_layers)
+    source.write_text(verilog)
+    words = None if top.spram_layout is None else top.spram_layout.store_words()
+    rtl = run_snn_top(source, images, tmp_path / "sim", words)
     golden = network.simulate(images)
     mismatched = np.flatnonzero(rtl["classes"] != golden.classes)
     assert mismatched.size == 0, f"class mismatches at images {mismatched.tolist()}"
@@ -69,10 +80,10 @@ def rtl_vs_golden(network, images, lanes, tmp_path):
     assert mismatched.size == 0, f"cycle mismatches at images {mismatched.tolist()}"
 
 
-def amaranth_vs_golden(network, images, lanes):
+def amaranth_vs_golden(network, images, lanes, spram_layers=()):
     """snn_top in Amaranth's simulator equals golden: classes, cycles, every spike."""
     golden = network.simulate(images)
-    classes, latency, spikes = amaranth_run(network, images, lanes)
+    classes, latency, spikes = amaranth_run(network, images, lanes, spram_layers)
     np.testing.assert_array_equal(classes, golden.classes)
     np.testing.assert_array_equal(latency, inference_cycles(network, golden, lanes)["latency"])
     for events, counts, layer in zip(spikes, golden.layers[:-1], network.layers):

@@ -1,5 +1,6 @@
 """The host program (flows.board) against the board top on Verilator, over a pseudo-terminal
 at the board's clock and baud rate (sim/serial_board.py), and its errors."""
+import binascii
 import os
 import pty
 import time
@@ -105,3 +106,34 @@ def test_a_build_without_a_board_is_refused(tmp_path, split, capsys):
     capsys.readouterr()
     assert board_flow.main([str(out), "--port", "sim", "--images", str(images)]) == 2
     assert "built for board 'none', which has no UART board top" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spram_layers", [
+    ["layer3"], pytest.param(["layer1", "layer2", "layer3"], marks=pytest.mark.slow)])
+def test_weights_loaded_over_the_uart_on_the_simulated_board(make_network, split, tmp_path,
+                                                             spram_layers):
+    """A build with weight tables in SPRAM (the iCEBreaker's board top, 12 MHz, 115200 baud;
+    CI: the last layer's 320 weights, the full regression: all 6,464): before a load the
+    board refuses images; a frame with a wrong checksum is refused and reported; after a
+    good load the classes are the golden model's."""
+    network = make_network("phase")
+    images = split.test_pixels[:2].reshape(2, -1)
+    top = build_top(network, 1, spram_layers=spram_layers)
+    weights = top.spram_layout.image()
+    with SimulatedBoard(top, ICEBREAKER_HZ, tmp_path) as name:
+        # the simulated UART carries about 90 bytes per second
+        port = open_port(name, timeout=60 + len(weights) / 30)
+        try:
+            link = BoardLink(port, network.layers[-1].n_out, commands=True)
+            with pytest.raises(BoardError, match="refused image 0: it has no weights loaded"):
+                link.classify(images[:1])
+            good_crc = binascii.crc_hqx(weights, 0xFFFF)
+            with pytest.raises(BoardError, match="refused the weights: their checksum"):
+                link.load_weights(weights, crc=good_crc ^ 0x0100)
+            with pytest.raises(BoardError, match="refused image 0: it has no weights loaded"):
+                link.classify(images[:1])
+            link.load_weights(weights)
+            classes = link.classify(images)
+        finally:
+            port.close()
+    np.testing.assert_array_equal(classes, network.simulate(images).classes)
