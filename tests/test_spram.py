@@ -44,7 +44,9 @@ def test_spram_layers_must_name_layers(make_network):
         build_top(make_network("phase"), 4, spram_layers=["layer7"])
 
 
-@pytest.mark.parametrize("coding,lanes", [("phase", 1), ("tsc", 2), ("radix", 4)])
+@pytest.mark.parametrize("coding,lanes", [
+    ("phase", 1), pytest.param("tsc", 2, marks=pytest.mark.slow),
+    pytest.param("radix", 4, marks=pytest.mark.slow)])
 def test_snn_top_with_weights_in_spram_equals_golden(make_network, split, coding, lanes):
     """Every layer's weights in SPRAM (1, 2 and 4 lanes: two table words per SPRAM word, one,
     one across two SPRAMs), written through weights_load before the images."""
@@ -54,6 +56,7 @@ def test_snn_top_with_weights_in_spram_equals_golden(make_network, split, coding
     amaranth_vs_golden(network, images, lanes, spram_layers=layers)
 
 
+@pytest.mark.slow        # CI: the same through the primitive's model, below
 def test_snn_top_with_weights_in_spram_on_verilator(make_network, split, tmp_path):
     """snn_top.v with every weight table in the SPRAM store's behavioural model, the store
     written through weights_load: classes and cycles equal golden."""
