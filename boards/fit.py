@@ -1,6 +1,7 @@
 """Does the design fit the board's block RAM? Answered before any synthesis tool runs.
 
-`design_memories(top)` elaborates the Amaranth design (no tools) and lists its memories;
+`design_memories(top)` elaborates the Amaranth design (no tools) and lists its memories
+(a RAM marked `ram_style = "logic"`, `hdl.layer.small_ram_attrs`, counts as logic);
 `memory_blocks` prices one memory the way Yosys' `memory_libmap` does in `synth_ice40` and
 `synth_xilinx -family xc7` (the cost of each block RAM, LUT RAM or plain-logic mapping; the
 cheapest wins; logic wins ties): so small ROMs become LUTs, small RAMs LUT RAM (Xilinx) or
@@ -33,6 +34,7 @@ class DesignMemory(NamedTuple):
     transparent: int = 0  # read ports transparent to a write port
     async_read: bool = False  # a combinational read port (no block RAM can take it)
     live_width: int = -1  # a ROM's bit lanes that differ between words (-1: all of them)
+    in_logic: bool = False  # attribute ram_style = "logic": Yosys maps it to flip-flops
 
     @property
     def stored_width(self) -> int:
@@ -108,7 +110,8 @@ def design_memories(top) -> list[DesignMemory]:
                 ".".join(path), width, data.depth, len(reads), len(writes),
                 sum(bool(p._transparent_for) for p in reads),
                 any(p._domain == "comb" for p in reads),
-                -1 if writes else bin(varying).count("1")))
+                -1 if writes else bin(varying).count("1"),
+                fragment._attrs.get("ram_style") == "logic"))
         for index, (sub, name, _) in enumerate(fragment.subfragments):
             walk(sub, path + [name if isinstance(name, str) else f"U${index}"])
     walk(Fragment.get(top, platform=None), [])
@@ -138,6 +141,8 @@ def kind_cost(kind: RamKind, memory: DesignMemory) -> tuple[float, int]:
 def memory_blocks(memory: DesignMemory, family: str) -> tuple[str, float]:
     """(where Yosys puts it: a RamKind name or "logic", block RAMs it takes)."""
     spec, choice = FAMILIES[family], ("logic", 0)     # no bit lanes left: removed, as logic
+    if memory.in_logic:
+        return choice
     best = int(memory.stored_width * memory.depth * spec["ram_bit" if memory.writes else "rom_bit"])
     for kind in spec["kinds"] if memory.stored_width else ():
         if (kind.blocks and memory.async_read) or (not kind.blocks and not memory.writes):
@@ -190,11 +195,12 @@ def check_fit(top, board_name: str, lanes: int | None = None, label: str | None 
 
 def fit_weights(top, make_top, board_name: str, weights_in: str = "auto",
                 label: str | None = None):
-    """`top` (its weights in block RAM) or the top `make_top(spram_layers)` makes, so that
-    the weight tables sit where `weights_in` says: "block-ram"; "spram" (every layer's);
-    "auto": block RAM if the design fits, else the largest weight tables move to the
-    board's SPRAMs, one layer at a time, until it fits. DoesNotFit (with the figures) when
-    no choice fits."""
+    """`top` (weights in block RAM) or the top `make_top(spram_layers, small_rams_in_logic)`
+    makes, so that the weight tables sit where `weights_in` says: "block-ram"; "spram"
+    (every layer's); "auto": block RAM if the design fits, else the largest weight tables
+    move to the board's SPRAMs, one layer at a time, until it fits. On a board with SPRAM
+    (the UP5K), when that is still too much, the small state RAMs go to flip-flops as a
+    last step. DoesNotFit (with the figures) when no choice fits."""
     board = BOARDS[board_name]
     if weights_in not in WEIGHTS_IN:
         raise ValueError(f"weights_in: {weights_in!r} is none of {', '.join(WEIGHTS_IN)}")
@@ -203,36 +209,40 @@ def fit_weights(top, make_top, board_name: str, weights_in: str = "auto",
             raise DoesNotFit(f"--weights-in spram: the {board_name} has no SPRAM (the "
                              "iCEBreaker's UP5K has)")
         weights_in = "block-ram"
-    if weights_in == "spram":
+    names = [engine.name for engine in top.engines]
+    by_size = [e.name for e in sorted(
+        top.engines, key=lambda e: -e.weight_rom.width * len(e.weight_rom.words))]
+    placements = {"block-ram": [()], "spram": [tuple(names)],
+                  "auto": [tuple(by_size[:n]) for n in range(len(names) + 1)]}[weights_in]
+    tries = [(layers, False) for layers in placements]
+    if board["sprams"]:
+        tries.append((placements[-1], True))
+    if tries[0] != ((), False):
         for unused in [top, *top.engines]:   # replaced, never elaborated: no warning
             unused._MustUse__silence = True
-        top = _spram_top(make_top, [engine.name for engine in top.engines], label)
-    try:
-        check_fit(top, board_name, label=label)
-        return top
-    except DoesNotFit as error:
-        if weights_in != "auto":
-            raise
-        first = error
-    in_block_ram = top.fit_estimates[board_name]["needed"]
-    by_size = sorted(top.engines, key=lambda e: -e.weight_rom.width * len(e.weight_rom.words))
-    chosen = []
-    for engine in by_size:
-        chosen.append(engine.name)
-        top = _spram_top(make_top, chosen, label, first)
+    first = None
+    for layers, small_in_logic in tries:
+        if layers or small_in_logic:
+            top = _spram_top(make_top, layers, small_in_logic, label, first)
         try:
             check_fit(top, board_name, label=label)
             return top
         except DoesNotFit as error:
+            if first is None:
+                first, in_block_ram = error, top.fit_estimates[board_name]["needed"]
             last = error
-    raise DoesNotFit(f"{last} (that is with the weights of every layer in its SPRAMs, "
-                     f"{top.spram_layout.sprams} of {board['sprams']}; with them in block "
-                     f"RAM it needs {in_block_ram:g})") from None
+    if len(tries) == 1:
+        raise last
+    where = (f"with the weights of {', '.join(tries[-1][0])} in its SPRAMs, "
+             f"{top.spram_layout.sprams} of {board['sprams']}" if tries[-1][0] else
+             "with every weight in block RAM")
+    raise DoesNotFit(f"{last} (that is {where} and its small RAMs in logic cells; with the "
+                     f"weights in block RAM it needs {in_block_ram:g})") from None
 
 
-def _spram_top(make_top, layers, label, first=None):
+def _spram_top(make_top, layers, small_in_logic, label, first=None):
     try:
-        return make_top(tuple(layers))
+        return make_top(tuple(layers), small_in_logic)
     except SpramFull as error:
         raise DoesNotFit(("" if first is None else f"{first}. ")
                          + f"{label or 'the design'}: {error}") from None

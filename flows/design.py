@@ -66,11 +66,12 @@ class Design:
         result = self.network.simulate(self.split.train_pixels[:images])
         return balanced_lanes(self.network, result, budget)
 
-    def top(self, lanes: int | list[int] = 4, spram_layers=()):
+    def top(self, lanes: int | list[int] = 4, spram_layers=(), small_rams_in_logic=False):
         """The Amaranth `SnnTop` of this network (UnsupportedLayer for layers with no RTL);
-        the weight tables of `spram_layers` ("layer1", ..) in the UP5K's SPRAMs."""
+        the weight tables of `spram_layers` ("layer1", ..) in the UP5K's SPRAMs, small
+        state RAMs in flip-flops with `small_rams_in_logic`."""
         from hdl.export import build_top
-        return build_top(self.network, lanes, spram_layers)
+        return build_top(self.network, lanes, spram_layers, small_rams_in_logic)
 
     def simulate_rtl(self, images: np.ndarray, lanes: int | list[int] = 4,
                      directory=None) -> np.ndarray:
@@ -134,7 +135,7 @@ class Design:
                 raise FlowError(f"{self.name}: {error}. Use --golden-only for the golden "
                                 "model's figures") from None
         if top is not None and board in FPGAS:  # does not fit: said now, before any tool runs
-            top = fit_weights(top, lambda layers: self.top(lanes, layers), board, weights_in,
+            top = fit_weights(top, lambda *how: self.top(lanes, *how), board, weights_in,
                               label=f"{self.name} ({self.coding}, lanes {lanes})")
         progress.step(f"golden simulation of {len(self.split.test_labels)} test images")
         report = {"coding": self.coding, "network_name": self.name, "source": self.source,
@@ -148,6 +149,7 @@ class Design:
                   # layers whose weights are loaded at run time (flows.board sends them)
                   "spram_layers": [] if top is None or top.spram_layout is None else
                   [e.name for e in top.engines if e.weights_in_spram],
+                  "small_rams_in_logic": top is not None and top.engines[0].small_rams_in_logic,
                   **evaluate(self.network, self.float_classes, self.split, lanes, self.layers,
                              hardware=not golden_only)}
         with staged_directory(out) as staging:

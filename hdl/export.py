@@ -38,9 +38,9 @@ def relative_plan(plan):
     return plan
 
 
-def build_top(network, lanes: int, spram_layers=()) -> SnnTop:
+def build_top(network, lanes: int, spram_layers=(), small_rams_in_logic=False) -> SnnTop:
     return SnnTop(network, get_coding(network.coding).core, lanes=lanes,
-                  spram_layers=spram_layers)
+                  spram_layers=spram_layers, small_rams_in_logic=small_rams_in_logic)
 
 
 def top_verilog(top: SnnTop) -> str:

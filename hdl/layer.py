@@ -49,6 +49,16 @@ from .events import EventSink, EventSource
 from .spram import read_signature
 
 
+SMALL_RAM_BITS = 512
+
+
+def small_ram_attrs(small_rams_in_logic: bool, bits: int) -> dict | None:
+    """With `small_rams_in_logic` (the UP5K when its block RAMs run short: `boards.fit`), a
+    RAM of at most SMALL_RAM_BITS goes to flip-flops (Yosys' `ram_style = "logic"`) rather
+    than take a 4-kbit block RAM for a few hundred bits; it costs logic cells instead."""
+    return {"ram_style": "logic"} if small_rams_in_logic and bits <= SMALL_RAM_BITS else None
+
+
 def op_layout(geometry, last_step: int) -> data.StructLayout:
     """One op as it moves down the pipeline."""
     return data.StructLayout({
@@ -63,9 +73,9 @@ class LayerEngine(wiring.Component):
     """One layer: `geometry.lanes` cores over the layer's neurons, the memories, the schedule."""
 
     def __init__(self, *, layer, lanes: int, core_module, name: str,
-                 weights_in_spram: bool = False):
+                 weights_in_spram: bool = False, small_rams_in_logic: bool = False):
         self.layer, self.core_module, self.name = layer, core_module, name
-        self.weights_in_spram = weights_in_spram
+        self.weights_in_spram, self.small_rams_in_logic = weights_in_spram, small_rams_in_logic
         self.geometry = layer_geometry(layer, lanes)
         self.addressing = addressing_for(layer, self.geometry)
         self.lanes, self.groups = self.geometry.lanes, self.geometry.groups
@@ -109,18 +119,21 @@ class LayerEngine(wiring.Component):
         hidden = not schedule.is_output
         roms = {rom.name.rsplit("_", 1)[1]: rom for rom in self.roms()}
 
-        def memory(name, shape, words, depth=None):
+        def memory(name, shape, words, depth=None, attrs=None):
             # Depths of at least 2 keep every address at least one bit wide (a 0-bit
             # address becomes a [-1:0] range in Verilog, which Verilator rejects).
             depth = len(words) if depth is None else depth
-            m.submodules[name] = mem = Memory(shape=shape, depth=max(depth, 2), init=words)
+            m.submodules[name] = mem = Memory(shape=shape, depth=max(depth, 2), init=words,
+                                              attrs=attrs)
             return mem
 
         if not self.weights_in_spram:
             weights = memory("weights", unsigned(roms["weights"].width), roms["weights"].words)
         bias = memory("bias", unsigned(roms["bias"].width), roms["bias"].words)
         state_shape = data.ArrayLayout(self.core_module.state_layout(params), lanes)
-        state = memory("state", state_shape, [], depth=geometry.groups)
+        state = memory("state", state_shape, [], depth=geometry.groups,
+                       attrs=small_ram_attrs(self.small_rams_in_logic,
+                                             state_shape.size * geometry.groups))
         if hidden:
             thresholds = memory("thresholds", unsigned(params.threshold_width),
                                 roms["thresholds"].words)

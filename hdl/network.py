@@ -33,10 +33,11 @@ class SnnTop(wiring.Component):
     """`spram_layers`: names of layers ("layer1", ..) whose weight table lives in the iCE40
     UP5K's SPRAMs (`hdl.spram`), written at run time through the `weights_load` port (a
     store word per cycle, `SpramLayout` order) before the first image; the other tables
-    are ROMs initialised by the bitstream."""
+    are ROMs initialised by the bitstream. `small_rams_in_logic`: the layers' state RAMs of
+    at most `hdl.layer.SMALL_RAM_BITS` bits go to flip-flops, not block RAM."""
 
     def __init__(self, network, core_module, lanes: int | list[int] = 4,
-                 spram_layers=()):
+                 spram_layers=(), small_rams_in_logic: bool = False):
         self.network, self.core_module = network, core_module
         self.max_pool_rule = get_coding(network.coding).golden.MAX_POOL
         layers = network.layers
@@ -48,7 +49,8 @@ class SnnTop(wiring.Component):
             raise ValueError(f"spram_layers: no layer {', '.join(unknown)} (the layers are "
                              f"{', '.join(names)})")
         self.engines = [LayerEngine(layer=layer, lanes=layer_lanes, core_module=core_module,
-                                    name=name, weights_in_spram=name in spram_layers)
+                                    name=name, weights_in_spram=name in spram_layers,
+                                    small_rams_in_logic=small_rams_in_logic)
                         for name, layer, layer_lanes
                         in zip(names, layers, lanes_per_layer(network, lanes))]
         in_spram = [engine for engine in self.engines if engine.weights_in_spram]

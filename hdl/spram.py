@@ -153,7 +153,8 @@ class SpramStore(wiring.Component):
         self.layout, self.primitive = layout, primitive
         super().__init__({
             "load": In(write_signature(layout)),
-            **{f"read_{table.name}": In(read_signature(table.width, table.depth)) for table in layout.tables}})
+            **{f"read_{table.name}": In(read_signature(table.width, table.depth))
+               for table in layout.tables}})
 
     def reads(self):
         return [getattr(self, f"read_{table.name}") for table in self.layout.tables]

@@ -74,10 +74,10 @@ def test_weights_in_spram_only_where_the_board_has_spram(tmp_path):
 
 def test_auto_keeps_weights_in_block_ram_when_they_fit(make_network):
     network = make_network("phase")
-    top = fit_weights(build_top(network, 1), lambda layers: build_top(network, 1, layers),
+    top = fit_weights(build_top(network, 1), lambda *how: build_top(network, 1, *how),
                       "icebreaker")
     assert top.spram_layout is None
-    top = fit_weights(build_top(network, 1), lambda layers: build_top(network, 1, layers),
+    top = fit_weights(build_top(network, 1), lambda *how: build_top(network, 1, *how),
                       "icebreaker", weights_in="spram")
     assert [t.name for t in top.spram_layout.tables] == [
         "layer1_weights", "layer2_weights", "layer3_weights"]
@@ -86,19 +86,23 @@ def test_auto_keeps_weights_in_block_ram_when_they_fit(make_network):
 
 
 @pytest.mark.slow
-def test_mnist_mlp_moves_its_large_table_to_spram_or_says_why_not():
-    """tsc (lanes 1): the 100,352 first-layer weights go to SPRAM, the rest fits the 30 block
-    RAMs; phase (lanes 1) needs 31 block RAMs even with every weight in SPRAM: refused with
-    the figures."""
-    design = convert("mnist-mlp", coding="tsc")
-    top = fit_weights(design.top(1), lambda layers: design.top(1, layers), "icebreaker")
-    assert [e.name for e in top.engines if e.weights_in_spram] == ["layer1"]
-    assert top.fit_estimates["icebreaker"]["needed"] <= 30
-    assert top.spram_layout.sprams == 4
-    design = convert("mnist-mlp", coding="phase")
-    with pytest.raises(DoesNotFit, match=r"needs 31 of 30 .* every layer in its SPRAMs, 4 of "
-                                         r"4; with them in block RAM it needs 230\)"):
-        fit_weights(design.top(1), lambda layers: design.top(1, layers), "icebreaker")
+def test_mnist_mlp_moves_its_large_tables_to_spram_or_says_why_not():
+    """Lanes 1: tsc moves the 100,352 first-layer weights to SPRAM; phase both layers' and
+    its small state RAM to logic; the rest fits the 30 block RAMs. rate needs 33 block RAMs
+    even so: refused with the figures."""
+    for coding, moved, in_logic in (("tsc", ["layer1"], False),
+                                    ("phase", ["layer1", "layer2"], True)):
+        design = convert("mnist-mlp", coding=coding)
+        top = fit_weights(design.top(1), lambda *how: design.top(1, *how), "icebreaker")
+        assert [e.name for e in top.engines if e.weights_in_spram] == moved
+        assert top.engines[0].small_rams_in_logic == in_logic
+        assert top.fit_estimates["icebreaker"]["needed"] <= 30
+        assert top.spram_layout.sprams == 4
+    design = convert("mnist-mlp", coding="rate")
+    with pytest.raises(DoesNotFit, match=r"needs 33 of 30 .* layer1, layer2 in its SPRAMs, 4 "
+                                         r"of 4 and its small RAMs in logic cells; with the "
+                                         r"weights in block RAM it needs 234\)"):
+        fit_weights(design.top(1), lambda *how: design.top(1, *how), "icebreaker")
 
 
 @pytest.mark.slow
