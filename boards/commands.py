@@ -16,7 +16,7 @@ programming, then sends images. Every transfer starts with a command byte (11520
 The next command follows the answer. The check: the CRC register runs over the image and
 the two CRC bytes; it ends at zero exactly when they agree (no final XOR, high byte first).
 """
-from amaranth.hdl import Const, Module, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -58,7 +58,7 @@ class CommandProtocol(wiring.Component):
         word_bytes, image_bytes = layout.word_width // 8, layout.image_bytes
         count = Signal(range(max(image_bytes + 2, self.n_in) + 1))
         byte_in_word = Signal(range(max(word_bytes, 2)))
-        word = Signal(layout.word_width)
+        word = self.weights_load.data       # assembled in place: written when complete
         crc = Signal(16)
         answer = Signal(8)
         received = self.received
@@ -66,6 +66,8 @@ class CommandProtocol(wiring.Component):
         next_crc = crc16_update(m, crc, received.payload)
 
         m.d.sync += self.weights_load.en.eq(0)
+        with m.If(self.weights_load.en):       # a word is written: the next goes after it
+            m.d.sync += self.weights_load.addr.eq(self.weights_load.addr + 1)
         with m.FSM():
             with m.State("COMMAND"):
                 m.d.comb += received.ready.eq(1)
@@ -111,23 +113,13 @@ class CommandProtocol(wiring.Component):
                                                            << (layout.word_width - 8)))
                         m.d.sync += byte_in_word.eq(byte_in_word + 1)
                         with m.If(byte_in_word == word_bytes - 1):
-                            m.d.sync += byte_in_word.eq(0)
-                            m.next = "WRITE"
+                            m.d.sync += [byte_in_word.eq(0), self.weights_load.en.eq(1)]
                     with m.If(count == image_bytes + 1):
                         m.next = "CHECK"
-            with m.State("WRITE"):
-                m.d.sync += [self.weights_load.data.eq(word), self.weights_load.en.eq(1)]
-                m.next = "ADVANCE"
-            with m.State("ADVANCE"):
-                m.d.sync += self.weights_load.addr.eq(self.weights_load.addr + 1)
-                m.next = "LOAD"
             with m.State("CHECK"):
                 good = crc == 0
-                m.d.sync += self.loaded.eq(good)
-                with m.If(good):
-                    m.d.sync += answer.eq(LOADED[0])
-                with m.Else():
-                    m.d.sync += answer.eq(BAD_CHECKSUM[0])
+                m.d.sync += [self.loaded.eq(good),
+                             answer.eq(Mux(good, LOADED[0], BAD_CHECKSUM[0]))]
                 m.next = "ANSWER"
             with m.State("ANSWER"):
                 m.d.comb += [self.reply.valid.eq(1), self.reply.payload.eq(answer)]

@@ -26,6 +26,7 @@ from amaranth.hdl import Cat, ClockSignal, Instance, Module, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from amaranth.vendor import SiliconBluePlatform
 
 SPRAM_WORDS, SPRAM_WIDTH = 16384, 16
 UP5K_SPRAMS = 4
@@ -126,7 +127,6 @@ class Spram(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        from amaranth.vendor import SiliconBluePlatform
         if self.primitive or isinstance(platform, SiliconBluePlatform):
             m.submodules.spram = Instance(
                 "SB_SPRAM256KA", i_ADDRESS=self.address, i_DATAIN=self.data_in,
