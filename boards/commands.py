@@ -16,6 +16,8 @@ programming, then sends images. Every transfer starts with a command byte (11520
 The next command follows the answer. The check: the CRC register runs over the image and
 the two CRC bytes; it ends at zero exactly when they agree (no final XOR, high byte first).
 """
+import binascii
+
 from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -24,6 +26,11 @@ from hdl.spram import write_signature
 
 LOAD, IMAGE, LOADED, BAD_CHECKSUM, NOT_LOADED, UNKNOWN = b"W", b"I", b"K", b"X", 0xFF, b"?"
 CRC_POLYNOMIAL, CRC_INITIAL = 0x1021, 0xFFFF
+
+
+def checksum(image: bytes) -> int:
+    """The CRC-16/CCITT-FALSE of a weight image, as the host sends it after the image."""
+    return binascii.crc_hqx(image, CRC_INITIAL)
 
 
 def crc16_update(m, crc, byte):

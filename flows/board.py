@@ -17,7 +17,6 @@ rfc2217://…) or `sim`: the build's board top on Verilator behind a pseudo-term
 board's clock and baud rate (no board needed; a few images per second).
 """
 import argparse
-import binascii
 import json
 import shutil
 import subprocess
@@ -62,7 +61,7 @@ class BoardLink:
     def load_weights(self, image: bytes, crc: int | None = None) -> None:
         """Write the SPRAM weight image (`crc`: another checksum than the image's, to test the
         board's refusal); BoardError if the board does not acknowledge it."""
-        crc = binascii.crc_hqx(image, 0xFFFF) if crc is None else crc
+        crc = commands.checksum(image) if crc is None else crc
         self.port.write(commands.LOAD + image + crc.to_bytes(2, "big"))
         self.port.flush()
         answer = self.port.read(1)
@@ -184,7 +183,7 @@ def weight_image(build_dir: Path, report: dict) -> bytes | None:
                         f"{', '.join(report['spram_layers'])} in SPRAM and the board needs "
                         "them; build again") from None
     if len(image) != entry.get("image_bytes") or \
-            binascii.crc_hqx(image, 0xFFFF) != entry.get("crc16_ccitt"):
+            commands.checksum(image) != entry.get("crc16_ccitt"):
         raise FlowError(f"{path} is not the image report.json describes ({len(image)} bytes; "
                         f"expected {entry.get('image_bytes')} with CRC "
                         f"{entry.get('crc16_ccitt')}); build again")

@@ -188,10 +188,10 @@ class Design:
 
 def write_weight_image(layout, directory: Path) -> dict:
     """The SPRAM weight image `flows.board` sends after programming (`boards/commands.py`)."""
-    import binascii
+    from boards.commands import checksum
     image = layout.image()
     (directory / WEIGHT_IMAGE).write_bytes(image)
-    return {"file": WEIGHT_IMAGE, "crc16_ccitt": binascii.crc_hqx(image, 0xFFFF),
+    return {"file": WEIGHT_IMAGE, "crc16_ccitt": checksum(image),
             **layout.describe()}
 
 

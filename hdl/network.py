@@ -53,10 +53,8 @@ class SnnTop(wiring.Component):
                                     small_rams_in_logic=small_rams_in_logic)
                         for name, layer, layer_lanes
                         in zip(names, layers, lanes_per_layer(network, lanes))]
-        in_spram = [engine for engine in self.engines if engine.weights_in_spram]
         # SpramFull (naming the tables and the SPRAMs they need) if they do not fit
-        self.spram_layout = SpramLayout([engine.weight_rom for engine in in_spram]) \
-            if in_spram else None
+        self.spram_layout = SpramLayout(self.spram_roms()) if spram_layers else None
         self.pools = {consumer.name: MaxPoolUnit(
                           consumer.layer.input_pool, producer.layer.n_out,
                           producer.schedule.output_phases, self.max_pool_rule,
@@ -77,6 +75,7 @@ class SnnTop(wiring.Component):
                 if not (engine.weights_in_spram and rom is engine.weight_rom)]
 
     def spram_roms(self):
+        """The weight tables that live in the SPRAM store, in its order."""
         return [engine.weight_rom for engine in self.engines if engine.weights_in_spram]
 
     def elaborate(self, platform):

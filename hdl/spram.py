@@ -20,7 +20,7 @@ arrives the cycle after the address and holds while the read is not enabled (an 
 keeps DATAOUT while it is not selected).
 """
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from amaranth.hdl import Cat, ClockSignal, Instance, Module, Signal, unsigned
 from amaranth.lib import wiring
@@ -75,27 +75,25 @@ class SpramLayout:
     def image_bytes(self) -> int:
         return self.words * self.word_width // 8
 
-    def image(self) -> bytes:
-        """The store's contents as the host sends them: store words in order, little-endian."""
-        image = bytearray()
+    def store_words(self) -> list[int]:
+        """The store's contents, address by address (what the weights_load port writes)."""
+        words = []
         for rom, table in zip(self.roms, self.tables):
             for word_index in range(table.words):
                 chunk = rom.words[word_index * table.per_word:(word_index + 1) * table.per_word]
-                word = 0
-                for slot, value in enumerate(chunk):
-                    word |= value << (slot * table.width)
-                image += word.to_bytes(self.word_width // 8, "little")
-        return bytes(image)
+                words.append(sum(value << (slot * table.width)
+                                 for slot, value in enumerate(chunk)))
+        return words
 
-    def store_words(self) -> list[int]:
-        """The image as store words (what the weights_load port writes, address by address)."""
-        image, size = self.image(), self.word_width // 8
-        return [int.from_bytes(image[i:i + size], "little") for i in range(0, len(image), size)]
+    def image(self) -> bytes:
+        """The store words as the host sends them: in order, each little-endian."""
+        size = self.word_width // 8
+        return b"".join(word.to_bytes(size, "little") for word in self.store_words())
 
     def describe(self) -> dict:
         return {"sprams": self.sprams, "columns": self.columns, "rows": self.rows,
                 "store_words": self.words, "image_bytes": self.image_bytes,
-                "tables": [t.__dict__ for t in self.tables]}
+                "tables": [asdict(table) for table in self.tables]}
 
 
 def read_signature(width: int, depth: int) -> wiring.Signature:
@@ -111,9 +109,9 @@ def write_signature(layout: SpramLayout) -> wiring.Signature:
 
 
 class Spram(wiring.Component):
-    """One SPRAM: `SB_SPRAM256KA` on an iCE40 platform (or with `primitive=True`), else a
-    behavioural model of it (write or read per cycle at one address; DATAOUT holds while
-    not selected), so that snn_top.v simulates anywhere."""
+    """One SPRAM: `SB_SPRAM256KA` on an iCE40 platform, else a behavioural model of it
+    (write or read per cycle at one address; DATAOUT holds while not selected), so that
+    snn_top.v simulates anywhere."""
 
     address: In(range(SPRAM_WORDS))
     data_in: In(SPRAM_WIDTH)
@@ -121,13 +119,9 @@ class Spram(wiring.Component):
     select: In(1)
     data_out: Out(SPRAM_WIDTH)
 
-    def __init__(self, primitive: bool = False):
-        self.primitive = primitive
-        super().__init__()
-
     def elaborate(self, platform):
         m = Module()
-        if self.primitive or isinstance(platform, SiliconBluePlatform):
+        if isinstance(platform, SiliconBluePlatform):
             m.submodules.spram = Instance(
                 "SB_SPRAM256KA", i_ADDRESS=self.address, i_DATAIN=self.data_in,
                 i_MASKWREN=0b1111, i_WREN=self.write, i_CHIPSELECT=self.select,
@@ -149,8 +143,8 @@ class Spram(wiring.Component):
 class SpramStore(wiring.Component):
     """The SPRAMs of `layout`: `reads[i]` serves table i (a layer), `load` writes store words."""
 
-    def __init__(self, layout: SpramLayout, primitive: bool = False):
-        self.layout, self.primitive = layout, primitive
+    def __init__(self, layout: SpramLayout):
+        self.layout = layout
         super().__init__({
             "load": In(write_signature(layout)),
             **{f"read_{table.name}": In(read_signature(table.width, table.depth))
@@ -177,7 +171,7 @@ class SpramStore(wiring.Component):
         for row_index in range(layout.rows):
             columns = []
             for column in range(layout.columns):
-                m.submodules[f"spram_{row_index}_{column}"] = spram = Spram(self.primitive)
+                m.submodules[f"spram_{row_index}_{column}"] = spram = Spram()
                 m.d.comb += [
                     spram.address.eq(store_address[:14]),
                     spram.data_in.eq(self.load.data[column * SPRAM_WIDTH:][:SPRAM_WIDTH]),
