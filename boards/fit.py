@@ -195,12 +195,14 @@ def check_fit(top, board_name: str, lanes: int | None = None, label: str | None 
 
 def fit_weights(top, make_top, board_name: str, weights_in: str = "auto",
                 label: str | None = None):
-    """`top` (weights in block RAM) or the top `make_top(spram_layers, small_rams_in_logic)`
-    makes, so that the weight tables sit where `weights_in` says: "block-ram"; "spram"
-    (every layer's); "auto": block RAM if the design fits, else the largest weight tables
-    move to the board's SPRAMs, one layer at a time, until it fits. On a board with SPRAM
-    (the UP5K), when that is still too much, the small state RAMs go to flip-flops as a
-    last step. DoesNotFit (with the figures) when no choice fits."""
+    """`top` (weights in block RAM, two input banks) or the top
+    `make_top(spram_layers, small_rams_in_logic, input_banks)` makes, so that the weight
+    tables sit where `weights_in` says: "block-ram"; "spram" (every layer's); "auto":
+    block RAM if the design fits. When it does not, the input store keeps one image, not
+    two (`hdl.input_store`: loading no longer overlaps the layers); then ("auto") the
+    largest weight tables move to the board's SPRAMs, one layer at a time, until it fits;
+    on a board with SPRAM (the UP5K), when that is still too much, the small state RAMs go
+    to flip-flops as a last step. DoesNotFit (with the figures) when no choice fits."""
     board = BOARDS[board_name]
     if weights_in not in WEIGHTS_IN:
         raise ValueError(f"weights_in: {weights_in!r} is none of {', '.join(WEIGHTS_IN)}")
@@ -214,35 +216,36 @@ def fit_weights(top, make_top, board_name: str, weights_in: str = "auto",
         top.engines, key=lambda e: -e.weight_rom.width * len(e.weight_rom.words))]
     placements = {"block-ram": [()], "spram": [tuple(names)],
                   "auto": [tuple(by_size[:n]) for n in range(len(names) + 1)]}[weights_in]
-    tries = [(layers, False) for layers in placements]
+    tries = [(placements[0], False, 2)] + [(layers, False, 1) for layers in placements]
     if board["sprams"]:
-        tries.append((placements[-1], True))
-    if tries[0] != ((), False):
+        tries.append((placements[-1], True, 1))
+    if tries[0] != ((), False, 2):
         for unused in [top, *top.engines]:   # replaced, never elaborated: no warning
             unused._MustUse__silence = True
     first = None
-    for layers, small_in_logic in tries:
-        if layers or small_in_logic:
-            top = _spram_top(make_top, layers, small_in_logic, label, first)
+    for how in tries:
+        if how != ((), False, 2):
+            top = _spram_top(make_top, how, label, first)
         try:
             check_fit(top, board_name, label=label)
             return top
         except DoesNotFit as error:
             if first is None:
-                first, in_block_ram = error, top.fit_estimates[board_name]["needed"]
+                first, as_built = error, top.fit_estimates[board_name]["needed"]
             last = error
-    if len(tries) == 1:
-        raise last
-    where = (f"with the weights of {', '.join(tries[-1][0])} in its SPRAMs, "
-             f"{top.spram_layout.sprams} of {board['sprams']}" if tries[-1][0] else
+    layers, in_logic, _ = tries[-1]
+    where = (f"with the weights of {', '.join(layers)} in its SPRAMs, "
+             f"{top.spram_layout.sprams} of {board['sprams']}" if layers else
              "with every weight in block RAM")
-    raise DoesNotFit(f"{last} (that is {where} and its small RAMs in logic cells; with the "
-                     f"weights in block RAM it needs {in_block_ram:g})") from None
+    where += ", one input bank" + (" and its small RAMs in logic cells" if in_logic else "")
+    raise DoesNotFit(f"{last} (that is {where}; with the weights in block RAM and two input "
+                     f"banks it needs {as_built:g})") from None
 
 
-def _spram_top(make_top, layers, small_in_logic, label, first=None):
+def _spram_top(make_top, how, label, first=None):
+    layers, small_in_logic, input_banks = how
     try:
-        return make_top(tuple(layers), small_in_logic)
+        return make_top(tuple(layers), small_in_logic, input_banks)
     except SpramFull as error:
         raise DoesNotFit(("" if first is None else f"{first}. ")
                          + f"{label or 'the design'}: {error}") from None

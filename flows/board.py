@@ -165,8 +165,9 @@ def simulated_board(build_dir: Path, report: dict, network, scratch: Path):
                         "build again")
     print(f"--port sim: Verilating the {report['board']} board top at {clock_mhz:g} MHz "
           "(takes a minute)", file=sys.stderr, flush=True)
-    return SimulatedBoard(build_top(network, lanes, report.get("spram_layers", ())),
-                          clock_mhz * 1e6, scratch)
+    top = build_top(network, lanes, report.get("spram_layers", ()),
+                    report.get("small_rams_in_logic", False), report.get("input_banks") or 2)
+    return SimulatedBoard(top, clock_mhz * 1e6, scratch)
 
 
 def weight_image(build_dir: Path, report: dict) -> bytes | None:

@@ -66,12 +66,14 @@ class Design:
         result = self.network.simulate(self.split.train_pixels[:images])
         return balanced_lanes(self.network, result, budget)
 
-    def top(self, lanes: int | list[int] = 4, spram_layers=(), small_rams_in_logic=False):
+    def top(self, lanes: int | list[int] = 4, spram_layers=(), small_rams_in_logic=False,
+            input_banks: int = 2):
         """The Amaranth `SnnTop` of this network (UnsupportedLayer for layers with no RTL);
         the weight tables of `spram_layers` ("layer1", ..) in the UP5K's SPRAMs, small
-        state RAMs in flip-flops with `small_rams_in_logic`."""
+        state RAMs in flip-flops with `small_rams_in_logic`; `input_banks` 2 loads the next
+        image while the current one runs, 1 takes half the input memory."""
         from hdl.export import build_top
-        return build_top(self.network, lanes, spram_layers, small_rams_in_logic)
+        return build_top(self.network, lanes, spram_layers, small_rams_in_logic, input_banks)
 
     def simulate_rtl(self, images: np.ndarray, lanes: int | list[int] = 4,
                      directory=None) -> np.ndarray:
@@ -150,8 +152,11 @@ class Design:
                   "spram_layers": [] if top is None or top.spram_layout is None else
                   [e.name for e in top.engines if e.weights_in_spram],
                   "small_rams_in_logic": top is not None and top.engines[0].small_rams_in_logic,
+                  # 2: the next image loads while the layers run (1 when block RAM is short)
+                  "input_banks": top.input_banks if top is not None else None,
                   **evaluate(self.network, self.float_classes, self.split, lanes, self.layers,
-                             hardware=not golden_only)}
+                             hardware=not golden_only,
+                             input_banks=top.input_banks if top is not None else 2)}
         with staged_directory(out) as staging:
             save_network(self.network, staging, self.image_shape)
             resources = {}

@@ -13,17 +13,26 @@ A max pooling unit before a layer (`hdl/pool.py`) adds, with W windows and P pha
 
     cycles = Σ_t (max(1, events of phase t) + 2 + W) + 2
 
-latency (cycles from the last accepted pixel to `result__valid`) = INPUT_CYCLES + Σ_layers
-cycles (the last pixel is registered, stored, and the first layer started).
-An image then takes n_in cycles to load, so back-to-back throughput is one image every
-n_in + latency cycles.
+The input store (`hdl/input_store.py`) writes a pixel into its input lists one write per
+cycle, W writes per pixel (`input_writes_per_pixel`): an image loads in W·n_in cycles.
+With S = Σ_layers cycles of an image:
+
+    latency = W + INPUT_CYCLES + S      cycles from the last accepted pixel to
+                                        `result__valid`, nothing else running
+    start → result handshake = S + 2    (the handshake cycle, the sink always ready)
+
+Back to back (the source always valid, the sink always ready; `stream_schedule` gives the
+cycle of every result handshake), the period of an image is, with two input banks (the
+next image loads while the layers run), max(W·n_in + 2, S_previous + 3), and with one bank
+W·n_in + S + 4.
 """
 import numpy as np
 
+from .codings import get_coding
 from .geometry import lanes_per_layer, layer_geometry
 
 PIPELINE_CYCLES = 6   # start → first op, and R, B0, P, B1, C to drain
-INPUT_CYCLES = 3      # last pixel → registered → stored (tsc: p* registered) → first start
+INPUT_CYCLES = 2      # after the last pixel's W writes: the last write lands, the first start
 POOL_WAIT_CYCLES = 2    # hdl/pool.py: WAIT_CYCLES
 POOL_FINISH_CYCLES = 2  # hdl/pool.py: FINISH_CYCLES
 
@@ -55,8 +64,16 @@ def pool_cycles(layer, producer_counts) -> np.ndarray:
     return (np.maximum(events, 1) + POOL_WAIT_CYCLES + windows).sum(1) + POOL_FINISH_CYCLES
 
 
-def inference_cycles(network, result, lanes) -> dict:
-    """Per layer: the layer's engine, plus the max pooling unit before it, if any.
+def input_writes_per_pixel(network) -> int:
+    """W: the input lists a pixel enters, one write each (`hdl.input_store`): one per input
+    phase for the bit planes, or the coding's own count (tsc: 2)."""
+    return getattr(get_coding(network.coding).golden, "INPUT_WRITES_PER_PIXEL",
+                   network.layers[0].schedule.input_phases)
+
+
+def inference_cycles(network, result, lanes, input_banks: int = 2) -> dict:
+    """Per layer: the layer's engine, plus the max pooling unit before it, if any; the
+    latency, the load time and the back-to-back period of every image.
     `lanes`: one count for all layers or one per layer."""
     per_layer = []
     for index, (layer, counts, layer_lanes) in enumerate(
@@ -65,9 +82,35 @@ def inference_cycles(network, result, lanes) -> dict:
         if layer.input_pool is not None:
             cycles = cycles + pool_cycles(layer, result.layers[index - 1])
         per_layer.append(cycles)
-    latency = INPUT_CYCLES + sum(per_layer)
-    return {"latency": latency, "per_layer": per_layer,
-            "load": network.n_inputs, "period": latency + network.n_inputs}
+    writes = input_writes_per_pixel(network)
+    layers = sum(per_layer)
+    load = writes * network.n_inputs
+    period = np.maximum(load + 2, layers + 3) if input_banks == 2 else load + layers + 4
+    return {"latency": writes + INPUT_CYCLES + layers, "per_layer": per_layer,
+            "load": load, "period": period, "input_banks": input_banks}
+
+
+def stream_schedule(network, result, lanes, input_banks: int = 2) -> np.ndarray:
+    """The cycle of each image's result handshake when the images stream back to back from
+    cycle 0 (pixels always valid, results always ready), after `hdl/input_store.py`: image
+    i's first pixel is taken the cycle after image i-1 starts (two banks) or after its
+    result handshake (one bank); it starts W + 1 cycles after its last pixel, and not
+    before the cycle after the previous handshake; its handshake comes S + 2 later."""
+    cycles = inference_cycles(network, result, lanes, input_banks)
+    writes, n = input_writes_per_pixel(network), network.n_inputs
+    layers = cycles["latency"] - writes - INPUT_CYCLES
+    handshakes, start, handshake = [], None, None
+    for image_layers in layers:
+        if start is None:
+            first = 0
+        else:
+            first = (start if input_banks == 2 else handshake) + 1
+        start = first + writes * (n - 1) + writes + 1
+        if handshake is not None:
+            start = max(start, handshake + 1)
+        handshake = start + int(image_layers) + 2
+        handshakes.append(handshake)
+    return np.array(handshakes)
 
 
 def balanced_lanes(network, result, budget: int) -> list[int]:

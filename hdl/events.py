@@ -1,9 +1,7 @@
 """Spike event storage between layers: the engine reads events of one phase at a time.
 
 Two sources share one read interface (`EventSource`, seen from the reading engine):
-- `InputPlanes`: the pixels of one image as bit planes; phase k lists the pixels whose bit
-  (8 - k) is set (binary input coding, MSB first). One pixel is stored per cycle: each
-  plane has its own small memory, so a pixel's bits go to all planes at once.
+- the input store (`hdl.input_store`): the pixels of one image as per-phase event lists;
 - `EventBuffer`: the spikes a hidden layer emits, in the order it emits them (phase order),
   with a count and a start address per phase.
 Only events are stored and read: a phase with no spikes costs no cycle. Events carry a
@@ -113,53 +111,4 @@ class EventBuffer(wiring.Component):
             self.read.index.eq(reader.data[:index_bits]),
             self.read.sign.eq(reader.data[index_bits] if self.signed else 0),
         ]
-        return m
-
-
-def InputSource(n_inputs: int, phases: int, max_phase: int,
-                pixel_bits: int = 8) -> wiring.Signature:
-    """An input source (the first layer's events from the pixels), seen from `snn_top`:
-    one pixel stored per `pixel_valid`, `clear` before the next image, the events read as
-    from any `EventSource`."""
-    return wiring.Signature({
-        "clear": In(1),
-        "pixel_valid": In(1),
-        "pixel": In(pixel_bits),
-        "pixel_index": In(range(max(n_inputs, 2))),
-        "read": In(EventSource(n_inputs, phases, max_phase)),
-    })
-
-
-class InputPlanes(wiring.Component):
-    """The current image as `phases` bit planes (phase k = pixel bit 8 - k)."""
-
-    def __init__(self, n_inputs: int, phases: int, max_phase: int, pixel_bits: int = 8):
-        self.n_inputs, self.phases, self.pixel_bits = n_inputs, phases, pixel_bits
-        super().__init__(InputSource(n_inputs, phases, max_phase, pixel_bits))
-
-    def elaborate(self, platform):
-        m = Module()
-        n = self.n_inputs
-        counts = Array(Signal(range(n + 1), name=f"count_{k}") for k in range(self.phases + 1))
-        read_phase = Signal.like(self.read.phase)   # phase of the read in flight
-        drive_counts(m, self.read, counts, self.phases)
-        with m.If(self.read.read_en):
-            m.d.sync += read_phase.eq(self.read.phase)
-        plane_data = []
-        for k in range(1, self.phases + 1):
-            plane = Memory(shape=range(max(n, 2)), depth=max(n, 2), init=[])
-            m.submodules[f"plane_{k}"] = plane
-            bit = self.pixel[self.pixel_bits - k]
-            writer = plane.write_port()
-            m.d.comb += [writer.addr.eq(counts[k]), writer.data.eq(self.pixel_index),
-                         writer.en.eq(self.pixel_valid & bit)]
-            with m.If(self.clear):
-                m.d.sync += counts[k].eq(0)
-            with m.Elif(self.pixel_valid & bit):
-                m.d.sync += counts[k].eq(counts[k] + 1)
-            reader = plane.read_port()
-            m.d.comb += [reader.addr.eq(self.read.read_pos),
-                         reader.en.eq(self.read.read_en & (self.read.phase == k))]
-            plane_data.append(reader.data)
-        m.d.comb += [self.read.index.eq(Array(plane_data)[read_phase - 1]), self.read.sign.eq(0)]
         return m

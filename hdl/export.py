@@ -38,15 +38,18 @@ def relative_plan(plan):
     return plan
 
 
-def build_top(network, lanes: int, spram_layers=(), small_rams_in_logic=False) -> SnnTop:
+def build_top(network, lanes: int, spram_layers=(), small_rams_in_logic=False,
+              input_banks: int = 2) -> SnnTop:
     return SnnTop(network, get_coding(network.coding).core, lanes=lanes,
-                  spram_layers=spram_layers, small_rams_in_logic=small_rams_in_logic)
+                  spram_layers=spram_layers, small_rams_in_logic=small_rams_in_logic,
+                  input_banks=input_banks)
 
 
 def top_verilog(top: SnnTop) -> str:
     return relative_sources(verilog.convert(top, name="snn_top"))
 
 
-def snn_top_verilog(network, lanes: int, spram_layers=()) -> tuple[str, SnnTop]:
-    top = build_top(network, lanes, spram_layers)
+def snn_top_verilog(network, lanes: int, spram_layers=(), input_banks: int = 2
+                    ) -> tuple[str, SnnTop]:
+    top = build_top(network, lanes, spram_layers, input_banks=input_banks)
     return top_verilog(top), top

@@ -6,24 +6,27 @@ Interface (Amaranth flattens the stream ports to these Verilog names):
     pixels__payload[7:0], pixels__valid, pixels__ready     In stream: N_in pixels per image
     result__payload, result__valid, result__ready          Out stream: class index
 
-Per image: `pixels__ready` is high while the image is loading (one pixel per cycle,
-row-major); after reset it rises once the max pooling units, if any, have emptied their
-slot banks (one cycle per pooling window). After the last pixel the layers run one after another; `result__valid` rises
-a fixed, data-dependent number of cycles later (`golden.cycles`), and stays high until
-`result__ready`. The next image is accepted from the cycle after the result handshake;
-no reset is needed between images.
+Per image: N_in pixels, row-major. The input store (`hdl.input_store`) takes a pixel every
+W cycles (W writes per pixel: the coding's input lists; `pixels__ready` says when), so an
+image loads in W·N_in cycles; after reset `pixels__ready` first rises once the max pooling
+units, if any, have emptied their slot banks (one cycle per pooling window). Once an image
+is loaded and the one before has been taken, the layers run one after another;
+`result__valid` rises a fixed, data-dependent number of cycles after the image's last
+pixel (`golden.cycles`) when nothing was running, and stays high until `result__ready`.
+With two input banks (the default) the next image loads while the layers run, and starts
+right after the result handshake; with one, it loads after it. No reset between images.
 """
-from amaranth.hdl import Const, Module, Signal
+from amaranth.hdl import Const, Module
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.codings import get_coding
 from golden.data import PIXEL_BITS
 
-from golden.cycles import INPUT_CYCLES
 from golden.geometry import lanes_per_layer
 
-from .events import EventBuffer, InputPlanes
+from .events import EventBuffer
+from .input_store import InputPlanes
 from .layer import LayerEngine, UnsupportedLayer  # noqa: F401  (UnsupportedLayer: re-exported)
 from .pool import MaxPoolUnit
 from .spram import STORE_NAME, SpramLayout, SpramStore, write_signature
@@ -34,11 +37,14 @@ class SnnTop(wiring.Component):
     UP5K's SPRAMs (`hdl.spram`), written at run time through the `weights_load` port (a
     store word per cycle, `SpramLayout` order) before the first image; the other tables
     are ROMs initialised by the bitstream. `small_rams_in_logic`: the layers' state RAMs of
-    at most `hdl.layer.SMALL_RAM_BITS` bits go to flip-flops, not block RAM."""
+    at most `hdl.layer.SMALL_RAM_BITS` bits go to flip-flops, not block RAM. `input_banks`:
+    2 loads the next image while the layers run the current one (`hdl.input_store`), 1
+    halves the input store's memory and loads only between images."""
 
     def __init__(self, network, core_module, lanes: int | list[int] = 4,
-                 spram_layers=(), small_rams_in_logic: bool = False):
+                 spram_layers=(), small_rams_in_logic: bool = False, input_banks: int = 2):
         self.network, self.core_module = network, core_module
+        self.input_banks = input_banks
         self.max_pool_rule = get_coding(network.coding).golden.MAX_POOL
         layers = network.layers
         # Built here, not in elaborate: a layer the RTL cannot run raises UnsupportedLayer
@@ -93,9 +99,10 @@ class SnnTop(wiring.Component):
 
         # The coding's own input coding if it has one (tsc: spike pairs), else bit planes.
         input_source = getattr(self.core_module, "input_source", InputPlanes)
-        m.submodules.input_planes = planes = input_source(
-            n_in, first.schedule.input_phases, self.engines[0].last_step)
-        wiring.connect(m, self.engines[0].events, planes.read)
+        m.submodules.input_store = store = input_source(
+            n_in, first.schedule.input_phases, self.engines[0].last_step,
+            banks=self.input_banks)
+        wiring.connect(m, self.engines[0].events, store.read)
         for producer, consumer in zip(self.engines, self.engines[1:]):
             schedule = producer.schedule
             phases, signed = schedule.output_phases, schedule.signed_spikes
@@ -124,34 +131,20 @@ class SnnTop(wiring.Component):
             wiring.connect(m, consumer.events, pooled.read)
             m.d.comb += [pool.start.eq(producer.done), consumer.start.eq(pool.done)]
 
-        pixel_index = Signal(range(max(n_in, 2)))
-        loading = Signal(init=1)
-        accept = self.pixels.valid & self.pixels.ready
-        # after reset, the first pixel waits until every max pooling unit has emptied its
-        # slot banks (a few cycles; no cycle count from the last pixel changes)
+        # After reset, the first pixel waits until every max pooling unit has emptied its
+        # slot banks (a few cycles; no cycle count from the last pixel changes).
         cleared = Const(1)
         for pool in self.pools.values():
             cleared = cleared & pool.cleared
-        m.d.comb += self.pixels.ready.eq(loading & cleared)
-        # A pixel is registered before the input source stores it (the stream's source is
-        # outside this design); the first layer starts once the last store has landed.
-        m.d.sync += [planes.pixel_valid.eq(accept), planes.pixel.eq(self.pixels.payload),
-                     planes.pixel_index.eq(pixel_index)]
-        with m.If(accept):
-            m.d.sync += pixel_index.eq(pixel_index + 1)
-            with m.If(pixel_index == n_in - 1):
-                m.d.sync += [loading.eq(0), pixel_index.eq(0)]
-        start = accept & (pixel_index == n_in - 1)
-        for _ in range(INPUT_CYCLES - 1):
-            delayed = Signal()
-            m.d.sync += delayed.eq(start)
-            start = delayed
-        m.d.sync += self.engines[0].start.eq(start)
+        m.d.comb += [store.pixels.payload.eq(self.pixels.payload),
+                     store.pixels.valid.eq(self.pixels.valid & cleared),
+                     self.pixels.ready.eq(store.pixels.ready & cleared)]
+        m.d.sync += self.engines[0].start.eq(store.start)
 
         last = self.engines[-1]
         with m.If(last.done):
             m.d.sync += [self.result.valid.eq(1), self.result.payload.eq(last.result)]
         with m.If(self.result.valid & self.result.ready):
-            m.d.sync += [self.result.valid.eq(0), loading.eq(1)]
-        m.d.comb += planes.clear.eq(self.result.valid & self.result.ready)
+            m.d.sync += self.result.valid.eq(0)
+        m.d.comb += store.release.eq(self.result.valid & self.result.ready)
         return m

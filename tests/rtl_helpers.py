@@ -7,14 +7,14 @@ from hdl.export import build_top, snn_top_verilog
 from sim.runner import run_snn_top
 
 
-def amaranth_run(network, images, lanes, spram_layers=()):
+def amaranth_run(network, images, lanes, spram_layers=(), input_banks=2):
     """Stream images through snn_top in Amaranth's simulator (the weight tables of
     `spram_layers` written through `weights_load` first).
 
     Returns (classes, latencies, spikes) where spikes[l] lists the (neuron, phase, ±1)
     events layer l emitted, image after image.
     """
-    top = build_top(network, lanes, spram_layers)
+    top = build_top(network, lanes, spram_layers, input_banks=input_banks)
     sim = Simulator(top)
     sim.add_clock(1e-8)
     classes, latencies = [], []
@@ -58,6 +58,40 @@ def amaranth_run(network, images, lanes, spram_layers=()):
     return np.array(classes), np.array(latencies), spikes
 
 
+def amaranth_stream(network, images, lanes, input_banks=2):
+    """Stream the images back to back in Amaranth's simulator (pixels always valid, results
+    always ready). Returns (classes, handshake cycles counted from the first pixel taken)."""
+    top = build_top(network, lanes, input_banks=input_banks)
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    classes, handshakes = [], []
+
+    async def source(ctx):
+        for image in images:
+            for pixel in image:
+                ctx.set(top.pixels.payload, int(pixel))
+                ctx.set(top.pixels.valid, 1)
+                await ctx.tick().until(top.pixels.ready)
+        ctx.set(top.pixels.valid, 0)
+
+    async def sink(ctx):
+        ctx.set(top.result.ready, 1)
+        cycle, first = 0, None
+        while len(classes) < len(images):
+            if first is None and ctx.get(top.pixels.valid) and ctx.get(top.pixels.ready):
+                first = cycle
+            if ctx.get(top.result.valid):
+                classes.append(ctx.get(top.result.payload))
+                handshakes.append(cycle - first)
+            await ctx.tick()
+            cycle += 1
+
+    sim.add_testbench(source, background=True)
+    sim.add_testbench(sink)
+    sim.run()
+    return np.array(classes), np.array(handshakes)
+
+
 def expected_spikes(spike_train):
     """Golden events in the order the engine emits them: phase, then neuron index."""
     return [(int(j), t + 1, int(image[t, j])) for image in spike_train
@@ -80,10 +114,10 @@ def rtl_vs_golden(network, images, lanes, tmp_path, spram_layers=()):
     assert mismatched.size == 0, f"cycle mismatches at images {mismatched.tolist()}"
 
 
-def amaranth_vs_golden(network, images, lanes, spram_layers=()):
+def amaranth_vs_golden(network, images, lanes, spram_layers=(), input_banks=2):
     """snn_top in Amaranth's simulator equals golden: classes, cycles, every spike."""
     golden = network.simulate(images)
-    classes, latency, spikes = amaranth_run(network, images, lanes, spram_layers)
+    classes, latency, spikes = amaranth_run(network, images, lanes, spram_layers, input_banks)
     np.testing.assert_array_equal(classes, golden.classes)
     np.testing.assert_array_equal(latency, inference_cycles(network, golden, lanes)["latency"])
     for events, counts, layer in zip(spikes, golden.layers[:-1], network.layers):

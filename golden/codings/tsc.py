@@ -51,6 +51,7 @@ MAX_POOL = TIME_ON_MAX_POOL       # docs/codings.md §6
 MAX_POOL_NOTE = ("the running maximum of the time spent on (an extension: the TSC paper defines no"
                  " max pooling; average pooling, as in digits-cnn, is the paper-faithful choice)")
 GOLDEN_INT_BITS = 62
+INPUT_WRITES_PER_PIXEL = 2         # a pixel enters the +1 list and the -1 list of its p* (Eq. 2)
 T_SWEEP = (4, 6, 8, 12, 16, 32)
 RUNS_SWEEP = (1, 2, 3, 0)          # caps the report tries at the build's thresholds
 ALPHA_GRID = tuple(round(0.15 + 0.05 * k, 2) for k in range(18))     # 0.15 .. 1.0, with 0.8

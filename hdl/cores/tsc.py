@@ -20,14 +20,14 @@ were added in the ADD pass of phase k - 1):
 `input_source` turns the streamed pixels into Eq. 2's pairs: phase 1 lists every pixel
 with p* ≥ 2 (+1 spikes), phase t ≥ 2 the pixels with p* = t (-1 spikes).
 """
-from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, wiring
-from amaranth.lib.memory import Memory
+from amaranth.hdl import Mux, Signal, signed, unsigned
+from amaranth.lib import data
 
-from golden.codings.tsc import DONE, FIRING, IDLE, PIXEL_MAX, NeuronParams
+from golden.codings.tsc import (DONE, FIRING, IDLE, INPUT_WRITES_PER_PIXEL, PIXEL_MAX,
+                                NeuronParams)
 from golden.data import PIXEL_BITS
 
-from ..events import InputSource, drive_counts
+from ..input_store import InputStore
 from . import NeuronCoreBase, Op, carry_save_sum
 
 
@@ -147,62 +147,28 @@ def _divide_by_pixel_max(N: int) -> tuple[int, int]:
     raise ValueError(f"no exact reciprocal of {PIXEL_MAX} for N = {N}")
 
 
-class PixelPairs(wiring.Component):
-    """The current image as Eq. 2's spike pairs, one pixel stored per cycle.
+class PixelPairs(InputStore):
+    """The current image as Eq. 2's spike pairs (`hdl.input_store`): list 1 holds the
+    pixels with p* ≥ 2 (all spike +1 at phase 1), list t ≥ 2 the pixels with p* = t
+    (which spike -1 at phase t). Only pixels that spike are stored or read. A pixel's p* is
+    computed as it is taken and registered; its two writes follow (`writes_per_pixel`)."""
+    writes_per_pixel = INPUT_WRITES_PER_PIXEL
 
-    Two memories: `plus` lists the pixels with p* ≥ 2 (all spike +1 at phase 1); `minus`
-    has one bucket of n_inputs slots per phase 2..N (bucket t lists the pixels with p* = t,
-    which spike -1 at phase t). Only pixels that spike are stored or read. A pixel's p*
-    is registered before it is stored (the constant multiplication and the bucket address
-    are two paths, not one): its write lands two cycles after it arrives."""
-
-    def __init__(self, n_inputs: int, phases: int, max_phase: int):
-        self.n_inputs, self.phases = n_inputs, phases
+    def __init__(self, n_inputs: int, phases: int, max_phase: int, banks: int = 2):
         self.multiplier, self.shift = _divide_by_pixel_max(phases)
-        super().__init__(InputSource(n_inputs, phases, max_phase, PIXEL_BITS))
+        super().__init__(n_inputs, phases, max_phase, PIXEL_BITS, banks)
 
-    def elaborate(self, platform):
-        m = Module()
-        n, N = self.n_inputs, self.phases
-        counts = Array(Signal(range(n + 1), name=f"count_{t}") for t in range(N + 1))
-        p_star = Signal(range(N + 1))
-        pair, pixel_index = Signal(), Signal.like(self.pixel_index)
-        scaled = ((self.pixel * ((N - 1) * self.multiplier)) >> self.shift) + 1
-        m.d.sync += [p_star.eq(scaled), pair.eq(self.pixel_valid & (scaled >= 2)),
-                     pixel_index.eq(self.pixel_index)]
+    def code(self, m, pixel):
+        """p* of Eq. 1 (1 .. N)."""
+        N = self.phases
+        return ((pixel * ((N - 1) * self.multiplier)) >> self.shift) + 1
 
-        index_shape = range(max(n, 2))
-        m.submodules.plus = plus = Memory(shape=index_shape, depth=max(n, 2), init=[])
-        m.submodules.minus = minus = Memory(shape=index_shape, depth=max(n * (N - 1), 2),
-                                            init=[])
-        plus_write, minus_write = plus.write_port(), minus.write_port()
-        m.d.comb += [plus_write.addr.eq(counts[1]), plus_write.data.eq(pixel_index),
-                     plus_write.en.eq(pair),
-                     minus_write.addr.eq((p_star - 2) * n + counts[p_star]),
-                     minus_write.data.eq(pixel_index), minus_write.en.eq(pair)]
-        with m.If(self.clear):
-            m.d.sync += [count.eq(0) for count in counts]
-        with m.Elif(pair):
-            m.d.sync += [counts[1].eq(counts[1] + 1), counts[p_star].eq(counts[p_star] + 1)]
+    def slot_list(self, m, p_star, slot):
+        return Mux(slot == 0, 1, p_star), p_star >= 2
 
-        phase, read_phase = self.read.phase, Signal.like(self.read.phase)
-        with m.If(self.read.read_en):
-            m.d.sync += read_phase.eq(phase)
-        plus_read, minus_read = plus.read_port(), minus.read_port()
-        drive_counts(m, self.read, counts, N)
-        # the engine sets a phase at least a cycle before it reads at it: base registered
-        minus_base = Signal(range(max(N * n, 2)))
-        m.d.sync += minus_base.eq((phase - 2) * n)
-        m.d.comb += [
-            plus_read.addr.eq(self.read.read_pos),
-            plus_read.en.eq(self.read.read_en & (phase == 1)),
-            minus_read.addr.eq(minus_base + self.read.read_pos),
-            minus_read.en.eq(self.read.read_en & (phase >= 2)),
-            self.read.index.eq(Mux(read_phase == 1, plus_read.data, minus_read.data)),
-            self.read.sign.eq(read_phase != 1),
-        ]
-        return m
+    def sign(self, list_number):
+        return list_number != 1
 
 
-def input_source(n_inputs: int, phases: int, max_phase: int) -> PixelPairs:
-    return PixelPairs(n_inputs, phases, max_phase)
+def input_source(n_inputs: int, phases: int, max_phase: int, banks: int = 2) -> PixelPairs:
+    return PixelPairs(n_inputs, phases, max_phase, banks)
