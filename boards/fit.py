@@ -1,7 +1,6 @@
 """Does the design fit the board's block RAM? Answered before any synthesis tool runs.
 
-`design_memories(top)` elaborates the Amaranth design (no tools) and lists its memories
-(a RAM marked `ram_style = "logic"`, `hdl.layer.small_ram_attrs`, counts as logic);
+`design_memories(top)` elaborates the Amaranth design (no tools) and lists its memories;
 `memory_blocks` prices one memory the way Yosys' `memory_libmap` does in `synth_ice40` and
 `synth_xilinx -family xc7` (the cost of each block RAM, LUT RAM or plain-logic mapping; the
 cheapest wins; logic wins ties): so small ROMs become LUTs, small RAMs LUT RAM (Xilinx) or
@@ -34,7 +33,6 @@ class DesignMemory(NamedTuple):
     transparent: int = 0  # read ports transparent to a write port
     async_read: bool = False  # a combinational read port (no block RAM can take it)
     live_width: int = -1  # a ROM's bit lanes that differ between words (-1: all of them)
-    in_logic: bool = False  # attribute ram_style = "logic": Yosys maps it to flip-flops
 
     @property
     def stored_width(self) -> int:
@@ -83,13 +81,19 @@ FAMILIES = {
 BOARDS = {
     "icebreaker": dict(family="ice40", available=30, unit="EBR (4 kbit)", block_bits=4096,
                        device="iCE40UP5K block RAMs (EBR, 4 kbit)", sprams=UP5K_SPRAMS,
-                       note="weight tables in its 4 SPRAMs are counted apart"),
+                       note="weight tables in its 4 SPRAMs are counted apart", lean_memory=True),
     "ulx3s": dict(family="ecp5", available=208, unit="EBR (18 kbit)", block_bits=18432,
-                  device="LFE5U-85F block RAMs (DP16KD, 18 kbit)", note="", sprams=0),
+                  device="LFE5U-85F block RAMs (DP16KD, 18 kbit)", note="", sprams=0,
+                  lean_memory=False),
     "arty": dict(family="xc7", available=50, unit="BRAM36", block_bits=36864,
-                 device="XC7A35T block RAMs (RAMB36; a RAMB18 counts 1/2)", note="", sprams=0),
+                 device="XC7A35T block RAMs (RAMB36; a RAMB18 counts 1/2)", note="", sprams=0,
+                 lean_memory=False),
 }
 WEIGHTS_IN = ("auto", "block-ram", "spram")
+MEMORY_PLANS = ("auto", "fast", "lean")
+FAST = {"input_banks": 2, "shared_state": False}
+ONE_BANK = {"input_banks": 1, "shared_state": False}
+LEAN = {"input_banks": 1, "shared_state": True}
 
 
 def design_memories(top) -> list[DesignMemory]:
@@ -110,8 +114,7 @@ def design_memories(top) -> list[DesignMemory]:
                 ".".join(path), width, data.depth, len(reads), len(writes),
                 sum(bool(p._transparent_for) for p in reads),
                 any(p._domain == "comb" for p in reads),
-                -1 if writes else bin(varying).count("1"),
-                fragment._attrs.get("ram_style") == "logic"))
+                -1 if writes else bin(varying).count("1")))
         for index, (sub, name, _) in enumerate(fragment.subfragments):
             walk(sub, path + [name if isinstance(name, str) else f"U${index}"])
     walk(Fragment.get(top, platform=None), [])
@@ -141,8 +144,6 @@ def kind_cost(kind: RamKind, memory: DesignMemory) -> tuple[float, int]:
 def memory_blocks(memory: DesignMemory, family: str) -> tuple[str, float]:
     """(where Yosys puts it: a RamKind name or "logic", block RAMs it takes)."""
     spec, choice = FAMILIES[family], ("logic", 0)     # no bit lanes left: removed, as logic
-    if memory.in_logic:
-        return choice
     best = int(memory.stored_width * memory.depth * spec["ram_bit" if memory.writes else "rom_bit"])
     for kind in spec["kinds"] if memory.stored_width else ():
         if (kind.blocks and memory.async_read) or (not kind.blocks and not memory.writes):
@@ -193,16 +194,38 @@ def check_fit(top, board_name: str, lanes: int | None = None, label: str | None 
     return {"block_ram": estimate}
 
 
-def fit_weights(top, make_top, board_name: str, weights_in: str = "auto",
-                label: str | None = None):
-    """`top` (weights in block RAM, two input banks) or the top
-    `make_top(spram_layers, small_rams_in_logic, input_banks)` makes, so that the weight
-    tables sit where `weights_in` says: "block-ram"; "spram" (every layer's); "auto":
-    block RAM if the design fits. When it does not, the input store keeps one image, not
-    two (`hdl.input_store`: loading no longer overlaps the layers); then ("auto") the
-    largest weight tables move to the board's SPRAMs, one layer at a time, until it fits;
-    on a board with SPRAM (the UP5K), when that is still too much, the small state RAMs go
-    to flip-flops as a last step. DoesNotFit (with the figures) when no choice fits."""
+def memory_steps(board: dict, memory: str) -> list[dict]:
+    """The memory plans to try, in order (`hdl.network.SnnTop`'s options): "fast" keeps two
+    input banks and a state RAM per layer; "lean" takes one input bank and one state RAM
+    for all layers; "auto" starts from the board's plan (lean on the UP5K, whose block RAMs
+    are small and few and whose UART delivers images far slower than the layers run),
+    else fast, then lean a step at a time while the design does not fit."""
+    if memory not in MEMORY_PLANS:
+        raise ValueError(f"memory: {memory!r} is none of {', '.join(MEMORY_PLANS)}")
+    if memory == "fast":
+        return [FAST]
+    if memory == "lean" or board["lean_memory"]:
+        return [LEAN]
+    return [FAST, ONE_BANK, LEAN]
+
+
+def describe_plan(spram_layers, plan: dict, top, board: dict) -> str:
+    where = (f"with the weights of {', '.join(spram_layers)} in its SPRAMs, "
+             f"{top.spram_layout.sprams} of {board['sprams']}" if spram_layers else
+             "with every weight in block RAM")
+    banks = "two input banks" if plan["input_banks"] == 2 else "one input bank"
+    state = "one state RAM for all layers" if plan["shared_state"] else "a state RAM per layer"
+    return f"{where}, {banks} and {state}"
+
+
+def fit_memories(top, make_top, board_name: str, weights_in: str = "auto",
+                 memory: str = "auto", label: str | None = None):
+    """`top` (built with the FAST plan, weights in block RAM) or the top
+    `make_top(spram_layers, **plan)` makes, so that the design fits the board's block RAM:
+    the memory plans of `memory_steps` in turn, then (`weights_in`): "block-ram" keeps the
+    weight tables there; "spram" puts every layer's in the UP5K's SPRAMs; "auto" moves the
+    largest ones there, one layer at a time, until it fits. DoesNotFit (with the figures)
+    when nothing fits."""
     board = BOARDS[board_name]
     if weights_in not in WEIGHTS_IN:
         raise ValueError(f"weights_in: {weights_in!r} is none of {', '.join(WEIGHTS_IN)}")
@@ -216,36 +239,33 @@ def fit_weights(top, make_top, board_name: str, weights_in: str = "auto",
         top.engines, key=lambda e: -e.weight_rom.width * len(e.weight_rom.words))]
     placements = {"block-ram": [()], "spram": [tuple(names)],
                   "auto": [tuple(by_size[:n]) for n in range(len(names) + 1)]}[weights_in]
-    tries = [(placements[0], False, 2)] + [(layers, False, 1) for layers in placements]
-    if board["sprams"]:
-        tries.append((placements[-1], True, 1))
-    if tries[0] != ((), False, 2):
+    steps = memory_steps(board, memory)
+    tries = ([(placements[0], plan) for plan in steps]
+             + [(layers, steps[-1]) for layers in placements[1:]])
+    if tries[0] != ((), FAST):
         for unused in [top, *top.engines]:   # replaced, never elaborated: no warning
             unused._MustUse__silence = True
     first = None
-    for how in tries:
-        if how != ((), False, 2):
-            top = _spram_top(make_top, how, label, first)
+    for layers, plan in tries:
+        if (layers, plan) != ((), FAST):
+            top = _spram_top(make_top, layers, plan, label, first)
         try:
             check_fit(top, board_name, label=label)
             return top
         except DoesNotFit as error:
             if first is None:
                 first, as_built = error, top.fit_estimates[board_name]["needed"]
+                first_plan = describe_plan(layers, plan, top, board)
             last = error
-    layers, in_logic, _ = tries[-1]
-    where = (f"with the weights of {', '.join(layers)} in its SPRAMs, "
-             f"{top.spram_layout.sprams} of {board['sprams']}" if layers else
-             "with every weight in block RAM")
-    where += ", one input bank" + (" and its small RAMs in logic cells" if in_logic else "")
-    raise DoesNotFit(f"{last} (that is {where}; with the weights in block RAM and two input "
-                     f"banks it needs {as_built:g})") from None
+    if len(tries) == 1:
+        raise last
+    raise DoesNotFit(f"{last} (that is {describe_plan(*tries[-1], top, board)}; "
+                     f"{first_plan} it needs {as_built:g})") from None
 
 
-def _spram_top(make_top, how, label, first=None):
-    layers, small_in_logic, input_banks = how
+def _spram_top(make_top, layers, plan, label, first=None):
     try:
-        return make_top(tuple(layers), small_in_logic, input_banks)
+        return make_top(tuple(layers), **plan)
     except SpramFull as error:
         raise DoesNotFit(("" if first is None else f"{first}. ")
                          + f"{label or 'the design'}: {error}") from None

@@ -165,8 +165,10 @@ def simulated_board(build_dir: Path, report: dict, network, scratch: Path):
                         "build again")
     print(f"--port sim: Verilating the {report['board']} board top at {clock_mhz:g} MHz "
           "(takes a minute)", file=sys.stderr, flush=True)
+    plan = report.get("memory_plan") or {}
     top = build_top(network, lanes, report.get("spram_layers", ()),
-                    report.get("small_rams_in_logic", False), report.get("input_banks") or 2)
+                    input_banks=plan.get("input_banks", 2),
+                    shared_state=plan.get("shared_state_ram", False))
     return SimulatedBoard(top, clock_mhz * 1e6, scratch)
 
 

@@ -89,6 +89,12 @@ def parse_args(argv=None):
                              "block RAM if the design fits, else the largest go to the UP5K's "
                              "SPRAMs, which python -m flows.board loads over the UART after "
                              "programming; spram: every layer's")
+    parser.add_argument("--memory", choices=["auto", "fast", "lean"], default="auto",
+                        help="memory plan: fast = two input banks (the next image loads while "
+                             "the layers run) and a state RAM per layer; lean = one input bank "
+                             "and one state RAM for all layers (fewer block RAMs, no load "
+                             "overlap); auto (default): lean on the icebreaker, else fast, "
+                             "and lean when the design does not fit the board")
     parser.add_argument("--clock-mhz", type=float,
                         help="asic: the clock constraint of snn_top.sdc in MHz (default 100)")
     parser.add_argument("--inline-roms", action="store_true",
@@ -203,7 +209,8 @@ def build(args) -> Path:
                      **{name: getattr(args, name) for name in params_fields()})
     return design.build(args.out, board=args.board, lanes=args.lanes,
                         golden_only=args.golden_only, progress=progress,
-                        board_options=board_options, weights_in=args.weights_in)
+                        board_options=board_options, weights_in=args.weights_in,
+                        memory=args.memory)
 
 
 def main(argv=None) -> int:

@@ -66,14 +66,12 @@ class Design:
         result = self.network.simulate(self.split.train_pixels[:images])
         return balanced_lanes(self.network, result, budget)
 
-    def top(self, lanes: int | list[int] = 4, spram_layers=(), small_rams_in_logic=False,
-            input_banks: int = 2):
+    def top(self, lanes: int | list[int] = 4, spram_layers=(), **memory_plan):
         """The Amaranth `SnnTop` of this network (UnsupportedLayer for layers with no RTL);
-        the weight tables of `spram_layers` ("layer1", ..) in the UP5K's SPRAMs, small
-        state RAMs in flip-flops with `small_rams_in_logic`; `input_banks` 2 loads the next
-        image while the current one runs, 1 takes half the input memory."""
+        the weight tables of `spram_layers` ("layer1", ..) in the UP5K's SPRAMs;
+        `memory_plan`: `SnnTop`'s input_banks, shared_state."""
         from hdl.export import build_top
-        return build_top(self.network, lanes, spram_layers, small_rams_in_logic, input_banks)
+        return build_top(self.network, lanes, spram_layers, **memory_plan)
 
     def simulate_rtl(self, images: np.ndarray, lanes: int | list[int] = 4,
                      directory=None) -> np.ndarray:
@@ -91,14 +89,16 @@ class Design:
 
     def build(self, out=None, board: str = "none", lanes: int | list[int] | str | None = None,
               golden_only: bool = False, command=None, progress=None,
-              board_options: dict | None = None, weights_in: str = "auto") -> Path:
+              board_options: dict | None = None, weights_in: str = "auto",
+              memory: str = "auto") -> Path:
         """Write a build directory (network.json, report.json; unless `golden_only`, Verilog
         and ROM files; with a board, its build) and return its path. `lanes`: a count, one
         per layer, or "auto" (as many lanes in all as the board's default count on every
         layer, spread to balance the layers' cycles). `board_options` go to the board
         target (`timing_proxy=False`: the Arty build skips its ECP5 proxy). `weights_in`
         (iCEBreaker): "auto" (weight tables that do not fit block RAM go to SPRAM, loaded
-        at run time by `flows.board`), "block-ram" or "spram" (every layer's)."""
+        at run time by `flows.board`), "block-ram" or "spram" (every layer's). `memory`:
+        the memory plan, "auto", "fast" or "lean" (`boards.fit.memory_steps`)."""
         from boards import get_target
         from hdl.network import UnsupportedLayer
         from hdl.export import top_verilog
@@ -114,7 +114,10 @@ class Design:
             raise FlowError(str(error)) from None
         if golden_only and board != "none":
             raise FlowError(f"--golden-only makes no board build; drop --board {board}")
-        from boards.fit import BOARDS as FPGAS, WEIGHTS_IN, fit_weights
+        from boards.fit import BOARDS as FPGAS, LEAN, FAST, MEMORY_PLANS, WEIGHTS_IN, \
+            fit_memories
+        if memory not in MEMORY_PLANS:
+            raise FlowError(f"--memory: {memory!r} is none of {', '.join(MEMORY_PLANS)}")
         if weights_in not in WEIGHTS_IN:
             raise FlowError(f"--weights-in: {weights_in!r} is none of {', '.join(WEIGHTS_IN)}")
         if weights_in == "spram" and board != "icebreaker":
@@ -132,13 +135,16 @@ class Design:
         top = None
         if not golden_only:
             try:
-                top = self.top(lanes)          # refuses layers the RTL cannot run
+                # refuses layers the RTL cannot run
+                top = self.top(lanes, **(LEAN if memory == "lean" and board not in FPGAS
+                                         else FAST))
             except UnsupportedLayer as error:
                 raise FlowError(f"{self.name}: {error}. Use --golden-only for the golden "
                                 "model's figures") from None
         if top is not None and board in FPGAS:  # does not fit: said now, before any tool runs
-            top = fit_weights(top, lambda *how: self.top(lanes, *how), board, weights_in,
-                              label=f"{self.name} ({self.coding}, lanes {lanes})")
+            top = fit_memories(top, lambda *how, **plan: self.top(lanes, *how, **plan), board,
+                               weights_in, memory,
+                               label=f"{self.name} ({self.coding}, lanes {lanes})")
         progress.step(f"golden simulation of {len(self.split.test_labels)} test images")
         report = {"coding": self.coding, "network_name": self.name, "source": self.source,
                   "image_shape": list(self.image_shape),
@@ -151,9 +157,10 @@ class Design:
                   # layers whose weights are loaded at run time (flows.board sends them)
                   "spram_layers": [] if top is None or top.spram_layout is None else
                   [e.name for e in top.engines if e.weights_in_spram],
-                  "small_rams_in_logic": top is not None and top.engines[0].small_rams_in_logic,
-                  # 2: the next image loads while the layers run (1 when block RAM is short)
-                  "input_banks": top.input_banks if top is not None else None,
+                  # --memory: input banks (2: the next image loads while the layers run)
+                  # and whether the layers share one state RAM
+                  "memory_plan": None if top is None else {
+                      "input_banks": top.input_banks, "shared_state_ram": top.shared_state},
                   **evaluate(self.network, self.float_classes, self.split, lanes, self.layers,
                              hardware=not golden_only,
                              input_banks=top.input_banks if top is not None else 2)}

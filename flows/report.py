@@ -180,7 +180,13 @@ def print_summary(report: dict, out: Path) -> None:
               f"SPRAMs, loaded at run time: python -m flows.board sends {weights['file']} "
               f"({weights['image_bytes']} bytes) before the images")
     if "rom_bits" in res:
-        print(f"  memories   {res['rom_bits']} ROM bits, {res['state_ram_bits']} state RAM bits")
+        plan = report.get("memory_plan") or {}
+        layout = ("" if not plan else
+                  f"; {'two input banks' if plan['input_banks'] == 2 else 'one input bank'}, "
+                  + ("one state RAM for all layers" if plan["shared_state_ram"]
+                     else "a state RAM per layer"))
+        print(f"  memories   {res['rom_bits']} ROM bits, {res['state_ram_bits']} state RAM bits"
+              + layout)
     else:
         print("  hardware   none generated (--golden-only)")
     print(f"  written    {out}")

@@ -38,11 +38,10 @@ def relative_plan(plan):
     return plan
 
 
-def build_top(network, lanes: int, spram_layers=(), small_rams_in_logic=False,
-              input_banks: int = 2) -> SnnTop:
+def build_top(network, lanes: int, spram_layers=(), input_banks: int = 2,
+              shared_state: bool = False) -> SnnTop:
     return SnnTop(network, get_coding(network.coding).core, lanes=lanes,
-                  spram_layers=spram_layers, small_rams_in_logic=small_rams_in_logic,
-                  input_banks=input_banks)
+                  spram_layers=spram_layers, input_banks=input_banks, shared_state=shared_state)
 
 
 def top_verilog(top: SnnTop) -> str:

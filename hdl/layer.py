@@ -47,16 +47,7 @@ from .addressing import UnsupportedLayer, addressing_for  # noqa: F401  (re-expo
 from .cores import Op
 from .events import EventSink, EventSource
 from .spram import read_signature
-
-
-SMALL_RAM_BITS = 512
-
-
-def small_ram_attrs(small_rams_in_logic: bool, bits: int) -> dict | None:
-    """With `small_rams_in_logic` (the UP5K when its block RAMs run short: `boards.fit`), a
-    RAM of at most SMALL_RAM_BITS goes to flip-flops (Yosys' `ram_style = "logic"`) rather
-    than take a 4-kbit block RAM for a few hundred bits; it costs logic cells instead."""
-    return {"ram_style": "logic"} if small_rams_in_logic and bits <= SMALL_RAM_BITS else None
+from .state_ram import StatePort, port_views
 
 
 def op_layout(geometry, last_step: int) -> data.StructLayout:
@@ -73,9 +64,9 @@ class LayerEngine(wiring.Component):
     """One layer: `geometry.lanes` cores over the layer's neurons, the memories, the schedule."""
 
     def __init__(self, *, layer, lanes: int, core_module, name: str,
-                 weights_in_spram: bool = False, small_rams_in_logic: bool = False):
+                 weights_in_spram: bool = False, shared_state: bool = False):
         self.layer, self.core_module, self.name = layer, core_module, name
-        self.weights_in_spram, self.small_rams_in_logic = weights_in_spram, small_rams_in_logic
+        self.weights_in_spram, self.shared_state = weights_in_spram, shared_state
         self.geometry = layer_geometry(layer, lanes)
         self.addressing = addressing_for(layer, self.geometry)
         self.lanes, self.groups = self.geometry.lanes, self.geometry.groups
@@ -94,7 +85,16 @@ class LayerEngine(wiring.Component):
             # the weight table lives outside, in the SPRAM store (`hdl.spram`): read it there
             weights = self.weight_rom
             members["weight_read"] = Out(read_signature(weights.width, len(weights.words)))
+        if shared_state:
+            # the states live outside, in the network's one state RAM (`hdl.state_ram`)
+            members["state_port"] = Out(StatePort(self.state_shape, self.geometry.groups))
         super().__init__(members)
+
+    @property
+    def state_shape(self) -> data.ArrayLayout:
+        """One state word: every lane's neuron state."""
+        return data.ArrayLayout(self.core_module.state_layout(self.layer.neuron_params),
+                                self.lanes)
 
     @property
     def weight_rom(self) -> Rom:
@@ -115,25 +115,23 @@ class LayerEngine(wiring.Component):
         m = Module()
         layer, geometry, schedule = self.layer, self.geometry, self.schedule
         params = layer.neuron_params
-        lanes, groups, sites = self.lanes, geometry.groups_per_site, geometry.sites
+        groups, sites = geometry.groups_per_site, geometry.sites
         hidden = not schedule.is_output
         roms = {rom.name.rsplit("_", 1)[1]: rom for rom in self.roms()}
 
-        def memory(name, shape, words, depth=None, attrs=None):
+        def memory(name, shape, words, depth=None):
             # Depths of at least 2 keep every address at least one bit wide (a 0-bit
             # address becomes a [-1:0] range in Verilog, which Verilator rejects).
             depth = len(words) if depth is None else depth
-            m.submodules[name] = mem = Memory(shape=shape, depth=max(depth, 2), init=words,
-                                              attrs=attrs)
+            m.submodules[name] = mem = Memory(shape=shape, depth=max(depth, 2), init=words)
             return mem
 
         if not self.weights_in_spram:
             weights = memory("weights", unsigned(roms["weights"].width), roms["weights"].words)
         bias = memory("bias", unsigned(roms["bias"].width), roms["bias"].words)
-        state_shape = data.ArrayLayout(self.core_module.state_layout(params), lanes)
-        state = memory("state", state_shape, [], depth=geometry.groups,
-                       attrs=small_ram_attrs(self.small_rams_in_logic,
-                                             state_shape.size * geometry.groups))
+        state_shape = self.state_shape
+        if not self.shared_state:
+            state = memory("state", state_shape, [], depth=geometry.groups)
         if hidden:
             thresholds = memory("thresholds", unsigned(params.threshold_width),
                                 roms["thresholds"].words)
@@ -223,8 +221,12 @@ class LayerEngine(wiring.Component):
                          r.valid.eq(address_stage.valid & (~is_add | address.entry_valid)),
                          b0.eq(r), p.eq(b0), b1.eq(p)]
 
-        state_write = state.write_port()
-        state_read = state.read_port(transparent_for=(state_write,))
+        if self.shared_state:
+            state_read, state_write = port_views(self.state_port)
+            m.d.comb += self.state_port.active.eq(busy)
+        else:
+            state_write = state.write_port()
+            state_read = state.read_port(transparent_for=(state_write,))
         weight_read = self.weight_read if self.weights_in_spram else weights.read_port()
         bias_read = bias.read_port()
         reads = [weight_read, bias_read]

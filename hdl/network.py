@@ -29,6 +29,7 @@ from .events import EventBuffer
 from .input_store import InputPlanes
 from .layer import LayerEngine, UnsupportedLayer  # noqa: F401  (UnsupportedLayer: re-exported)
 from .pool import MaxPoolUnit
+from .state_ram import SharedStateRam
 from .spram import STORE_NAME, SpramLayout, SpramStore, write_signature
 
 
@@ -36,15 +37,14 @@ class SnnTop(wiring.Component):
     """`spram_layers`: names of layers ("layer1", ..) whose weight table lives in the iCE40
     UP5K's SPRAMs (`hdl.spram`), written at run time through the `weights_load` port (a
     store word per cycle, `SpramLayout` order) before the first image; the other tables
-    are ROMs initialised by the bitstream. `small_rams_in_logic`: the layers' state RAMs of
-    at most `hdl.layer.SMALL_RAM_BITS` bits go to flip-flops, not block RAM. `input_banks`:
-    2 loads the next image while the layers run the current one (`hdl.input_store`), 1
-    halves the input store's memory and loads only between images."""
+    are ROMs initialised by the bitstream. `input_banks`: 2 loads the next image while the layers run the current one (`hdl.input_store`), 1
+    halves the input store's memory and loads only between images. `shared_state`: every
+    layer's neuron states in one RAM (`hdl.state_ram`), where block RAMs are small."""
 
     def __init__(self, network, core_module, lanes: int | list[int] = 4,
-                 spram_layers=(), small_rams_in_logic: bool = False, input_banks: int = 2):
+                 spram_layers=(), input_banks: int = 2, shared_state: bool = False):
         self.network, self.core_module = network, core_module
-        self.input_banks = input_banks
+        self.input_banks, self.shared_state = input_banks, shared_state
         self.max_pool_rule = get_coding(network.coding).golden.MAX_POOL
         layers = network.layers
         # Built here, not in elaborate: a layer the RTL cannot run raises UnsupportedLayer
@@ -56,7 +56,7 @@ class SnnTop(wiring.Component):
                              f"{', '.join(names)})")
         self.engines = [LayerEngine(layer=layer, lanes=layer_lanes, core_module=core_module,
                                     name=name, weights_in_spram=name in spram_layers,
-                                    small_rams_in_logic=small_rams_in_logic)
+                                    shared_state=shared_state)
                         for name, layer, layer_lanes
                         in zip(names, layers, lanes_per_layer(network, lanes))]
         # SpramFull (naming the tables and the SPRAMs they need) if they do not fit
@@ -96,6 +96,12 @@ class SnnTop(wiring.Component):
             for engine, read in zip((e for e in self.engines if e.weights_in_spram),
                                     store.reads()):
                 wiring.connect(m, engine.weight_read, read)
+
+        if self.shared_state:
+            m.submodules.state_ram = state_ram = SharedStateRam(
+                (engine.state_shape, engine.geometry.groups) for engine in self.engines)
+            for index, engine in enumerate(self.engines):
+                wiring.connect(m, engine.state_port, getattr(state_ram, f"layer_{index}"))
 
         # The coding's own input coding if it has one (tsc: spike pairs), else bit planes.
         input_source = getattr(self.core_module, "input_source", InputPlanes)

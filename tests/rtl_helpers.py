@@ -7,14 +7,14 @@ from hdl.export import build_top, snn_top_verilog
 from sim.runner import run_snn_top
 
 
-def amaranth_run(network, images, lanes, spram_layers=(), input_banks=2):
+def amaranth_run(network, images, lanes, spram_layers=(), **top_options):
     """Stream images through snn_top in Amaranth's simulator (the weight tables of
     `spram_layers` written through `weights_load` first).
 
     Returns (classes, latencies, spikes) where spikes[l] lists the (neuron, phase, ±1)
     events layer l emitted, image after image.
     """
-    top = build_top(network, lanes, spram_layers, input_banks=input_banks)
+    top = build_top(network, lanes, spram_layers, **top_options)
     sim = Simulator(top)
     sim.add_clock(1e-8)
     classes, latencies = [], []
@@ -114,10 +114,11 @@ def rtl_vs_golden(network, images, lanes, tmp_path, spram_layers=()):
     assert mismatched.size == 0, f"cycle mismatches at images {mismatched.tolist()}"
 
 
-def amaranth_vs_golden(network, images, lanes, spram_layers=(), input_banks=2):
-    """snn_top in Amaranth's simulator equals golden: classes, cycles, every spike."""
+def amaranth_vs_golden(network, images, lanes, spram_layers=(), **top_options):
+    """snn_top in Amaranth's simulator equals golden: classes, cycles, every spike.
+    `top_options`: `build_top`'s (input_banks, shared_state, ..)."""
     golden = network.simulate(images)
-    classes, latency, spikes = amaranth_run(network, images, lanes, spram_layers, input_banks)
+    classes, latency, spikes = amaranth_run(network, images, lanes, spram_layers, **top_options)
     np.testing.assert_array_equal(classes, golden.classes)
     np.testing.assert_array_equal(latency, inference_cycles(network, golden, lanes)["latency"])
     for events, counts, layer in zip(spikes, golden.layers[:-1], network.layers):

@@ -95,12 +95,12 @@ def test_build_flow_refuses_with_exit_status_1_before_place_and_route(monkeypatc
     out = tmp_path / "mlp"
     assert build_flow.main(["--coding", "phase", "--board", "icebreaker", "--out", str(out)]) == 1
     error = capsys.readouterr().err
-    # one input bank first, then the weight tables to SPRAM, then the small state RAM to
-    # logic (--weights-in auto): still too many, said with both figures
-    assert "error: digits-mlp (phase, lanes 1) needs 8 of 1 iCE40UP5K block RAMs" in error
-    assert ("weights of layer1, layer2, layer3 in its SPRAMs, 1 of 4, one input bank and its "
-            "small RAMs in logic cells; with the weights in block RAM and two input banks it "
-            "needs 24)") in error
+    # the UP5K's lean memory plan, then the weight tables to SPRAM (--weights-in auto): still
+    # too many, said with both figures
+    assert "error: digits-mlp (phase, lanes 1) needs 6 of 1 iCE40UP5K block RAMs" in error
+    assert ("weights of layer1, layer2, layer3 in its SPRAMs, 1 of 4, one input bank and one "
+            "state RAM for all layers; with every weight in block RAM, one input bank and one "
+            "state RAM for all layers it needs 19)") in error
     # said before the golden simulation and before any directory is written
     assert "golden simulation" not in error
     assert not out.exists() and not out.with_name("mlp.incomplete").exists()

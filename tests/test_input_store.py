@@ -68,3 +68,33 @@ def test_one_memory_for_every_input_list(make_network):
         assert memories["input_store.lists"]["depth"] == banks * 8 * 64
         assert memories["input_store.lists"]["blocks"] == blocks
         assert not any(name.startswith("input_store.plane") for name in memories)
+
+
+@pytest.mark.parametrize("coding", ["phase", "radix", "rate", "tsc", "deferred"])
+def test_default_mlp_takes_at_most_20_of_the_icebreakers_30_block_rams(make_network, coding):
+    """The UP5K's lean memory plan (one input bank, one state RAM for all layers), as
+    `flows.build --board icebreaker` chooses it: at most 20 of the 30 EBRs, every coding."""
+    from boards.fit import fit_memories
+    network = make_network(coding)
+    top = fit_memories(build_top(network, 1),
+                       lambda *how, **plan: build_top(network, 1, *how, **plan), "icebreaker")
+    assert (top.input_banks, top.shared_state, top.spram_layout) == (1, True, None)
+    assert top.fit_estimates["icebreaker"]["needed"] <= 20
+
+
+def test_the_layers_share_one_state_ram_bit_exact(make_network, split):
+    """One state RAM for all layers (each in its own region): spikes, classes and cycles
+    as golden, and one memory where there was one per layer."""
+    network = make_network("tsc")
+    amaranth_vs_golden(network, split.test_pixels[:2], 2, shared_state=True, input_banks=1)
+    estimate = check_fit(build_top(network, 2, shared_state=True), "ulx3s")["block_ram"]
+    names = [m["name"] for m in estimate["per_memory"]]
+    assert "state_ram.memory" in names and not any(n.endswith(".state") for n in names)
+
+
+@pytest.mark.slow
+def test_shared_state_ram_on_a_max_pooling_cnn():
+    from flows.common import coding_params, convert_bundled
+    _, cnn_split, network = convert_bundled("rate", coding_params("rate", {}),
+                                            network_name="digits-cnn-maxpool")
+    amaranth_vs_golden(network, cnn_split.test_pixels[:2], 4, shared_state=True)
