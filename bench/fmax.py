@@ -4,8 +4,10 @@
                                    [--lanes L] [--out build/bench-fmax]
 
 Each point is a whole `flows.build` (Yosys, nextpnr, bitstream) in `--out`, so the figures
-are the ones a user gets. Images per second: back to back (pixel load + latency, mean over
-the test split), at the board clock and at Fmax. A few minutes per point.
+are the ones a user gets. Latency: cycles from an image's last pixel to its class.
+Images per second: back to back (`golden.cycles`: with two input banks the next image
+loads while the layers run; mean over the test split), at the board clock and at Fmax.
+A few minutes per point.
 """
 import argparse
 import json
@@ -48,15 +50,18 @@ def main(argv=None) -> None:
         period = cycles["back_to_back_period_mean"]
         logic, flops, bram = resources_row(res)
         rows.append((coding, res["fmax_mhz"], res["clock_mhz"], logic, flops, bram,
-                     report["lanes"], period, time.monotonic() - start))
+                     report["lanes"], cycles["mean"], period,
+                     report["memory_plan"]["input_banks"], time.monotonic() - start))
     print(f"\n{args.network} on {args.board} (nextpnr; images/s back to back, mean over "
           f"the test split)")
-    print(f"| coding | Fmax (MHz) | logic | FF | block RAM | lanes | cycles/image "
-          f"| images/s at {rows[0][2]:g} MHz | images/s at Fmax |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for coding, fmax, clock, logic, flops, bram, lanes, period, _ in rows:
-        print(f"| {coding} | {fmax:.1f} | {logic} | {flops} | {bram} | {lanes} | {period:.0f} "
-              f"| {clock * 1e6 / period:,.0f} | {fmax * 1e6 / period:,.0f} |")
+    print(f"| coding | Fmax (MHz) | logic | FF | block RAM | lanes | latency (cycles) "
+          f"| input banks | cycles/image back to back | images/s at {rows[0][2]:g} MHz "
+          f"| images/s at Fmax |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for coding, fmax, clock, logic, flops, bram, lanes, latency, period, banks, _ in rows:
+        print(f"| {coding} | {fmax:.1f} | {logic} | {flops} | {bram} | {lanes} | {latency:.0f} "
+              f"| {banks} | {period:.0f} | {clock * 1e6 / period:,.0f} "
+              f"| {fmax * 1e6 / period:,.0f} |")
     print(f"({sum(r[-1] for r in rows) / 60:.1f} min)")
 
 

@@ -9,7 +9,7 @@ sign bit (`sign` = 1: the spike is -1) for codings with signed spikes (tsc); the
 sources and buffers keep it 0.
 """
 from amaranth.hdl import Array, Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -31,14 +31,19 @@ def EventSource(n_inputs: int, phases: int, max_phase: int) -> wiring.Signature:
     })
 
 
+def event_layout(n_neurons: int, phases: int) -> data.StructLayout:
+    """One spike event: the neuron that fired, its sign (1: a -1 spike) and its phase."""
+    return data.StructLayout({"neuron": range(max(n_neurons, 2)), "sign": 1,
+                              "phase": range(phases + 1)})
+
+
 def EventSink(n_neurons: int, phases: int) -> wiring.Signature:
-    """Write side, from the producing engine's point of view. `clear` empties the buffer."""
+    """Write side, from the producer's point of view: `events`, a stream of spike events
+    (`amaranth.lib.stream`; the buffer takes one every cycle, so it is always ready), and
+    `clear`, which empties the buffer before an image."""
     return wiring.Signature({
         "clear": Out(1),
-        "valid": Out(1),
-        "neuron": Out(range(max(n_neurons, 2))),
-        "sign": Out(1),
-        "phase": Out(range(phases + 1)),
+        "events": Out(stream.Signature(event_layout(n_neurons, phases), always_ready=True)),
     })
 
 
@@ -78,25 +83,25 @@ class EventBuffer(wiring.Component):
         write_ptr = Signal(range(capacity + 1))
 
         writer = events.write_port()
-        entry = self.write.neuron
+        event, valid = self.write.events.payload, self.write.events.valid
+        entry = event.neuron
         if self.signed:
-            entry = self.write.neuron | (self.write.sign << index_bits)
-        m.d.comb += [writer.addr.eq(write_ptr), writer.data.eq(entry),
-                     writer.en.eq(self.write.valid)]
+            entry = event.neuron | (event.sign << index_bits)
+        m.d.comb += [writer.addr.eq(write_ptr), writer.data.eq(entry), writer.en.eq(valid)]
         # Spikes arrive in phase order: a phase begins where the written phase changes. The
         # running count of that phase is kept apart, so no per-phase mux is on this path.
-        last_phase = Signal.like(self.write.phase)
+        last_phase = Signal.like(event.phase)
         running = Signal(range(n + 1))
-        begins = self.write.phase != last_phase
+        begins = event.phase != last_phase
         count = Mux(begins, 1, running + 1)
         with m.If(self.write.clear):
             m.d.sync += [write_ptr.eq(0), last_phase.eq(0)]
             m.d.sync += [c.eq(0) for c in counts]
-        with m.Elif(self.write.valid):
-            m.d.sync += [write_ptr.eq(write_ptr + 1), last_phase.eq(self.write.phase),
-                         running.eq(count), counts[self.write.phase].eq(count)]
+        with m.Elif(valid):
+            m.d.sync += [write_ptr.eq(write_ptr + 1), last_phase.eq(event.phase),
+                         running.eq(count), counts[event.phase].eq(count)]
             with m.If(begins):
-                m.d.sync += starts[self.write.phase].eq(write_ptr)
+                m.d.sync += starts[event.phase].eq(write_ptr)
 
         reader = events.read_port()
         base = Signal.like(write_ptr)

@@ -48,7 +48,7 @@ def top_verilog(top: SnnTop) -> str:
     return relative_sources(verilog.convert(top, name="snn_top"))
 
 
-def snn_top_verilog(network, lanes: int, spram_layers=(), input_banks: int = 2
-                    ) -> tuple[str, SnnTop]:
-    top = build_top(network, lanes, spram_layers, input_banks=input_banks)
+def snn_top_verilog(network, lanes: int, spram_layers=(), **memory_plan) -> tuple[str, SnnTop]:
+    """`memory_plan`: `SnnTop`'s input_banks, shared_state."""
+    top = build_top(network, lanes, spram_layers, **memory_plan)
     return top_verilog(top), top

@@ -69,7 +69,8 @@ class InputStore(wiring.Component):
                                              init=[])
         counts = [Array(Signal(range(n + 1), name=f"count_{bank}_{t}")
                         for t in range(lists + 1)) for bank in range(banks)]
-        load_bank, read_bank = Signal(range(banks)), Signal(range(banks))
+        # (a bit even with one bank: a 0-bit signal is a [-1:0] range in Verilog)
+        load_bank, read_bank = Signal(range(max(banks, 2))), Signal(range(max(banks, 2)))
         loaded = Signal()     # a whole image waits in the load bank
         running = Signal()    # an image is in the layers (start .. release)
 

@@ -336,7 +336,8 @@ class LayerEngine(wiring.Component):
         More than one left holds the pipeline; the hold comes from C's registers only."""
         lanes, schedule, sites = self.lanes, self.schedule, self.geometry.sites
         remaining, negative = Signal(lanes), Signal(lanes)
-        c_base, c_phase = Signal.like(neuron_base), Signal.like(self.spikes.phase)
+        event = self.spikes.events.payload
+        c_base, c_phase = Signal.like(neuron_base), Signal.like(event.phase)
         lowest = Signal(lanes)
         lane_index = Signal(range(max(lanes, 2)))
         m.d.comb += lowest.eq(remaining & -remaining)
@@ -346,11 +347,10 @@ class LayerEngine(wiring.Component):
         m.d.comb += [
             stall.eq((remaining & ~lowest) != 0),
             self.spikes.clear.eq(~busy & self.start),
-            self.spikes.valid.eq(remaining != 0),
-            self.spikes.neuron.eq(c_base + lane_index * sites),
-            self.spikes.sign.eq(negative.bit_select(lane_index, 1)
-                                if schedule.signed_spikes else 0),
-            self.spikes.phase.eq(c_phase),
+            self.spikes.events.valid.eq(remaining != 0),
+            event.neuron.eq(c_base + lane_index * sites),
+            event.sign.eq(negative.bit_select(lane_index, 1) if schedule.signed_spikes else 0),
+            event.phase.eq(c_phase),
         ]
         occupied = Signal(name="c_valid")   # an op is in C (spikes or not): one drain cycle
         with m.If(advance):

@@ -173,8 +173,10 @@ class MaxPoolUnit(wiring.Component):
             values.append(read.data)
         nxt, fire, negative = self.update(m, state_read.data, pass_phase == 1, values)
         m.d.comb += [state_write.data.eq(nxt),
-                     self.spikes.valid.eq(pass_1 & fire), self.spikes.neuron.eq(pass_window),
-                     self.spikes.sign.eq(negative), self.spikes.phase.eq(pass_phase),
+                     self.spikes.events.valid.eq(pass_1 & fire),
+                     self.spikes.events.payload.neuron.eq(pass_window),
+                     self.spikes.events.payload.sign.eq(negative),
+                     self.spikes.events.payload.phase.eq(pass_phase),
                      self.spikes.clear.eq(~busy & self.start)]
 
         # Sequencer.

@@ -48,9 +48,9 @@ def amaranth_run(network, images, lanes, spram_layers=(), **top_options):
         while True:
             await ctx.tick()
             for events, engine in zip(spikes, top.engines):
-                if ctx.get(engine.spikes.valid):
-                    events.append((ctx.get(engine.spikes.neuron), ctx.get(engine.spikes.phase),
-                                   -1 if ctx.get(engine.spikes.sign) else 1))
+                if ctx.get(engine.spikes.events.valid):
+                    event = ctx.get(engine.spikes.events.payload)
+                    events.append((event.neuron, event.phase, -1 if event.sign else 1))
 
     sim.add_testbench(driver)
     sim.add_testbench(monitor, background=True)

@@ -20,3 +20,12 @@ def test_snn_top_verilog_lints_clean(make_network, coding, lanes, tmp_path):
     source = tmp_path / "snn_top.v"
     source.write_text(snn_top_verilog(make_network(coding, **SMALL[coding]), lanes)[0])
     lint(source, "snn_top")
+
+
+@pytest.mark.parametrize("coding", ["phase", "tsc"])
+def test_lean_memory_plan_lints_clean(make_network, coding, tmp_path):
+    """One input bank and one state RAM for all layers (the iCEBreaker's plan)."""
+    source = tmp_path / "snn_top.v"
+    source.write_text(snn_top_verilog(make_network(coding, **SMALL[coding]), 1,
+                                      input_banks=1, shared_state=True)[0])
+    lint(source, "snn_top")
