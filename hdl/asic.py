@@ -1,7 +1,7 @@
 """snn_top for ASIC flows: every memory a module of its own, contents in `$readmemh` files.
 
 The design is elaborated as usual; each memory Amaranth would have inlined (weight and
-threshold ROMs, neuron state, event buffers, input bit planes, pooling state) becomes an
+threshold ROMs, neuron state, event buffers, input store, pooling state) becomes an
 instance of a named module, `snn_mem_<hierarchy>`, with a plain port list
 
     clk                                       the memory's clock

@@ -33,9 +33,10 @@ out (stage B1). `spike_negative` (the spike is -1)
 only matters for codings whose schedule has `signed_spikes`; for those the engine hands
 ADD the weight already negated when the input event is -1.
 
-A core module may also provide `input_source(n_inputs, phases, max_phase)`: the
-component that turns the streamed pixels into the first layer's input events, when the
-coding does not use the binary bit planes of `hdl.events.InputPlanes`.
+A core module may also provide `input_source(n_inputs, phases, max_phase, banks)`: the
+input store (an `hdl.input_store.InputStore`) that turns the streamed pixels into the
+first layer's input events, when the coding does not use the binary bit planes of
+`hdl.input_store.InputPlanes`.
 """
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import enum, wiring
