@@ -9,9 +9,9 @@ a dense layer has one site, E = 1, A = 0) and the layer's `Schedule`:
     stalls = Σ_(phase, group) max(0, spikes the group emits in that phase - 1)
     cycles = ops + stalls + PIPELINE_CYCLES + A (+ L: the output layer's argmax tree levels)
 
-A max pooling unit before a layer (`hdl/pool.py`) adds, with W windows and P phases:
+A max pooling unit before a layer (`hdl/pool.py`) adds, with M windows and P phases:
 
-    cycles = Σ_t (max(1, events of phase t) + 2 + W) + 2
+    cycles = Σ_t (max(1, events of phase t) + 2 + M) + 2
 
 The input store (`hdl/input_store.py`) writes a pixel into its input lists one write per
 cycle, W writes per pixel (`input_writes_per_pixel`): an image loads in W·n_in cycles.
@@ -87,18 +87,18 @@ def inference_cycles(network, result, lanes, input_banks: int = 2) -> dict:
     load = writes * network.n_inputs
     period = np.maximum(load + 2, layers + 3) if input_banks == 2 else load + layers + 4
     return {"latency": writes + INPUT_CYCLES + layers, "per_layer": per_layer,
-            "load": load, "period": period, "input_banks": input_banks}
+            "layers": layers, "load": load, "period": period, "input_banks": input_banks}
 
 
 def stream_schedule(network, result, lanes, input_banks: int = 2) -> np.ndarray:
-    """The cycle of each image's result handshake when the images stream back to back from
-    cycle 0 (pixels always valid, results always ready), after `hdl/input_store.py`: image
+    """The cycle of each image's result handshake, counted from the cycle the first pixel is
+    taken, when the images stream back to back (pixels always valid, results always
+    ready), after `hdl/input_store.py`: image
     i's first pixel is taken the cycle after image i-1 starts (two banks) or after its
     result handshake (one bank); it starts W + 1 cycles after its last pixel, and not
     before the cycle after the previous handshake; its handshake comes S + 2 later."""
-    cycles = inference_cycles(network, result, lanes, input_banks)
+    layers = inference_cycles(network, result, lanes, input_banks)["layers"]
     writes, n = input_writes_per_pixel(network), network.n_inputs
-    layers = cycles["latency"] - writes - INPUT_CYCLES
     handshakes, start, handshake = [], None, None
     for image_layers in layers:
         if start is None:

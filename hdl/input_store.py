@@ -38,9 +38,9 @@ def InputSource(n_inputs: int, phases: int, max_phase: int,
 
 class InputStore(wiring.Component):
     """The lists of `banks` images in one memory (see the module's docstring). A coding
-    defines `writes_per_pixel`, `code(pixel)` (a value derived from the pixel, registered
-    when the pixel is taken), `slot_list(code, slot)` → (list, write?) and `signed_list`
-    (list → the events' sign)."""
+    defines `writes_per_pixel`, `code(m, pixel)` (a value derived from the pixel, registered
+    when the pixel is taken), `slot_list(m, code, slot)` → (list, write?) and `sign(list)`
+    (the events' sign bit)."""
     writes_per_pixel: int
 
     def __init__(self, n_inputs: int, phases: int, max_phase: int, pixel_bits: int = 8,
@@ -75,7 +75,8 @@ class InputStore(wiring.Component):
         running = Signal()    # an image is in the layers (start .. release)
 
         # --- loading: take a pixel, then write it into its lists, a slot per cycle -----
-        code = Signal.like(self.code(m, self.pixels.payload), name="pixel_code")
+        coded = self.code(m, self.pixels.payload)
+        code = Signal.like(coded, name="pixel_code")
         index, slot = Signal(range(max(n, 2)), name="pixel_index"), Signal(range(max(slots, 2)))
         holding = Signal()    # a pixel is being written
         last_slot = slot == slots - 1
@@ -92,7 +93,7 @@ class InputStore(wiring.Component):
                 with m.If(index == n - 1):
                     m.d.sync += loaded.eq(1)
         with m.If(taken):
-            m.d.sync += [holding.eq(1), code.eq(self.code(m, self.pixels.payload))]
+            m.d.sync += [holding.eq(1), code.eq(coded)]
 
         target, write = self.slot_list(m, code, slot)
         write = holding & write
