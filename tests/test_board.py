@@ -54,7 +54,11 @@ def host_on_simulated_board(network, images, directory, chunked: bool) -> np.nda
             port.close()
 
 
-@pytest.mark.parametrize("coding", CODINGS)
+# CI: the unsigned and the signed spike codings (the board top does not depend on the
+# coding; every coding's snn_top has its own Verilator test); the rest in the full regression
+@pytest.mark.parametrize("coding", [
+    pytest.param(coding, marks=() if coding in ("phase", "tsc") else pytest.mark.slow)
+    for coding in CODINGS])
 def test_host_program_classifies_on_the_simulated_board(make_network, split, coding, tmp_path):
     """Three images on the iCEBreaker's board top (12 MHz, 115200 baud): one chunked with
     pauses and read late, the next ones back to back; the classes are the golden model's."""
