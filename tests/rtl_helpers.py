@@ -7,6 +7,14 @@ from hdl.export import build_top, snn_top_verilog
 from sim.runner import run_snn_top
 
 
+async def send_pixels(ctx, top, image):
+    """One image into snn_top's pixel stream, each pixel held until it is taken."""
+    for pixel in image:
+        ctx.set(top.pixels.payload, int(pixel))
+        ctx.set(top.pixels.valid, 1)
+        await ctx.tick().until(top.pixels.ready)
+
+
 def amaranth_run(network, images, lanes, spram_layers=(), **top_options):
     """Stream images through snn_top in Amaranth's simulator (the weight tables of
     `spram_layers` written through `weights_load` first).
@@ -29,10 +37,7 @@ def amaranth_run(network, images, lanes, spram_layers=(), **top_options):
                 await ctx.tick()
             ctx.set(top.weights_load.en, 0)
         for image in images:
-            for pixel in image:
-                ctx.set(top.pixels.payload, int(pixel))
-                ctx.set(top.pixels.valid, 1)
-                await ctx.tick().until(top.pixels.ready)
+            await send_pixels(ctx, top, image)
             ctx.set(top.pixels.valid, 0)
             cycles = 0
             while not ctx.get(top.result.valid):
@@ -68,10 +73,7 @@ def amaranth_stream(network, images, lanes, input_banks=2):
 
     async def source(ctx):
         for image in images:
-            for pixel in image:
-                ctx.set(top.pixels.payload, int(pixel))
-                ctx.set(top.pixels.valid, 1)
-                await ctx.tick().until(top.pixels.ready)
+            await send_pixels(ctx, top, image)
         ctx.set(top.pixels.valid, 0)
 
     async def sink(ctx):
