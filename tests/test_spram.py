@@ -44,9 +44,10 @@ def test_spram_layers_must_name_layers(make_network):
         build_top(make_network("phase"), 4, spram_layers=["layer7"])
 
 
-@pytest.mark.parametrize("coding,lanes", [
-    ("phase", 1), pytest.param("tsc", 2, marks=pytest.mark.slow),
-    pytest.param("radix", 4, marks=pytest.mark.slow)])
+# all in the full regression (CI time): CI checks the SPRAM store on Verilator with Yosys'
+# SB_SPRAM256KA model and through the UART load
+@pytest.mark.slow
+@pytest.mark.parametrize("coding,lanes", [("phase", 1), ("tsc", 2), ("radix", 4)])
 def test_snn_top_with_weights_in_spram_equals_golden(make_network, split, coding, lanes):
     """Every layer's weights in SPRAM (1, 2 and 4 lanes: two table words per SPRAM word, one,
     one across two SPRAMs), written through weights_load before the images."""
