@@ -213,9 +213,13 @@ def describe_plan(spram_layers, plan: dict, top, board: dict) -> str:
     where = (f"with the weights of {', '.join(spram_layers)} in its SPRAMs, "
              f"{top.spram_layout.sprams} of {board['sprams']}" if spram_layers else
              "with every weight in block RAM")
-    banks = "two input banks" if plan["input_banks"] == 2 else "one input bank"
-    state = "one state RAM for all layers" if plan["shared_state"] else "a state RAM per layer"
-    return f"{where}, {banks} and {state}"
+    return f"{where}, {' and '.join(plan_words(**plan))}"
+
+
+def plan_words(input_banks: int, shared_state: bool) -> tuple[str, str]:
+    """A memory plan as a person reads it: (input banks, state RAMs)."""
+    return ("two input banks" if input_banks == 2 else "one input bank",
+            "one state RAM for all layers" if shared_state else "a state RAM per layer")
 
 
 def fit_memories(top, make_top, board_name: str, weights_in: str = "auto",

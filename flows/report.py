@@ -180,11 +180,10 @@ def print_summary(report: dict, out: Path) -> None:
               f"SPRAMs, loaded at run time: python -m flows.board sends {weights['file']} "
               f"({weights['image_bytes']} bytes) before the images")
     if "rom_bits" in res:
-        plan = report.get("memory_plan") or {}
-        layout = ("" if not plan else
-                  f"; {'two input banks' if plan['input_banks'] == 2 else 'one input bank'}, "
-                  + ("one state RAM for all layers" if plan["shared_state_ram"]
-                     else "a state RAM per layer"))
+        from boards.fit import plan_words
+        plan = report.get("memory_plan")
+        layout = "" if not plan else "; " + ", ".join(
+            plan_words(plan["input_banks"], plan["shared_state_ram"]))
         print(f"  memories   {res['rom_bits']} ROM bits, {res['state_ram_bits']} state RAM bits"
               + layout)
     else:

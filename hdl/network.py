@@ -37,8 +37,9 @@ class SnnTop(wiring.Component):
     """`spram_layers`: names of layers ("layer1", ..) whose weight table lives in the iCE40
     UP5K's SPRAMs (`hdl.spram`), written at run time through the `weights_load` port (a
     store word per cycle, `SpramLayout` order) before the first image; the other tables
-    are ROMs initialised by the bitstream. `input_banks`: 2 loads the next image while the layers run the current one (`hdl.input_store`), 1
-    halves the input store's memory and loads only between images. `shared_state`: every
+    are ROMs initialised by the bitstream. `input_banks`: 2 loads the next image while the
+    layers run the current one (`hdl.input_store`), 1 halves the input store's memory and
+    loads only between images. `shared_state`: every
     layer's neuron states in one RAM (`hdl.state_ram`), where block RAMs are small."""
 
     def __init__(self, network, core_module, lanes: int | list[int] = 4,
