@@ -5,13 +5,20 @@ in a report can be trusted. For one layer on its engine (`golden.geometry`: G gr
 `lanes` channels, CG per site, E receptive entries per input event, A address stages;
 a dense layer has one site, E = 1, A = 0) and the layer's `Schedule`:
 
-    ops    = G·step_passes + CG·E·(input events) (+ G for the output layer's READ pass)
+    ops    = G·step_passes + Σ_(input events) event_ops (+ G for the output layer's READ pass)
+
+where an event costs CG·E ops, or CG·L + 2 when its receptive row has L < E entries and
+at least two padding ops would follow (`LayerGeometry.event_ops`; dense: CG).
     stalls = Σ_(phase, group) max(0, spikes the group emits in that phase - 1)
     cycles = ops + stalls + PIPELINE_CYCLES + A (+ L: the output layer's argmax tree levels)
 
-A max pooling unit before a layer (`hdl/pool.py`) adds, with M windows and P phases:
+A max pooling unit before a layer (`hdl/pool.py`) adds, with M windows, P phases and the
+producer's events of phase t:
 
-    cycles = Σ_t (max(1, events of phase t) + 2 + M) + 2
+    streaming (binary places, counts): Σ_t max(1, events) + 4   (pooling runs while the
+                                       producer emits; this is the walk that empties it)
+    time on (tsc, a scan of words of   Σ_t (max(1, events) + 2 + ceil(M / lanes) + stalls) + 3
+    `lanes` windows, the consumer's)   stalls: Σ_words max(0, pooled spikes of the word - 1)
 
 The input store (`hdl/input_store.py`) writes a pixel into its input lists one write per
 cycle, W writes per pixel (`input_writes_per_pixel`): an image loads in W·n_in cycles.
@@ -29,12 +36,14 @@ W·n_in + S + 4.
 import numpy as np
 
 from .codings import get_coding
+from .codings.base import max_pool_spikes
 from .geometry import lanes_per_layer, layer_geometry
 
 PIPELINE_CYCLES = 6   # start → first op, and R, B0, P, B1, C to drain
 INPUT_CYCLES = 2      # after the last pixel's W writes: the last write lands, the first start
-POOL_WAIT_CYCLES = 2    # hdl/pool.py: WAIT_CYCLES
-POOL_FINISH_CYCLES = 2  # hdl/pool.py: FINISH_CYCLES
+POOL_WAIT_CYCLES = 2     # hdl/pool_time_on.py: WAIT_CYCLES
+POOL_FINISH_CYCLES = 3   # hdl/pool_time_on.py: FINISH_CYCLES
+STREAM_FINISH_CYCLES = 4  # hdl/pool.py: STREAM_FINISH_CYCLES
 
 
 def layer_cycles(layer, counts, lanes: int) -> np.ndarray:
@@ -42,10 +51,11 @@ def layer_cycles(layer, counts, lanes: int) -> np.ndarray:
     schedule, geometry = layer.schedule, layer_geometry(layer, lanes)
     channels, sites, lanes = geometry.channels, geometry.sites, geometry.lanes
     groups = geometry.groups_per_site
-    events = counts.input_events_per_phase[:, :schedule.input_phases].sum(1)
-    ops = geometry.groups * schedule.step_passes + groups * geometry.entries * events
+    events = counts.input_events_per_neuron
+    add_ops = events @ geometry.ops_per_input(events.shape[1])
+    ops = geometry.groups * schedule.step_passes + add_ops
     ops = ops + (geometry.groups if schedule.is_output else 0)   # the READ pass
-    stalls = np.zeros_like(events)
+    stalls = np.zeros_like(add_ops)
     if counts.spike_train is not None:
         train = counts.spike_train != 0                            # a spike of either sign
         padded = np.zeros(train.shape[:2] + (groups * lanes, sites), dtype=np.int64)
@@ -56,12 +66,23 @@ def layer_cycles(layer, counts, lanes: int) -> np.ndarray:
             + geometry.argmax_levels)
 
 
-def pool_cycles(layer, producer_counts) -> np.ndarray:
-    """Cycles of the max pooling unit before `layer` (`hdl/pool.py`), start to done."""
-    train = producer_counts.spike_train != 0
-    events = train.sum(2)                                  # (images, phases)
+def pool_cycles(layer, producer_counts, rule, lanes: int) -> np.ndarray:
+    """Cycles of the max pooling unit before `layer` (`hdl/pool.py`), start to done.
+    `lanes`: the consumer's, the time-on unit's windows per PASS word."""
+    train = producer_counts.spike_train
+    walk = np.maximum((train != 0).sum(2), 1)              # (images, phases)
+    if not rule.integrate:
+        return walk.sum(1) + STREAM_FINISH_CYCLES
     windows = layer.input_pool.shape[0]
-    return (np.maximum(events, 1) + POOL_WAIT_CYCLES + windows).sum(1) + POOL_FINISH_CYCLES
+    group = max(1, min(lanes, windows))
+    words = -(-windows // group)
+    pooled = np.stack(max_pool_spikes([train[:, t] for t in range(train.shape[1])],
+                                      layer.input_pool, rule), 1) != 0
+    padded = np.zeros(pooled.shape[:2] + (words * group,), dtype=np.int64)
+    padded[:, :, :windows] = pooled
+    per_word = padded.reshape(pooled.shape[:2] + (words, group)).sum(3)
+    stalls = np.maximum(per_word - 1, 0).sum((1, 2))
+    return ((walk + POOL_WAIT_CYCLES + words).sum(1) + stalls + POOL_FINISH_CYCLES)
 
 
 def input_writes_per_pixel(network) -> int:
@@ -75,12 +96,13 @@ def inference_cycles(network, result, lanes, input_banks: int = 2) -> dict:
     """Per layer: the layer's engine, plus the max pooling unit before it, if any; the
     latency, the load time and the back-to-back period of every image.
     `lanes`: one count for all layers or one per layer."""
-    per_layer = []
+    per_layer, rule = [], get_coding(network.coding).golden.MAX_POOL
     for index, (layer, counts, layer_lanes) in enumerate(
             zip(network.layers, result.layers, lanes_per_layer(network, lanes))):
         cycles = layer_cycles(layer, counts, layer_lanes)
         if layer.input_pool is not None:
-            cycles = cycles + pool_cycles(layer, result.layers[index - 1])
+            cycles = cycles + pool_cycles(layer, result.layers[index - 1], rule,
+                                          layer_geometry(layer, layer_lanes).lanes)
         per_layer.append(cycles)
     writes = input_writes_per_pixel(network)
     layers = sum(per_layer)

@@ -8,17 +8,27 @@ C_out channels at H_out·W_out sites; `lanes` channels of one site are computed 
     lanes            = min(requested lanes, channels)
     groups_per_site  = ceil(channels / lanes)          CG
     groups           = sites · CG                      state words; ops of one STEP pass
-    entries          = receptive entries per event     E (dense: 1)
+    entries          = receptive entries per event     E (dense: 1): the longest row of
+                       the receptive table; shorter rows (padding, borders) end early
+    event_ops        = ADD ops of one input event at position q with L = len(row q):
+                       E·CG for a full row; a short row costs L·CG + 2 (the sequencer
+                       learns L two stages after it started the event, `hdl/addressing.py`,
+                       and drops the rest of the row; the two ops already issued are
+                       bubbles) when L·CG ≥ 2 (the op before the last real one raises the
+                       flag) and that saves a cycle; never more than E·CG
     address_stages   = pipeline stages between the sequencer and the memory reads
                        (dense: 2; convolution: 3; `hdl/addressing.py`)
     argmax_levels    = register levels of the output layer's argmax tree over the lanes
 """
 from dataclasses import dataclass
 
+import numpy as np
+
 from .conv import receptive_table
 
 DENSE_ADDRESS_STAGES = 2   # hdl/addressing.py: event index in, registered
 CONV_ADDRESS_STAGES = 3    # input-site ROM, receptive ROM, receptive word in
+EARLY_END_BUBBLES = 2      # ops issued behind an event's last real op before it ends early
 
 
 def groups_of(n: int, lanes: int) -> int:
@@ -40,6 +50,7 @@ class LayerGeometry:
     entries: int
     address_stages: int
     is_output: bool
+    row_lengths: tuple = (1,)    # receptive entries per input position (dense: one position)
 
     @property
     def argmax_levels(self) -> int:
@@ -53,6 +64,25 @@ class LayerGeometry:
     def groups(self) -> int:
         return self.sites * self.groups_per_site
 
+    def ends_early(self, length: int) -> bool:
+        """Whether an event with a receptive row of `length` entries skips the rest of its
+        row: at least two real ops (the flag is raised, registered, by the op before the
+        last) and at least two padding ops after them."""
+        groups = self.groups_per_site
+        return length * groups >= 2 and (self.entries - length) * groups >= 2
+
+    def event_ops(self, length: int) -> int:
+        """ADD ops of one input event whose receptive row has `length` entries."""
+        if self.ends_early(length):
+            return length * self.groups_per_site + EARLY_END_BUBBLES
+        return self.entries * self.groups_per_site
+
+    def ops_per_input(self, n_in: int) -> np.ndarray:
+        """ADD ops of one event of each input neuron (neuron i sits at position
+        i mod positions)."""
+        per_position = np.array([self.event_ops(length) for length in self.row_lengths])
+        return np.resize(per_position, n_in)
+
     @property
     def padded_lanes(self) -> int:
         """Lanes of the last group of a site that hold a neuron (the others are disabled)."""
@@ -65,12 +95,14 @@ def layer_geometry(layer, lanes: int) -> LayerGeometry:
     geometry = layer.conv
     if geometry is None:
         channels, sites, entries, stages = layer.n_out, 1, 1, DENSE_ADDRESS_STAGES
+        row_lengths = (1,)
     else:
         channels, sites = geometry.out_shape[0], geometry.out_shape[1] * geometry.out_shape[2]
-        entries = max(1, max(len(row) for row in receptive_table(geometry)))
+        row_lengths = tuple(len(row) for row in receptive_table(geometry))
+        entries = max(1, max(row_lengths))
         stages = CONV_ADDRESS_STAGES
     return LayerGeometry(channels, sites, min(lanes, channels), entries, stages,
-                         layer.schedule.is_output)
+                         layer.schedule.is_output, row_lengths)
 
 
 def lanes_per_layer(network, lanes) -> list[int]:

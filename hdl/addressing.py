@@ -7,9 +7,14 @@ input event touches, for each of the layer's receptive entries.
 - `ConvAddressing`: an input event at (c, q) walks the receptive table of q
   (`golden.conv.receptive_table`, padded to E entries): for each entry (output site p,
   kernel offset k) and each channel group cg, potential[p, cg] += kernel[cg·lanes + l, c, k].
-  Padding entries are bubbles. Three stages: the input-site ROM read (A1, by event index),
-  its word c·KK·CG, q·E (A2, reads the receptive ROM at q·E + entry), the receptive word
-  p·CG, k·CG (A3). Kernel ROM word (c·KK + k)·CG + cg holds kernel[cg·lanes .. +lanes-1, c, k].
+  Three stages: the input-site ROM read (A1, by event index), its word c·KK·CG, q·E and
+  the row's end (A2, reads the receptive ROM at q·E + entry), the receptive word p·CG, k·CG
+  (A3). Kernel ROM word (c·KK + k)·CG + cg holds kernel[cg·lanes .. +lanes-1, c, k].
+  A row shorter than E (a border position, padding) ends early: when its last real op
+  is in A2, the sequencer drops the rest of the row (`row_end`); the two ops issued
+  behind it are padding entries and pass as bubbles (`golden.geometry.event_ops`). The
+  flag is registered: the op before the last real one raises it (a site ROM field, so
+  that no path runs from a ROM output into the sequencer).
 
 Both return an `EventAddress` for the op in their last stage, from which the engine
 registers the memory addresses: at most one adder after a memory output or a multiplier
@@ -24,6 +29,8 @@ from amaranth.lib.memory import Memory
 from golden.conv import extract_kernel, receptive_table
 from golden.roms import Rom, vector_rom, weight_rom
 
+from .cores import Op
+
 
 class UnsupportedLayer(ValueError):
     """A layer of the integer network that the RTL engines cannot run (yet)."""
@@ -32,10 +39,12 @@ class UnsupportedLayer(ValueError):
 @dataclass
 class EventAddress:
     """For the ADD op in the addressing's last stage: its weight ROM word, its state RAM
-    word, and whether its receptive entry is real (not padding)."""
+    word, and whether its receptive entry is real (not padding); `row_end`: the op in A2
+    is its event's last real op and the sequencer may skip the rest of the row."""
     weight: object
     state: object
     entry_valid: object
+    row_end: object
 
 
 class DenseAddressing:
@@ -54,7 +63,7 @@ class DenseAddressing:
         with m.If(advance):
             m.d.sync += index.eq(event_index)
         return EventAddress(weight=index * self.geometry.groups_per_site + stages[1].cg,
-                            state=stages[1].cg, entry_valid=Const(1))
+                            state=stages[1].cg, entry_valid=Const(1), row_end=Const(0))
 
 
 class ConvAddressing:
@@ -88,7 +97,8 @@ class ConvAddressing:
         return {
             "sites": data.StructLayout({
                 "rf_base": range(max(positions * g.entries, 2)),
-                "row_base": range(max(self.c_in * self.kk * g.groups_per_site, 2))}),
+                "row_base": range(max(self.c_in * self.kk * g.groups_per_site, 2)),
+                "ends_early": 1, "flag_entry": range(max(g.entries, 2))}),
             "receptive": data.StructLayout({
                 "valid": 1, "state_base": range(max(g.groups, 2)),
                 "weight_offset": range(max(self.kk * g.groups_per_site, 2))})}
@@ -100,7 +110,9 @@ class ConvAddressing:
         groups, entries = g.groups_per_site, g.entries
         positions = self.layer.conv.in_shape[1] * self.layer.conv.in_shape[2]
         sites = [{"rf_base": (i % positions) * entries,
-                  "row_base": (i // positions) * self.kk * groups}
+                  "row_base": (i // positions) * self.kk * groups,
+                  "ends_early": int(g.ends_early(len(self.table[i % positions]))),
+                  "flag_entry": self.flag_entry(len(self.table[i % positions]))}
                  for i in range(self.c_in * positions)]
         receptive = []
         for row in self.table:
@@ -108,6 +120,16 @@ class ConvAddressing:
                           for site, k in row]
             receptive += [{"valid": 0, "state_base": 0, "weight_offset": 0}] * (entries - len(row))
         return {"sites": sites, "receptive": receptive}
+
+    def flag_entry(self, length: int) -> int:
+        """The entry of the op before a row's last real op (channel group `flag_group`)."""
+        if not self.geometry.ends_early(length):
+            return 0
+        return length - 1 if self.geometry.groups_per_site > 1 else length - 2
+
+    @property
+    def flag_group(self) -> int:
+        return max(self.geometry.groups_per_site - 2, 0)
 
     def roms(self, name: str, params, lanes: int) -> list[Rom]:
         layouts, fields = self.layouts, self.fields
@@ -135,9 +157,17 @@ class ConvAddressing:
                      receptive_read.en.eq(advance)]
         with m.If(advance):
             m.d.sync += row.eq(site_read.data.row_base + stages[1].cg)
-        entry = receptive_read.data
+        entry, site, in_a2 = receptive_read.data, site_read.data, stages[1]
+        # registered: set when the op before the row's last real op is in A2, so it is
+        # up while the last real op is there
+        row_end = Signal(name="a2_row_end")
+        with m.If(advance):
+            m.d.sync += row_end.eq(in_a2.valid & (in_a2.kind == Op.ADD) & site.ends_early
+                                   & (in_a2.entry == site.flag_entry)
+                                   & (in_a2.cg == self.flag_group))
         return EventAddress(weight=row + entry.weight_offset,
-                            state=entry.state_base + stages[2].cg, entry_valid=entry.valid)
+                            state=entry.state_base + stages[2].cg, entry_valid=entry.valid,
+                            row_end=row_end)
 
 
 def addressing_for(layer, geometry):

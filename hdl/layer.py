@@ -18,7 +18,8 @@ hands the cores the negated weight, and each emitted spike carries the core's si
 
 Pipeline (every stage ends in a register, so no path crosses two of them):
 
-    A0        sequencer; reads the event memory
+    A0        sequencer; reads the event memory; ends an event early when the
+              addressing says its receptive row ended (`hdl.addressing`)
     A1 .. Ak  the addressing's stages (dense k = 2, convolution k = 3); Ak computes the
               memory addresses
     R         reads the weight ROM, bias ROM, threshold ROM
@@ -180,7 +181,20 @@ class LayerEngine(wiring.Component):
                 else:
                     m.d.comb += [n.kind.eq(Op.READ), n.site.eq(0), n.cg.eq(0)]
 
-        with m.If(a.cg != groups - 1):
+        def next_event():
+            with m.If(more_events):
+                m.d.comb += [n.entry.eq(0), n_pos.eq(a_pos + 1),
+                             n_more_events.eq(a_pos + 2 < count_now)]
+            with m.Else():
+                next_phase()
+
+        # The op in A2 is its event's last real op, `a` one of the padding ops behind it
+        # (the addressing knows the row's length only there): the event ends now.
+        row_end = Signal()
+        with m.If(row_end):
+            m.d.comb += n.cg.eq(0)
+            next_event()
+        with m.Elif(a.cg != groups - 1):
             m.d.comb += n.cg.eq(a.cg + 1)
         with m.Else():
             m.d.comb += n.cg.eq(0)
@@ -196,11 +210,8 @@ class LayerEngine(wiring.Component):
                 with m.Case(Op.ADD):
                     with m.If(a.entry != geometry.entries - 1):
                         m.d.comb += n.entry.eq(a.entry + 1)
-                    with m.Elif(more_events):
-                        m.d.comb += [n.entry.eq(0), n_pos.eq(a_pos + 1),
-                                     n_more_events.eq(a_pos + 2 < count_now)]
                     with m.Else():
-                        next_phase()
+                        next_event()
                 with m.Case(Op.READ):
                     with m.If(a.site != sites - 1):
                         m.d.comb += n.site.eq(a.site + 1)
@@ -211,6 +222,7 @@ class LayerEngine(wiring.Component):
         address_stage = stages[-1]
         r, b0, p, b1 = (Signal(layout, name=name) for name in ("r", "b0", "p", "b1"))
         address = self.addressing.elaborate(m, self.events.index, stages[1:], advance)
+        m.d.comb += row_end.eq(address.row_end)
         is_add = address_stage.kind == Op.ADD
         with m.If(advance):
             m.d.sync += [a.eq(n), a_pos.eq(n_pos), more_events.eq(n_more_events)]

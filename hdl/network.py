@@ -9,7 +9,7 @@ Interface (Amaranth flattens the stream ports to these Verilog names):
 Per image: N_in pixels, row-major. The input store (`hdl.input_store`) takes a pixel every
 W cycles (W writes per pixel: the coding's input lists; `pixels__ready` says when), so an
 image loads in W·N_in cycles; after reset `pixels__ready` first rises once the max pooling
-units, if any, have emptied their slot banks (one cycle per pooling window). Once an image
+units, if any, have emptied their window memories (one cycle per window). Once an image
 is loaded and the one before has been taken, the layers run one after another;
 `result__valid` rises a fixed, data-dependent number of cycles after the image's last
 pixel (`golden.cycles`) when nothing was running, and stays high until `result__ready`.
@@ -28,7 +28,7 @@ from golden.geometry import lanes_per_layer
 from .events import EventBuffer
 from .input_store import InputPlanes
 from .layer import LayerEngine, UnsupportedLayer  # noqa: F401  (UnsupportedLayer: re-exported)
-from .pool import MaxPoolUnit
+from .pool import max_pool_unit
 from .state_ram import SharedStateRam
 from .spram import STORE_NAME, SpramLayout, SpramStore, write_signature
 
@@ -62,10 +62,10 @@ class SnnTop(wiring.Component):
                         in zip(names, layers, lanes_per_layer(network, lanes))]
         # SpramFull (naming the tables and the SPRAMs they need) if they do not fit
         self.spram_layout = SpramLayout(self.spram_roms()) if spram_layers else None
-        self.pools = {consumer.name: MaxPoolUnit(
+        self.pools = {consumer.name: max_pool_unit(
                           consumer.layer.input_pool, producer.layer.n_out,
                           producer.schedule.output_phases, self.max_pool_rule,
-                          consumer.layer.name)
+                          consumer.layer.name, consumer.lanes)
                       for producer, consumer in zip(self.engines, self.engines[1:])
                       if consumer.layer.input_pool is not None}
         members = {
@@ -120,12 +120,19 @@ class SnnTop(wiring.Component):
                                  signed=signed, registered_base=pool_index is None)
             m.submodules[f"{producer.name}_spikes"] = buffer
             wiring.connect(m, producer.spikes, buffer.write)
+            pool = self.pools.get(consumer.name)
+            if pool is not None and "tap" in pool.signature.members:
+                # a streaming max pool sees the spikes as the producer emits them (both
+                # sinks are always ready, so the stream is copied, not connected twice)
+                spikes = producer.spikes
+                m.d.comb += [pool.tap.clear.eq(spikes.clear),
+                             pool.tap.events.valid.eq(spikes.events.valid),
+                             pool.tap.events.payload.eq(spikes.events.payload)]
             if pool_index is None:
                 wiring.connect(m, consumer.events, buffer.read)
                 m.d.comb += consumer.start.eq(producer.done)
                 continue
             # Max pooling: the producer's spikes → the pooled spikes the consumer reads.
-            pool = self.pools[consumer.name]
             windows = pool_index.shape[0]
             per_window = max(schedule.max_spikes_per_neuron,
                              phases if self.max_pool_rule.integrate else 0)
@@ -139,7 +146,7 @@ class SnnTop(wiring.Component):
             m.d.comb += [pool.start.eq(producer.done), consumer.start.eq(pool.done)]
 
         # After reset, the first pixel waits until every max pooling unit has emptied its
-        # slot banks (a few cycles; no cycle count from the last pixel changes).
+        # window memories (a few cycles; no cycle count from the last pixel changes).
         cleared = Const(1)
         for pool in self.pools.values():
             cleared = cleared & pool.cleared

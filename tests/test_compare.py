@@ -9,6 +9,7 @@ from bench.golden_throughput import snntorch_rate_classifier
 from flows import build as build_flow
 from flows import compare as compare_flow
 from flows import energy
+from golden.codings import REGISTRY
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +69,16 @@ def test_energy_follows_the_stated_constants(comparison):
 def test_cycles_stay_within_a_quarter_of_the_lower_bound():
     for coding in ("phase", "tsc"):
         assert 1.0 <= cycles_against_bound(coding, 4)["ratio"] <= 1.25
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("coding", sorted(REGISTRY))
+@pytest.mark.parametrize("network", ["digits-cnn", "digits-cnn-maxpool", "mnist-mlp",
+                                     "mnist-cnn"])
+def test_every_bundled_network_within_a_quarter_of_the_lower_bound(network, coding):
+    """Padding entries end early and max pooling runs beside the producer (or, for tsc,
+    a word of windows per cycle): the CNNs too stay within 1.25x (`bench.cycle_bound`)."""
+    assert 1.0 <= cycles_against_bound(coding, 4, network)["ratio"] <= 1.25
 
 
 def test_snntorch_peer_runs_the_same_network(make_rate_network, split):

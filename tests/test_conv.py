@@ -195,3 +195,26 @@ def test_sparse_spike_product_is_exact(monkeypatch):
     spikes = rng.integers(-3, 4, (7, 300))
     monkeypatch.setattr(base, "SPARSE_ABOVE", 0)
     assert np.array_equal(base.spike_matmul(spikes, weight), spikes @ weight)
+
+
+def test_short_receptive_rows_end_early_in_the_cycle_model():
+    """A padded 3x3 convolution on 4x4: corner positions reach 4 outputs, edges 6, the
+    middle 9. A short row costs its real entries plus two bubbles, never more than a full
+    row (`golden.geometry`; the RTL follows it clock for clock in test_conv_rtl)."""
+    from types import SimpleNamespace
+
+    from golden.conv import ConvGeometry
+    from golden.geometry import layer_geometry
+    geometry = ConvGeometry((2, 4, 4), (8, 4, 4), (3, 3), (1, 1), (1, 1))
+    layer = SimpleNamespace(conv=geometry, n_out=8 * 16,
+                            schedule=SimpleNamespace(is_output=False))
+    engine = layer_geometry(layer, 4)                    # 2 channel groups per site
+    assert engine.entries == 9 and engine.groups_per_site == 2
+    assert engine.row_lengths[0] == 4 and engine.row_lengths[1] == 6
+    assert engine.row_lengths[5] == 9
+    ops = engine.ops_per_input(2 * 16)                   # both input channels
+    assert ops[0] == ops[16] == 4 * 2 + 2                # corner, either channel
+    assert ops[1] == 6 * 2 + 2 and ops[5] == 9 * 2
+    one_group = layer_geometry(layer, 8)                 # 1 group: 8 of 9 entries is 1 bubble
+    assert one_group.event_ops(8) == 9 and one_group.event_ops(7) == 7 + 2
+    assert one_group.event_ops(1) == 9                   # one op: no op before it to flag

@@ -72,6 +72,7 @@ class LayerCounts:
     synaptic_adds: np.ndarray             # (n_images,) weight additions
     other_ops: dict[str, np.ndarray]      # name → (n_images,) counts
     input_events_per_phase: np.ndarray    # (n_images, phases) input spikes seen per phase
+    input_events_per_neuron: np.ndarray   # (n_images, n_in) input spikes of each input neuron
     spike_train: np.ndarray | None        # (n_images, phases, neurons) 0/1, or -1/0/+1 (hidden)
 
 
@@ -205,6 +206,7 @@ def simulate_network(network, pixels: np.ndarray, run_layer, encode=input_spikes
         spikes = spikes[:layer.schedule.input_phases]
         train, readout, adds = run_layer(layer, spikes)
         in_events = np.stack([np.abs(s).sum(1) for s in spikes], 1)
+        in_per_neuron = sum(np.abs(s) for s in spikes).astype(np.int32)
         if layer.schedule.is_output:
             classes = np.argmax(readout, axis=1)       # first maximum: ties to the lowest index
             out_spikes = np.zeros(len(pixels), dtype=np.int64)
@@ -216,6 +218,7 @@ def simulate_network(network, pixels: np.ndarray, run_layer, encode=input_spikes
             synaptic_adds=adds,
             other_ops={k: np.full(len(pixels), v) for k, v in layer.fixed_ops().items()},
             input_events_per_phase=in_events,
+            input_events_per_neuron=in_per_neuron,
             spike_train=None if train is None else train.astype(np.int8)))
     return SimResult(classes=classes, input_spikes=input_count, layers=counts,
                      final_potential=readout)

@@ -1,0 +1,218 @@
+"""Max pooling by tsc's rule (time spent on, `TIME_ON_MAX_POOL`): a scan of every window at
+every phase, because a member that is on gains time at every step, spike or not, so the
+window's maximum can grow without any spike (`hdl/pool.py` has the other rules).
+
+The unit runs after the producing layer and before the consuming one, phase by phase:
+
+    LOAD  each spike (neuron n, sign) of phase t goes to its window's member slot:
+          slot bank m, word p (member map ROM: n → p, m)
+    WAIT  2 cycles, the last LOAD writes land
+    PASS  for every word of `group` windows (the consumer's lanes): all member slots and
+          the window states are read at once, the rule updates every window of the word,
+          the slots are cleared, and the pooled spikes of phase t leave for the consumer's
+          event buffer one per cycle, lowest window first (more than one holds the unit)
+
+Window state (phase 1 starts from the initial state, so no clearing between images): each
+member's on/off state, its time on, the maximum and the pooled on/off state; the pooled
+train switches on (+1) or off (-1) when "the maximum grew this step" changes.
+
+Cycles from `start` to `done`: Σ_t (max(1, events(t)) + 2 + words + stalls(t)) + 3, stalls:
+Σ_words max(0, pooled spikes of the word in phase t − 1) (`golden/cycles.py`).
+
+The slot banks must start empty, and a block RAM (or an SRAM macro) may not: after reset
+the unit writes zeros to every word (`words` cycles) and raises `cleared`; `snn_top`
+takes no pixel before that, so no cycle count from the last pixel changes.
+"""
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .events import EventSink, EventSource
+from .pool import member_map, member_rom
+
+WAIT_CYCLES = 2
+FINISH_CYCLES = 3
+
+
+class TimeOnMaxPool(wiring.Component):
+    """LOAD, WAIT, PASS per phase over every window (module docstring)."""
+
+    def __init__(self, pool_index, n_neurons: int, phases: int, rule, name: str,
+                 group: int = 1):
+        self.pool_index, self.rule, self.name = pool_index, rule, name
+        self.windows, self.width = pool_index.shape
+        self.phases = phases
+        self.group = max(1, min(group, self.windows))       # windows updated per PASS cycle
+        self.words = -(-self.windows // self.group)
+        self.slots = member_map(pool_index.tolist(), n_neurons, name)
+        super().__init__({
+            "start": In(1),
+            "done": Out(1),
+            "cleared": Out(1),
+            "events": Out(EventSource(n_neurons, phases, phases)),
+            "spikes": Out(EventSink(self.windows, phases)),
+        })
+
+    def state_layout(self) -> data.StructLayout:
+        count, w = range(self.phases + 1), self.width
+        return data.StructLayout({"on": w, "time_on": data.ArrayLayout(count, w),
+                                  "best": count, "out_on": 1})
+
+    def update(self, m, state, first, values):
+        """(next state, fire, negative) of one window from its state and member values."""
+        layout, w = self.state_layout(), self.width
+        nxt = Signal(layout)
+        fire, negative = Signal(), Signal()
+        on = Mux(first, 0, state.on)
+        grew_from = Mux(first, 0, state.best)
+        new_on = Signal(w)
+        times = []
+        for slot in range(w):
+            value = values[slot]               # 2-bit signed: +1 on, -1 off
+            switched = Mux(value == 0b01, 1, Mux(value == 0b11, 0, on[slot]))
+            m.d.comb += new_on[slot].eq(switched)
+            time = Mux(first, 0, state.time_on[slot]) + switched
+            times.append(time)
+            m.d.comb += nxt.time_on[slot].eq(time)
+        best = grew_from
+        for time in times:
+            best = Mux(time > best, time, best)
+        grew = best > grew_from
+        out_on = Mux(first, 0, state.out_on)
+        m.d.comb += [nxt.on.eq(new_on), nxt.best.eq(best), nxt.out_on.eq(grew),
+                     fire.eq(grew != out_on), negative.eq(~grew)]
+        return nxt, fire, negative
+
+    def elaborate(self, platform):
+        m = Module()
+        w, phases, group = self.width, self.phases, self.group
+        words = self.words
+        member_map_rom = member_rom(m, self.slots, self.windows, w, group)
+        m.submodules.state = state_mem = Memory(
+            shape=data.ArrayLayout(self.state_layout(), group), depth=max(words, 2), init=[])
+        banks = []
+        for slot in range(w):
+            # 2 bits per window (+1 on: 0b01, -1 off: 0b11), `group` windows per word
+            bank = Memory(shape=2 * group, depth=max(words, 2), init=[])
+            m.submodules[f"slot_{slot}"] = bank
+            # no byte enables (an SRAM macro may have none): a spike's write reads the
+            # word first; the read sees the write just before it (spikes back to back)
+            write = bank.write_port()
+            banks.append((bank.read_port(transparent_for=(write,)), write))
+
+        busy, mode = Signal(), Signal(range(3))          # 0 LOAD, 1 WAIT, 2 PASS
+        LOAD, WAIT, PASS = 0, 1, 2
+        phase = Signal(range(phases + 2))
+        position = Signal.like(self.events.read_pos)
+        wait = Signal(range(WAIT_CYCLES + 1))
+        word = Signal(range(max(words, 2)))
+        stall = Signal()
+        advance = ~stall
+
+        # LOAD pipeline: event read → member map read → slot word read → slot word write.
+        loading = busy & (mode == LOAD) & (self.events.count != 0) & advance
+        load_1, load_2, sign_2 = Signal(), Signal(), Signal()
+        map_read = member_map_rom.read_port()
+        m.d.comb += [self.events.phase.eq(phase), self.events.ahead.eq(0),
+                     self.events.read_pos.eq(position),
+                     self.events.read_en.eq(loading),
+                     map_read.addr.eq(self.events.index), map_read.en.eq(1)]
+        m.d.sync += [load_1.eq(loading), load_2.eq(load_1), sign_2.eq(self.events.sign)]
+        target = map_read.data
+        load_3, sign_3 = Signal(), Signal()
+        target_3 = Signal.like(target)
+        m.d.sync += [load_3.eq(load_2 & target.valid), sign_3.eq(sign_2), target_3.eq(target)]
+
+        # PASS pipeline: slot and state reads of a word → update, clear → spikes leave.
+        passing = busy & (mode == PASS)
+        pass_1, pass_word, pass_phase = Signal(), Signal.like(word), Signal.like(phase)
+        with m.If(advance):
+            m.d.sync += [pass_1.eq(passing), pass_word.eq(word), pass_phase.eq(phase)]
+        commit = pass_1 & advance
+        state_read, state_write = state_mem.read_port(), state_mem.write_port()
+        m.d.comb += [state_read.addr.eq(word), state_read.en.eq(advance),
+                     state_write.addr.eq(pass_word), state_write.en.eq(commit)]
+        # after reset: zeros to every word of the slot banks, before any pixel is taken
+        clear_word = Signal(range(max(words, 2) + 1))
+        clearing = ~self.cleared
+        with m.If(clearing):
+            m.d.sync += clear_word.eq(clear_word + 1)
+            with m.If(clear_word == words - 1):
+                m.d.sync += self.cleared.eq(1)
+        values = [[] for _ in range(group)]
+        for slot, (read, write) in enumerate(banks):
+            load_here = load_3 & (target_3.slot == slot) & ~clearing
+            value = Mux(sign_3, 0b11, 0b01)
+            merged = Signal(2 * group, name=f"merged_{slot}")
+            m.d.comb += merged.eq(read.data)
+            with m.Switch(target_3.lane):
+                for lane in range(group):
+                    with m.Case(lane):
+                        m.d.comb += merged[2 * lane:2 * lane + 2].eq(value)
+            m.d.comb += [read.addr.eq(Mux(load_2, target.window, word)),
+                         read.en.eq(load_2 | advance),
+                         write.addr.eq(Mux(clearing, clear_word,
+                                           Mux(load_here, target_3.window, pass_word))),
+                         write.data.eq(Mux(load_here, merged, 0)),
+                         write.en.eq(load_here | commit | clearing)]
+            for lane in range(group):
+                values[lane].append(read.data[2 * lane:2 * lane + 2])
+        fires, negatives = Signal(group), Signal(group)
+        for lane in range(group):
+            nxt, fire, negative = self.update(m, state_read.data[lane], pass_phase == 1,
+                                              values[lane])
+            m.d.comb += [state_write.data[lane].eq(nxt), fires[lane].eq(fire),
+                         negatives[lane].eq(negative)]
+        self.emit(m, commit, advance, fires, negatives, pass_word, pass_phase, stall)
+        m.d.comb += self.spikes.clear.eq(~busy & self.start)
+
+        # Sequencer.
+        finishing = Signal(range(FINISH_CYCLES + 1))
+        with m.If(~busy & self.start):
+            m.d.sync += [busy.eq(1), mode.eq(LOAD), phase.eq(1), position.eq(0)]
+        with m.Elif(busy & advance):
+            with m.Switch(mode):
+                with m.Case(LOAD):
+                    with m.If((self.events.count == 0) |
+                              (position == self.events.count - 1)):
+                        m.d.sync += [mode.eq(WAIT), wait.eq(0), position.eq(0)]
+                    with m.Else():
+                        m.d.sync += position.eq(position + 1)
+                with m.Case(WAIT):
+                    m.d.sync += wait.eq(wait + 1)
+                    with m.If(wait == WAIT_CYCLES - 1):
+                        m.d.sync += [mode.eq(PASS), word.eq(0)]
+                with m.Case(PASS):
+                    m.d.sync += word.eq(word + 1)
+                    with m.If(word == words - 1):
+                        m.d.sync += [word.eq(0), phase.eq(phase + 1), mode.eq(LOAD)]
+                        with m.If(phase == phases):
+                            m.d.sync += [busy.eq(0), finishing.eq(FINISH_CYCLES)]
+        with m.If((finishing != 0) & advance):
+            m.d.sync += finishing.eq(finishing - 1)
+            m.d.comb += self.done.eq(finishing == 1)
+        return m
+
+    def emit(self, m, commit, advance, fires, negatives, pass_word, pass_phase, stall):
+        """The pooled spikes of one word leave one per cycle, lowest window first; more
+        than one left holds the unit (as the layer engine's stage C does)."""
+        group = self.group
+        remaining, negative = Signal(group), Signal(group)
+        base, out_phase = Signal.like(pass_word), Signal.like(pass_phase)
+        lowest, lane = Signal(group), Signal(range(max(group, 2)))
+        m.d.comb += lowest.eq(remaining & -remaining)
+        for index in range(group):
+            with m.If(lowest[index]):
+                m.d.comb += lane.eq(index)
+        with m.If(advance):
+            m.d.sync += [remaining.eq(Mux(commit, fires, 0)), negative.eq(negatives),
+                         base.eq(pass_word), out_phase.eq(pass_phase)]
+        with m.Else():
+            m.d.sync += remaining.eq(remaining & ~lowest)
+        event = self.spikes.events.payload
+        m.d.comb += [stall.eq((remaining & ~lowest) != 0),
+                     self.spikes.events.valid.eq(remaining != 0),
+                     event.neuron.eq(base * group + lane),
+                     event.sign.eq(negative.bit_select(lane, 1)),
+                     event.phase.eq(out_phase)]
