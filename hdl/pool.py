@@ -53,6 +53,19 @@ def member_rom(m, slots, windows: int, width: int, group: int = 1) -> Memory:
     return rom
 
 
+def clear_after_reset(m, cleared, words: int):
+    """After reset, a counter over the unit's `words` memory words (written with zeros by
+    the caller) that raises `cleared` when done: a block RAM or an SRAM macro may start
+    with anything. Returns (clearing, the word to clear)."""
+    word = Signal(range(max(words, 2) + 1))
+    clearing = ~cleared
+    with m.If(clearing):
+        m.d.sync += word.eq(word + 1)
+        with m.If(word == words - 1):
+            m.d.sync += cleared.eq(1)
+    return clearing, word
+
+
 def max_pool_unit(pool_index, n_neurons: int, phases: int, rule, name: str, lanes: int = 1):
     """The unit for `rule`: streaming where spikes settle the pooled train, else scanning
     `lanes` windows per cycle (the consumer's lanes)."""
@@ -160,12 +173,7 @@ class StreamingMaxPool(wiring.Component):
                      t3_slot.eq(target.slot)]
         nxt, fire = self.update(m, state_read.data, t3_slot, t3_phase)
         # after reset: zeros to every window, before any pixel is taken
-        clear_window = Signal(range(max(windows, 2) + 1))
-        clearing = ~self.cleared
-        with m.If(clearing):
-            m.d.sync += clear_window.eq(clear_window + 1)
-            with m.If(clear_window == windows - 1):
-                m.d.sync += self.cleared.eq(1)
+        clearing, clear_window = clear_after_reset(m, self.cleared, windows)
         m.d.comb += [state_write.addr.eq(Mux(clearing, clear_window, t3_window)),
                      state_write.data.eq(Mux(clearing | t3_clear, 0, nxt)),
                      state_write.en.eq(clearing | t3_valid)]

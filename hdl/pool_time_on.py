@@ -29,7 +29,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .events import EventSink, EventSource
-from .pool import member_map, member_rom
+from .pool import clear_after_reset, member_map, member_rom
 
 WAIT_CYCLES = 2
 FINISH_CYCLES = 3
@@ -134,12 +134,7 @@ class TimeOnMaxPool(wiring.Component):
         m.d.comb += [state_read.addr.eq(word), state_read.en.eq(advance),
                      state_write.addr.eq(pass_word), state_write.en.eq(commit)]
         # after reset: zeros to every word of the slot banks, before any pixel is taken
-        clear_word = Signal(range(max(words, 2) + 1))
-        clearing = ~self.cleared
-        with m.If(clearing):
-            m.d.sync += clear_word.eq(clear_word + 1)
-            with m.If(clear_word == words - 1):
-                m.d.sync += self.cleared.eq(1)
+        clearing, clear_word = clear_after_reset(m, self.cleared, words)
         values = [[] for _ in range(group)]
         for slot, (read, write) in enumerate(banks):
             load_here = load_3 & (target_3.slot == slot) & ~clearing
