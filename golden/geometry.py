@@ -14,10 +14,10 @@ C_out channels at H_out·W_out sites; `lanes` channels of one site are computed 
                        E·CG for a full row; a short row costs L·CG + 2 (the sequencer
                        learns L two stages after it started the event, `hdl/addressing.py`,
                        and drops the rest of the row; the two ops already issued are
-                       bubbles) when L·CG ≥ 2 (the op before the last real one raises the
-                       flag) and that saves a cycle; never more than E·CG
+                       bubbles) when L·CG ≥ 3 (the op two before the last real one raises
+                       the flag) and that saves a cycle; never more than E·CG
     address_stages   = pipeline stages between the sequencer and the memory reads
-                       (dense: 2; convolution: 3; `hdl/addressing.py`)
+                       (dense: 2; convolution: 4; `hdl/addressing.py`)
     argmax_levels    = register levels of the output layer's argmax tree over the lanes
 """
 from dataclasses import dataclass
@@ -27,8 +27,9 @@ import numpy as np
 from .conv import receptive_table
 
 DENSE_ADDRESS_STAGES = 2   # hdl/addressing.py: event index in, registered
-CONV_ADDRESS_STAGES = 3    # input-site ROM, receptive ROM, receptive word in
+CONV_ADDRESS_STAGES = 4    # event index in, input-site ROM, receptive ROM, receptive word in
 EARLY_END_BUBBLES = 2      # ops issued behind an event's last real op before it ends early
+EARLY_END_LEAD = 2         # the op this many before the last real one raises the flag
 
 
 def groups_of(n: int, lanes: int) -> int:
@@ -66,10 +67,11 @@ class LayerGeometry:
 
     def ends_early(self, length: int) -> bool:
         """Whether an event with a receptive row of `length` entries skips the rest of its
-        row: at least two real ops (the flag is raised, registered, by the op before the
-        last) and at least two padding ops after them."""
+        row: enough real ops for the one that raises the flag (registered, EARLY_END_LEAD
+        before the last) and at least two padding ops after them."""
         groups = self.groups_per_site
-        return length * groups >= 2 and (self.entries - length) * groups >= 2
+        return (length * groups > EARLY_END_LEAD
+                and (self.entries - length) * groups >= EARLY_END_BUBBLES)
 
     def event_ops(self, length: int) -> int:
         """ADD ops of one input event whose receptive row has `length` entries."""

@@ -7,14 +7,18 @@ input event touches, for each of the layer's receptive entries.
 - `ConvAddressing`: an input event at (c, q) walks the receptive table of q
   (`golden.conv.receptive_table`, padded to E entries): for each entry (output site p,
   kernel offset k) and each channel group cg, potential[p, cg] += kernel[cg·lanes + l, c, k].
-  Three stages: the input-site ROM read (A1, by event index), its word c·KK·CG, q·E and
-  the row's end (A2, reads the receptive ROM at q·E + entry), the receptive word p·CG, k·CG
-  (A3). Kernel ROM word (c·KK + k)·CG + cg holds kernel[cg·lanes .. +lanes-1, c, k].
+  Four stages: the event index arrives (A1), the input-site ROM read (A2), its word
+  c·KK·CG, q·E and the row's end (A3, reads the receptive ROM at q·E + entry), the
+  receptive word p·CG, k·CG (A4). Kernel ROM word (c·KK + k)·CG + cg holds
+  kernel[cg·lanes .. +lanes-1, c, k]. The ROM is read with the registered index (a small
+  site ROM becomes logic: straight after the event memory's output it would be the
+  slowest path).
   A row shorter than E (a border position, padding) ends early: when its last real op
   is in A2, the sequencer drops the rest of the row (`row_end`); the two ops issued
   behind it are padding entries and pass as bubbles (`golden.geometry.event_ops`). The
-  flag is registered: the op before the last real one raises it (a site ROM field, so
-  that no path runs from a ROM output into the sequencer).
+  flag is registered, raised by the op two before the last real one while it is in A3
+  (the site ROM's word says which op that is), so no path runs from a ROM into the
+  sequencer.
 
 Both return an `EventAddress` for the op in their last stage, from which the engine
 registers the memory addresses: at most one adder after a memory output or a multiplier
@@ -27,6 +31,7 @@ from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
 from golden.conv import extract_kernel, receptive_table
+from golden.geometry import EARLY_END_LEAD
 from golden.roms import Rom, vector_rom, weight_rom
 
 from .cores import Op
@@ -57,11 +62,9 @@ class DenseAddressing:
         return [weight_rom(f"{name}_weights", self.layer.weight, params.weight_width, lanes),
                 vector_rom(f"{name}_bias", self.layer.bias, params.bias_width, lanes)]
 
-    def elaborate(self, m, event_index, stages, advance) -> EventAddress:
-        """`stages`: the op records of A1, A2."""
-        index = Signal.like(event_index, name="a2_event_index")
-        with m.If(advance):
-            m.d.sync += index.eq(event_index)
+    def elaborate(self, m, index, stages, advance) -> EventAddress:
+        """`index`: the event index of the op in A2 (registered); `stages`: the op records
+        of A1, A2."""
         return EventAddress(weight=index * self.geometry.groups_per_site + stages[1].cg,
                             state=stages[1].cg, entry_valid=Const(1), row_end=Const(0))
 
@@ -122,14 +125,17 @@ class ConvAddressing:
         return {"sites": sites, "receptive": receptive}
 
     def flag_entry(self, length: int) -> int:
-        """The entry of the op before a row's last real op (channel group `flag_group`)."""
+        """The entry of the op that raises a short row's flag (channel group `flag_group`):
+        EARLY_END_LEAD ops before the row's last real op."""
+        groups = self.geometry.groups_per_site
         if not self.geometry.ends_early(length):
             return 0
-        return length - 1 if self.geometry.groups_per_site > 1 else length - 2
+        return (length * groups - 1 - EARLY_END_LEAD) // groups
 
     @property
     def flag_group(self) -> int:
-        return max(self.geometry.groups_per_site - 2, 0)
+        """The same for every row: an event's ops go entry by entry, group by group."""
+        return (-1 - EARLY_END_LEAD) % self.geometry.groups_per_site
 
     def roms(self, name: str, params, lanes: int) -> list[Rom]:
         layouts, fields = self.layouts, self.fields
@@ -140,8 +146,9 @@ class ConvAddressing:
         return [weight_rom(f"{name}_weights", self.kernel, params.weight_width, lanes),
                 bias_rom(f"{name}_bias", self.bias, params.bias_width, lanes), *tables]
 
-    def elaborate(self, m, event_index, stages, advance) -> EventAddress:
-        """`stages`: the op records of A1, A2, A3 (A3 reads the memories)."""
+    def elaborate(self, m, index, stages, advance) -> EventAddress:
+        """`index`: the event index of the op in A2 (registered); `stages`: the op records
+        of A1 .. A4 (A4 reads the memories)."""
         layouts, fields = self.layouts, self.fields
         memories = {}
         for table in ("sites", "receptive"):
@@ -151,22 +158,23 @@ class ConvAddressing:
         site_read = memories["sites"].read_port()
         receptive_read = memories["receptive"].read_port()
         row = Signal(range(max(self.c_in * self.kk * self.geometry.groups_per_site, 2)),
-                     name="a3_weight_row")
-        m.d.comb += [site_read.addr.eq(event_index), site_read.en.eq(advance),
-                     receptive_read.addr.eq(site_read.data.rf_base + stages[1].entry),
+                     name="a4_weight_row")
+        in_a3 = stages[2]
+        m.d.comb += [site_read.addr.eq(index), site_read.en.eq(advance),
+                     receptive_read.addr.eq(site_read.data.rf_base + in_a3.entry),
                      receptive_read.en.eq(advance)]
         with m.If(advance):
-            m.d.sync += row.eq(site_read.data.row_base + stages[1].cg)
-        entry, site, in_a2 = receptive_read.data, site_read.data, stages[1]
-        # registered: set when the op before the row's last real op is in A2, so it is
-        # up while the last real op is there
+            m.d.sync += row.eq(site_read.data.row_base + in_a3.cg)
+        entry, site = receptive_read.data, site_read.data
+        # registered: raised while the op EARLY_END_LEAD before the row's last real op is
+        # in A3, so it is up while the last real op is in A2
         row_end = Signal(name="a2_row_end")
         with m.If(advance):
-            m.d.sync += row_end.eq(in_a2.valid & (in_a2.kind == Op.ADD) & site.ends_early
-                                   & (in_a2.entry == site.flag_entry)
-                                   & (in_a2.cg == self.flag_group))
+            m.d.sync += row_end.eq(in_a3.valid & (in_a3.kind == Op.ADD) & site.ends_early
+                                   & (in_a3.entry == site.flag_entry)
+                                   & (in_a3.cg == self.flag_group))
         return EventAddress(weight=row + entry.weight_offset,
-                            state=entry.state_base + stages[2].cg, entry_valid=entry.valid,
+                            state=entry.state_base + stages[3].cg, entry_valid=entry.valid,
                             row_end=row_end)
 
 

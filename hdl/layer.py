@@ -20,7 +20,7 @@ Pipeline (every stage ends in a register, so no path crosses two of them):
 
     A0        sequencer; reads the event memory; ends an event early when the
               addressing says its receptive row ended (`hdl.addressing`)
-    A1 .. Ak  the addressing's stages (dense k = 2, convolution k = 3); Ak computes the
+    A1 .. Ak  the addressing's stages (dense k = 2, convolution k = 4); Ak computes the
               memory addresses
     R         reads the weight ROM, bias ROM, threshold ROM
     B0        their data registered; reads the state RAM
@@ -221,7 +221,11 @@ class LayerEngine(wiring.Component):
         # --- A1 .. Ak: addressing; Ak computes the addresses, R reads ------------------
         address_stage = stages[-1]
         r, b0, p, b1 = (Signal(layout, name=name) for name in ("r", "b0", "p", "b1"))
-        address = self.addressing.elaborate(m, self.events.index, stages[1:], advance)
+        # the event index arrives in A1; both addressings take it registered, in A2
+        event_index = Signal.like(self.events.index, name="a2_event_index")
+        with m.If(advance):
+            m.d.sync += event_index.eq(self.events.index)
+        address = self.addressing.elaborate(m, event_index, stages[1:], advance)
         m.d.comb += row_end.eq(address.row_end)
         is_add = address_stage.kind == Op.ADD
         with m.If(advance):

@@ -217,4 +217,4 @@ def test_short_receptive_rows_end_early_in_the_cycle_model():
     assert ops[1] == 6 * 2 + 2 and ops[5] == 9 * 2
     one_group = layer_geometry(layer, 8)                 # 1 group: 8 of 9 entries is 1 bubble
     assert one_group.event_ops(8) == 9 and one_group.event_ops(7) == 7 + 2
-    assert one_group.event_ops(1) == 9                   # one op: no op before it to flag
+    assert one_group.event_ops(2) == 9                   # two ops: none early enough to flag
