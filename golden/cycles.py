@@ -3,14 +3,15 @@
 The RTL regression checks this against Verilator for every image it runs, so the figures
 in a report can be trusted. For one layer on its engine (`golden.geometry`: G groups of
 `lanes` channels, CG per site, E receptive entries per input event, A address stages;
-a dense layer has one site, E = 1, A = 0) and the layer's `Schedule`:
+a dense layer has one site, E = 1, A = 2; a convolution A = 4) and the layer's `Schedule`:
 
     ops    = G·step_passes + Σ_(input events) event_ops (+ G for the output layer's READ pass)
-
-where an event costs CG·E ops, or CG·L + 2 when its receptive row has L < E entries and
-at least two padding ops would follow (`LayerGeometry.event_ops`; dense: CG).
     stalls = Σ_(phase, group) max(0, spikes the group emits in that phase - 1)
     cycles = ops + stalls + PIPELINE_CYCLES + A (+ L: the output layer's argmax tree levels)
+
+where an event costs CG·E ops, or CG·L + 2 when its receptive row is short, L < E entries
+(`LayerGeometry.event_ops`: if L·CG ≥ 3 and at least two padding ops would follow; dense:
+CG).
 
 A max pooling unit before a layer (`hdl/pool.py`) adds, with M windows, P phases and the
 producer's events of phase t:
