@@ -3,7 +3,7 @@
 The RTL regression checks this against Verilator for every image it runs, so the figures
 in a report can be trusted. For one layer on its engine (`golden.geometry`: G groups of
 `lanes` channels, CG per site, E receptive entries per input event, A address stages;
-a dense layer has one site, E = 1, A = 2; a convolution A = 4) and the layer's `Schedule`:
+a dense layer has one site, E = 1, A = 2; a convolution A = 5) and the layer's `Schedule`:
 
     ops    = G·step_passes + Σ_(input events) event_ops (+ G for the output layer's READ pass)
     stalls = Σ_(phase, group) max(0, spikes the group emits in that phase - 1)

@@ -17,7 +17,7 @@ C_out channels at H_out·W_out sites; `lanes` channels of one site are computed 
                        bubbles) when L·CG ≥ 3 (the op two before the last real one raises
                        the flag) and that saves a cycle; never more than E·CG
     address_stages   = pipeline stages between the sequencer and the memory reads
-                       (dense: 2; convolution: 4; `hdl/addressing.py`)
+                       (dense: 2; convolution: 5; `hdl/addressing.py`)
     argmax_levels    = register levels of the output layer's argmax tree over the lanes
 """
 from dataclasses import dataclass
@@ -27,7 +27,7 @@ import numpy as np
 from .conv import receptive_table
 
 DENSE_ADDRESS_STAGES = 2   # hdl/addressing.py: event index in, registered
-CONV_ADDRESS_STAGES = 4    # event index in, input-site ROM, receptive ROM, receptive word in
+CONV_ADDRESS_STAGES = 5    # index in, site ROM, receptive address, receptive ROM, word in
 EARLY_END_BUBBLES = 2      # ops issued behind an event's last real op before it ends early
 EARLY_END_LEAD = 2         # the op this many before the last real one raises the flag
 

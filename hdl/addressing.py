@@ -7,12 +7,13 @@ input event touches, for each of the layer's receptive entries.
 - `ConvAddressing`: an input event at (c, q) walks the receptive table of q
   (`golden.conv.receptive_table`, padded to E entries): for each entry (output site p,
   kernel offset k) and each channel group cg, potential[p, cg] += kernel[cg·lanes + l, c, k].
-  Four stages: the event index arrives (A1), the input-site ROM read (A2), its word
-  c·KK·CG, q·E and the row's end (A3, reads the receptive ROM at q·E + entry), the
-  receptive word p·CG, k·CG (A4). Kernel ROM word (c·KK + k)·CG + cg holds
-  kernel[cg·lanes .. +lanes-1, c, k]. The ROM is read with the registered index (a small
-  site ROM becomes logic: straight after the event memory's output it would be the
-  slowest path).
+  Five stages: the event index arrives (A1), the input-site ROM read (A2), its word
+  c·KK·CG, q·E and the row's end (A3: q·E + entry registered), the receptive ROM read
+  (A4), the receptive word p·CG, k·CG (A5). Kernel ROM word (c·KK + k)·CG + cg holds
+  kernel[cg·lanes .. +lanes-1, c, k]. No memory output feeds another memory's address
+  through logic: the ROMs are read with registered addresses (a small site ROM becomes
+  logic, straight after the event memory it was the slowest path; a site ROM in block
+  RAM followed by the adder into the receptive ROM's address was the next).
   A row shorter than E (a border position, padding) ends early: when its last real op
   is in A2, the sequencer drops the rest of the row (`row_end`); the two ops issued
   behind it are padding entries and pass as bubbles (`golden.geometry.event_ops`). The
@@ -148,7 +149,7 @@ class ConvAddressing:
 
     def elaborate(self, m, index, stages, advance) -> EventAddress:
         """`index`: the event index of the op in A2 (registered); `stages`: the op records
-        of A1 .. A4 (A4 reads the memories)."""
+        of A1 .. A5 (A5 gives the addresses)."""
         layouts, fields = self.layouts, self.fields
         memories = {}
         for table in ("sites", "receptive"):
@@ -157,14 +158,16 @@ class ConvAddressing:
             m.submodules[table] = memories[table]
         site_read = memories["sites"].read_port()
         receptive_read = memories["receptive"].read_port()
-        row = Signal(range(max(self.c_in * self.kk * self.geometry.groups_per_site, 2)),
-                     name="a4_weight_row")
+        row_range = range(max(self.c_in * self.kk * self.geometry.groups_per_site, 2))
+        row, a5_row = Signal(row_range, name="a4_weight_row"), Signal(row_range, name="a5_row")
+        receptive_address = Signal.like(receptive_read.addr, name="a4_receptive_address")
         in_a3 = stages[2]
         m.d.comb += [site_read.addr.eq(index), site_read.en.eq(advance),
-                     receptive_read.addr.eq(site_read.data.rf_base + in_a3.entry),
+                     receptive_read.addr.eq(receptive_address),
                      receptive_read.en.eq(advance)]
         with m.If(advance):
-            m.d.sync += row.eq(site_read.data.row_base + in_a3.cg)
+            m.d.sync += [receptive_address.eq(site_read.data.rf_base + in_a3.entry),
+                         row.eq(site_read.data.row_base + in_a3.cg), a5_row.eq(row)]
         entry, site = receptive_read.data, site_read.data
         # registered: raised while the op EARLY_END_LEAD before the row's last real op is
         # in A3, so it is up while the last real op is in A2
@@ -173,8 +176,8 @@ class ConvAddressing:
             m.d.sync += row_end.eq(in_a3.valid & (in_a3.kind == Op.ADD) & site.ends_early
                                    & (in_a3.entry == site.flag_entry)
                                    & (in_a3.cg == self.flag_group))
-        return EventAddress(weight=row + entry.weight_offset,
-                            state=entry.state_base + stages[3].cg, entry_valid=entry.valid,
+        return EventAddress(weight=a5_row + entry.weight_offset,
+                            state=entry.state_base + stages[4].cg, entry_valid=entry.valid,
                             row_end=row_end)
 
 

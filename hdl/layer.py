@@ -20,7 +20,7 @@ Pipeline (every stage ends in a register, so no path crosses two of them):
 
     A0        sequencer; reads the event memory; ends an event early when the
               addressing says its receptive row ended (`hdl.addressing`)
-    A1 .. Ak  the addressing's stages (dense k = 2, convolution k = 4); Ak computes the
+    A1 .. Ak  the addressing's stages (dense k = 2, convolution k = 5); Ak computes the
               memory addresses
     R         reads the weight ROM, bias ROM, threshold ROM
     B0        their data registered; reads the state RAM
