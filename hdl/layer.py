@@ -424,12 +424,16 @@ class LayerEngine(wiring.Component):
             m.d.sync += [stage_valid.eq(valids[-1]), stage_first.eq(firsts[-1])]
             valids.append(stage_valid)
             firsts.append(stage_first)
-        best = (Signal(nodes[0][0].shape(), name="best_value"),
-                Signal.like(self.result, name="best_index"), Signal(name="best_valid"))
-        with m.If(valids[-1]):
-            m.d.sync += [register.eq(Mux(firsts[-1], new, merged)) for register, new, merged
-                         in zip(best, nodes[0], better(best, nodes[0]))]
-        m.d.comb += self.result.eq(best[1])
+        # Every READ op has lane 0 (a group's first lane always holds a neuron), so the
+        # tree's result is always present: the running best takes it on the first group or
+        # when strictly greater, one compare into the registers' enable (the loop that
+        # limits the clock where the tree is short).
+        value, index, _ = nodes[0]
+        best_value = Signal(value.shape(), name="best_value")
+        best_index = Signal.like(self.result, name="best_index")
+        with m.If(valids[-1] & (firsts[-1] | (value > best_value))):
+            m.d.sync += [best_value.eq(value), best_index.eq(index)]
+        m.d.comb += self.result.eq(best_index)
         in_flight = valids[0]
         for stage_valid in valids[1:]:
             in_flight = in_flight | stage_valid
