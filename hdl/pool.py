@@ -10,7 +10,8 @@ units, chosen by the rule (`max_pool_unit`):
   of its own). After the producer is done it walks the producer's spikes once more to
   return the windows it touched to the empty state, so the next image starts clean.
 - `TimeOnMaxPool` (tsc, `hdl/pool_time_on.py`): the time spent on grows at every step
-  without any spike, so that unit scans every window at every phase.
+  without any spike, so that unit scans every window at every phase, a word of the
+  consumer's `lanes` windows per cycle.
 
 Both start when the producer is done and raise `done` when the consumer may start;
 `golden/cycles.py` gives the cycles in between. A member may belong to one window only
