@@ -25,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 from .addressing import UnsupportedLayer
 from .events import EventSink, EventSource
 
-STREAM_FINISH_CYCLES = 4   # after the last walk read: the update pipeline drains
+STREAM_FINISH_CYCLES = 5   # after the last walk read: the update pipeline drains
 
 
 def member_map(pool_index, n_neurons: int, name: str) -> list[tuple[int, int]]:
@@ -88,8 +88,10 @@ class StreamingMaxPool(wiring.Component):
       count exceed `best` fires (the maximum grows by at most one per phase, so once).
 
     Pipeline: tap registered (T1; the walk's event index arrives here too) → member map
-    (T2) → state read, transparent to the write so that back-to-back spikes of one window
-    see each other (T3: update, write, pooled spike registered) → pooled spike out (T4).
+    (T2) → the window's state read and registered (T3, with the write of the op ahead
+    forwarded, so that back-to-back spikes of one window see each other) → update, write,
+    pooled spike registered (T4) → pooled spike out (T5). No path runs from the state
+    memory's output through the update into its input.
     """
 
     def __init__(self, pool_index, n_neurons: int, phases: int, rule, name: str):
@@ -166,22 +168,33 @@ class StreamingMaxPool(wiring.Component):
         m.d.sync += [t2_valid.eq(t1_valid), t2_clear.eq(t1_clear), t2_phase.eq(t1_phase)]
         target = map_read.data
         m.d.comb += [state_read.addr.eq(target.window), state_read.en.eq(1)]
-        # T3: update and write back (zeros on the clearing walk); the pooled spike.
+        # T3: the window's state arrives from the memory and is registered; the op right
+        # ahead (in T4, writing now) read before its own write lands, so an op for the
+        # same window takes that write instead (the op two ahead wrote as this one read:
+        # the read port's transparency covers it).
         t3_valid, t3_clear, t3_phase = Signal(), Signal(), Signal.like(t1_phase)
         t3_window, t3_slot = Signal.like(target.window), Signal.like(target.slot)
         m.d.sync += [t3_valid.eq(t2_valid & target.valid), t3_clear.eq(t2_clear),
                      t3_phase.eq(t2_phase), t3_window.eq(target.window),
                      t3_slot.eq(target.slot)]
-        nxt, fire = self.update(m, state_read.data, t3_slot, t3_phase)
+        t4_valid, t4_clear, t4_phase = Signal(), Signal(), Signal.like(t1_phase)
+        t4_window, t4_slot = Signal.like(target.window), Signal.like(target.slot)
+        t4_state = Signal(self.state_layout())
+        forward = t4_valid & (t4_window == t3_window)
+        m.d.sync += [t4_valid.eq(t3_valid), t4_clear.eq(t3_clear), t4_phase.eq(t3_phase),
+                     t4_window.eq(t3_window), t4_slot.eq(t3_slot),
+                     t4_state.eq(Mux(forward, state_write.data, state_read.data))]
+        # T4: update and write back (zeros on the clearing walk); the pooled spike.
+        nxt, fire = self.update(m, t4_state, t4_slot, t4_phase)
         # after reset: zeros to every window, before any pixel is taken
         clearing, clear_window = clear_after_reset(m, self.cleared, windows)
-        m.d.comb += [state_write.addr.eq(Mux(clearing, clear_window, t3_window)),
-                     state_write.data.eq(Mux(clearing | t3_clear, 0, nxt)),
-                     state_write.en.eq(clearing | t3_valid)]
-        # T4: the pooled spike leaves, registered (off the update's path).
+        m.d.comb += [state_write.addr.eq(Mux(clearing, clear_window, t4_window)),
+                     state_write.data.eq(Mux(clearing | t4_clear, 0, nxt)),
+                     state_write.en.eq(clearing | t4_valid)]
+        # T5: the pooled spike leaves, registered (off the update's path).
         out = self.spikes.events
-        m.d.sync += [out.valid.eq(t3_valid & ~t3_clear & fire),
-                     out.payload.neuron.eq(t3_window), out.payload.phase.eq(t3_phase),
+        m.d.sync += [out.valid.eq(t4_valid & ~t4_clear & fire),
+                     out.payload.neuron.eq(t4_window), out.payload.phase.eq(t4_phase),
                      out.payload.sign.eq(0)]
         m.d.comb += self.spikes.clear.eq(self.tap.clear)
 

@@ -11,12 +11,13 @@ The unit runs after the producing layer and before the consuming one, phase by p
           the window states are read at once, the rule updates every window of the word,
           the slots are cleared, and the pooled spikes of phase t leave for the consumer's
           event buffer one per cycle, lowest window first (more than one holds the unit)
+    DRAIN 2 cycles, the pass's last word is updated before the next LOAD writes slots
 
 Window state (phase 1 starts from the initial state, so no clearing between images): each
 member's on/off state, its time on, the maximum and the pooled on/off state; the pooled
 train switches on (+1) or off (-1) when "the maximum grew this step" changes.
 
-Cycles from `start` to `done`: Σ_t (max(1, events(t)) + 2 + words + stalls(t)) + 3, stalls:
+Cycles from `start` to `done`: Σ_t (max(1, events(t)) + 2 + words + 2 + stalls(t)) + 2, stalls:
 Σ_words max(0, pooled spikes of the word in phase t − 1) (`golden/cycles.py`).
 
 The slot banks must start empty, and a block RAM (or an SRAM macro) may not: after reset
@@ -32,7 +33,8 @@ from .events import EventSink, EventSource
 from .pool import clear_after_reset, member_map, member_rom
 
 WAIT_CYCLES = 2
-FINISH_CYCLES = 3
+DRAIN_CYCLES = 2
+FINISH_CYCLES = 2
 
 
 class TimeOnMaxPool(wiring.Component):
@@ -101,11 +103,11 @@ class TimeOnMaxPool(wiring.Component):
             write = bank.write_port()
             banks.append((bank.read_port(transparent_for=(write,)), write))
 
-        busy, mode = Signal(), Signal(range(3))          # 0 LOAD, 1 WAIT, 2 PASS
-        LOAD, WAIT, PASS = 0, 1, 2
+        busy, mode = Signal(), Signal(range(4))          # 0 LOAD, 1 WAIT, 2 PASS, 3 DRAIN
+        LOAD, WAIT, PASS, DRAIN = 0, 1, 2, 3
         phase = Signal(range(phases + 2))
         position = Signal.like(self.events.read_pos)
-        wait = Signal(range(WAIT_CYCLES + 1))
+        wait = Signal(range(max(WAIT_CYCLES, DRAIN_CYCLES) + 1))
         word = Signal(range(max(words, 2)))
         stall = Signal()
         advance = ~stall
@@ -124,15 +126,22 @@ class TimeOnMaxPool(wiring.Component):
         target_3 = Signal.like(target)
         m.d.sync += [load_3.eq(load_2 & target.valid), sign_3.eq(sign_2), target_3.eq(target)]
 
-        # PASS pipeline: slot and state reads of a word → update, clear → spikes leave.
+        # PASS pipeline: slot and state reads of a word → registered (no path from a
+        # memory's output through the update into its input) → update, clear → spikes
+        # leave. Words of one pass differ, so no forwarding; DRAIN lets the last commit
+        # before the next LOAD writes the slots.
         passing = busy & (mode == PASS)
         pass_1, pass_word, pass_phase = Signal(), Signal.like(word), Signal.like(phase)
-        with m.If(advance):
-            m.d.sync += [pass_1.eq(passing), pass_word.eq(word), pass_phase.eq(phase)]
-        commit = pass_1 & advance
+        pass_2, p2_word, p2_phase = Signal(), Signal.like(word), Signal.like(phase)
         state_read, state_write = state_mem.read_port(), state_mem.write_port()
+        p2_state = Signal.like(state_read.data)
+        with m.If(advance):
+            m.d.sync += [pass_1.eq(passing), pass_word.eq(word), pass_phase.eq(phase),
+                         pass_2.eq(pass_1), p2_word.eq(pass_word), p2_phase.eq(pass_phase),
+                         p2_state.eq(state_read.data)]
+        commit = pass_2 & advance
         m.d.comb += [state_read.addr.eq(word), state_read.en.eq(advance),
-                     state_write.addr.eq(pass_word), state_write.en.eq(commit)]
+                     state_write.addr.eq(p2_word), state_write.en.eq(commit)]
         # after reset: zeros to every word of the slot banks, before any pixel is taken
         clearing, clear_word = clear_after_reset(m, self.cleared, words)
         values = [[] for _ in range(group)]
@@ -148,18 +157,20 @@ class TimeOnMaxPool(wiring.Component):
             m.d.comb += [read.addr.eq(Mux(load_2, target.window, word)),
                          read.en.eq(load_2 | advance),
                          write.addr.eq(Mux(clearing, clear_word,
-                                           Mux(load_here, target_3.window, pass_word))),
+                                           Mux(load_here, target_3.window, p2_word))),
                          write.data.eq(Mux(load_here, merged, 0)),
                          write.en.eq(load_here | commit | clearing)]
+            p2_values = Signal.like(read.data, name=f"p2_slot_{slot}")
+            with m.If(advance):
+                m.d.sync += p2_values.eq(read.data)
             for lane in range(group):
-                values[lane].append(read.data[2 * lane:2 * lane + 2])
+                values[lane].append(p2_values[2 * lane:2 * lane + 2])
         fires, negatives = Signal(group), Signal(group)
         for lane in range(group):
-            nxt, fire, negative = self.update(m, state_read.data[lane], pass_phase == 1,
-                                              values[lane])
+            nxt, fire, negative = self.update(m, p2_state[lane], p2_phase == 1, values[lane])
             m.d.comb += [state_write.data[lane].eq(nxt), fires[lane].eq(fire),
                          negatives[lane].eq(negative)]
-        self.emit(m, commit, advance, fires, negatives, pass_word, pass_phase, stall)
+        self.emit(m, commit, advance, fires, negatives, p2_word, p2_phase, stall)
         m.d.comb += self.spikes.clear.eq(~busy & self.start)
 
         # Sequencer.
@@ -181,7 +192,11 @@ class TimeOnMaxPool(wiring.Component):
                 with m.Case(PASS):
                     m.d.sync += word.eq(word + 1)
                     with m.If(word == words - 1):
-                        m.d.sync += [word.eq(0), phase.eq(phase + 1), mode.eq(LOAD)]
+                        m.d.sync += [word.eq(0), mode.eq(DRAIN), wait.eq(0)]
+                with m.Case(DRAIN):
+                    m.d.sync += wait.eq(wait + 1)
+                    with m.If(wait == DRAIN_CYCLES - 1):
+                        m.d.sync += [phase.eq(phase + 1), mode.eq(LOAD)]
                         with m.If(phase == phases):
                             m.d.sync += [busy.eq(0), finishing.eq(FINISH_CYCLES)]
         with m.If((finishing != 0) & advance):
