@@ -16,7 +16,7 @@ CG).
 A max pooling unit before a layer (`hdl/pool.py`) adds, with M windows, P phases and the
 producer's events of phase t:
 
-    streaming (binary places, counts): Σ_t max(1, events) + 5   (pooling runs while the
+    streaming (binary places, counts): Σ_t (1 + events) + 6     (pooling runs while the
                                        producer emits; this is the walk that empties it)
     time on (tsc, a scan of words of   Σ_t (max(1, events) + 4 + ceil(M / lanes) + stalls) + 2
     `lanes` windows, the consumer's)   stalls: Σ_words max(0, pooled spikes of the word - 1)
@@ -45,7 +45,7 @@ INPUT_CYCLES = 2      # after the last pixel's W writes: the last write lands, t
 POOL_WAIT_CYCLES = 2     # hdl/pool_time_on.py: WAIT_CYCLES
 POOL_DRAIN_CYCLES = 2    # hdl/pool_time_on.py: DRAIN_CYCLES
 POOL_FINISH_CYCLES = 2   # hdl/pool_time_on.py: FINISH_CYCLES
-STREAM_FINISH_CYCLES = 5  # hdl/pool.py: STREAM_FINISH_CYCLES
+STREAM_FINISH_CYCLES = 6  # hdl/pool.py: STREAM_FINISH_CYCLES
 
 
 def layer_cycles(layer, counts, lanes: int) -> np.ndarray:
@@ -74,7 +74,7 @@ def pool_cycles(layer, producer_counts, rule, lanes: int) -> np.ndarray:
     train = producer_counts.spike_train
     walk = np.maximum((train != 0).sum(2), 1)              # (images, phases)
     if not rule.integrate:
-        return walk.sum(1) + STREAM_FINISH_CYCLES
+        return (1 + (train != 0).sum(2)).sum(1) + STREAM_FINISH_CYCLES
     windows = layer.input_pool.shape[0]
     group = max(1, min(lanes, windows))
     words = -(-windows // group)

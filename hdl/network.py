@@ -114,14 +114,15 @@ class SnnTop(wiring.Component):
             schedule = producer.schedule
             phases, signed = schedule.output_phases, schedule.signed_spikes
             pool_index = consumer.layer.input_pool
+            pool = self.pools.get(consumer.name)
+            streaming = pool is not None and "tap" in pool.signature.members
             buffer = EventBuffer(producer.layer.n_out * schedule.max_spikes_per_neuron,
                                  producer.layer.n_out, phases,
                                  phases if pool_index is not None else consumer.last_step,
-                                 signed=signed, registered_base=pool_index is None)
+                                 signed=signed, registered_base=pool is None or streaming)
             m.submodules[f"{producer.name}_spikes"] = buffer
             wiring.connect(m, producer.spikes, buffer.write)
-            pool = self.pools.get(consumer.name)
-            if pool is not None and "tap" in pool.signature.members:
+            if streaming:
                 # a streaming max pool sees the spikes as the producer emits them (both
                 # sinks are always ready, so the stream is copied, not connected twice)
                 spikes = producer.spikes

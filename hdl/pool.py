@@ -25,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 from .addressing import UnsupportedLayer
 from .events import EventSink, EventSource
 
-STREAM_FINISH_CYCLES = 5   # after the last walk read: the update pipeline drains
+STREAM_FINISH_CYCLES = 6   # after the last walk read: the update pipeline drains
 
 
 def member_map(pool_index, n_neurons: int, name: str) -> list[tuple[int, int]]:
@@ -87,11 +87,11 @@ class StreamingMaxPool(wiring.Component):
     - counts (rate): each member's count and their maximum `best`; a spike that makes a
       count exceed `best` fires (the maximum grows by at most one per phase, so once).
 
-    Pipeline: tap registered (T1; the walk's event index arrives here too) → member map
-    (T2) → the window's state read and registered (T3, with the write of the op ahead
-    forwarded, so that back-to-back spikes of one window see each other) → update, write,
-    pooled spike registered (T4) → pooled spike out (T5). No path runs from the state
-    memory's output through the update into its input.
+    Pipeline: tap registered (T1; the walk's event index arrives here too) → neuron
+    registered, member map read (T2) → window, state read (T3) → the window's state
+    registered (T4, with the write of the op ahead forwarded, so that back-to-back spikes
+    of one window see each other) → update, write, pooled spike registered (T5) → pooled
+    spike out (T6). No memory output reaches a memory input or address through logic.
     """
 
     def __init__(self, pool_index, n_neurons: int, phases: int, rule, name: str):
@@ -149,9 +149,12 @@ class StreamingMaxPool(wiring.Component):
         map_read = members.read_port()
 
         # The clearing walk over the producer's spikes (after it is done), phase by phase.
-        walking, phase = Signal(), Signal(range(phases + 2))
+        # The producer's buffer registers a phase's start address (off its read address
+        # path), so each phase begins with a cycle that only looks up its count.
+        walking, setup = Signal(), Signal()
+        phase = Signal(range(phases + 2), init=1)
         position = Signal.like(self.events.read_pos)
-        reading = walking & (self.events.count != 0)
+        reading = walking & ~setup
         m.d.comb += [self.events.phase.eq(phase), self.events.ahead.eq(0),
                      self.events.read_pos.eq(position), self.events.read_en.eq(reading)]
 
@@ -161,52 +164,68 @@ class StreamingMaxPool(wiring.Component):
         t1_neuron, t1_phase = Signal.like(tap.payload.neuron), Signal.like(tap.payload.phase)
         m.d.sync += [t1_valid.eq(tap.valid | reading), t1_clear.eq(reading),
                      t1_neuron.eq(tap.payload.neuron), t1_phase.eq(tap.payload.phase)]
-        m.d.comb += [map_read.addr.eq(Mux(t1_clear, self.events.index, t1_neuron)),
-                     map_read.en.eq(1)]
-        # T2: the window and slot; the window's state is read.
+        # T2: the neuron registered (no path from the event memory's output through the
+        # choice into the member map's address); the member map is read.
         t2_valid, t2_clear, t2_phase = Signal(), Signal(), Signal.like(t1_phase)
-        m.d.sync += [t2_valid.eq(t1_valid), t2_clear.eq(t1_clear), t2_phase.eq(t1_phase)]
+        t2_neuron = Signal.like(t1_neuron)
+        m.d.sync += [t2_valid.eq(t1_valid), t2_clear.eq(t1_clear), t2_phase.eq(t1_phase),
+                     t2_neuron.eq(Mux(t1_clear, self.events.index, t1_neuron))]
+        m.d.comb += [map_read.addr.eq(t2_neuron), map_read.en.eq(1)]
+        # T3: the window and slot; the window's state is read.
+        t3_valid, t3_clear, t3_phase = Signal(), Signal(), Signal.like(t1_phase)
+        m.d.sync += [t3_valid.eq(t2_valid), t3_clear.eq(t2_clear), t3_phase.eq(t2_phase)]
         target = map_read.data
         m.d.comb += [state_read.addr.eq(target.window), state_read.en.eq(1)]
-        # T3: the window's state arrives from the memory and is registered; the op right
-        # ahead (in T4, writing now) read before its own write lands, so an op for the
+        # T4: the window's state arrives from the memory and is registered; the op right
+        # ahead (in T5, writing now) read before its own write lands, so an op for the
         # same window takes that write instead (the op two ahead wrote as this one read:
         # the read port's transparency covers it).
-        t3_valid, t3_clear, t3_phase = Signal(), Signal(), Signal.like(t1_phase)
-        t3_window, t3_slot = Signal.like(target.window), Signal.like(target.slot)
-        m.d.sync += [t3_valid.eq(t2_valid & target.valid), t3_clear.eq(t2_clear),
-                     t3_phase.eq(t2_phase), t3_window.eq(target.window),
-                     t3_slot.eq(target.slot)]
         t4_valid, t4_clear, t4_phase = Signal(), Signal(), Signal.like(t1_phase)
         t4_window, t4_slot = Signal.like(target.window), Signal.like(target.slot)
-        t4_state = Signal(self.state_layout())
-        forward = t4_valid & (t4_window == t3_window)
-        m.d.sync += [t4_valid.eq(t3_valid), t4_clear.eq(t3_clear), t4_phase.eq(t3_phase),
-                     t4_window.eq(t3_window), t4_slot.eq(t3_slot),
-                     t4_state.eq(Mux(forward, state_write.data, state_read.data))]
-        # T4: update and write back (zeros on the clearing walk); the pooled spike.
-        nxt, fire = self.update(m, t4_state, t4_slot, t4_phase)
+        m.d.sync += [t4_valid.eq(t3_valid & target.valid), t4_clear.eq(t3_clear),
+                     t4_phase.eq(t3_phase), t4_window.eq(target.window),
+                     t4_slot.eq(target.slot)]
+        t5_valid, t5_clear, t5_phase = Signal(), Signal(), Signal.like(t1_phase)
+        t5_window, t5_slot = Signal.like(target.window), Signal.like(target.slot)
+        t5_state = Signal(self.state_layout())
+        forward = t5_valid & (t5_window == t4_window)
+        m.d.sync += [t5_valid.eq(t4_valid), t5_clear.eq(t4_clear), t5_phase.eq(t4_phase),
+                     t5_window.eq(t4_window), t5_slot.eq(t4_slot),
+                     t5_state.eq(Mux(forward, state_write.data, state_read.data))]
+        # T5: update and write back (zeros on the clearing walk); the pooled spike.
+        nxt, fire = self.update(m, t5_state, t5_slot, t5_phase)
         # after reset: zeros to every window, before any pixel is taken
         clearing, clear_window = clear_after_reset(m, self.cleared, windows)
-        m.d.comb += [state_write.addr.eq(Mux(clearing, clear_window, t4_window)),
-                     state_write.data.eq(Mux(clearing | t4_clear, 0, nxt)),
-                     state_write.en.eq(clearing | t4_valid)]
-        # T5: the pooled spike leaves, registered (off the update's path).
+        m.d.comb += [state_write.addr.eq(Mux(clearing, clear_window, t5_window)),
+                     state_write.data.eq(Mux(clearing | t5_clear, 0, nxt)),
+                     state_write.en.eq(clearing | t5_valid)]
+        # T6: the pooled spike leaves, registered (off the update's path).
         out = self.spikes.events
-        m.d.sync += [out.valid.eq(t4_valid & ~t4_clear & fire),
-                     out.payload.neuron.eq(t4_window), out.payload.phase.eq(t4_phase),
+        m.d.sync += [out.valid.eq(t5_valid & ~t5_clear & fire),
+                     out.payload.neuron.eq(t5_window), out.payload.phase.eq(t5_phase),
                      out.payload.sign.eq(0)]
         m.d.comb += self.spikes.clear.eq(self.tap.clear)
 
-        # Sequencer of the clearing walk: Σ_t max(1, spikes of phase t) cycles.
+        # Sequencer of the clearing walk: Σ_t (1 + spikes of phase t) cycles.
         finishing = Signal(range(STREAM_FINISH_CYCLES + 1))
+
+        def next_phase():
+            with m.If(phase == phases):
+                m.d.sync += [walking.eq(0), phase.eq(1), finishing.eq(STREAM_FINISH_CYCLES)]
+            with m.Else():
+                m.d.sync += [phase.eq(phase + 1), setup.eq(1)]
+
         with m.If(~walking & self.start):
-            m.d.sync += [walking.eq(1), phase.eq(1), position.eq(0)]
+            m.d.sync += [walking.eq(1), setup.eq(1), phase.eq(1), position.eq(0)]
+        with m.Elif(walking & setup):
+            with m.If(self.events.count == 0):
+                next_phase()
+            with m.Else():
+                m.d.sync += setup.eq(0)
         with m.Elif(walking):
-            with m.If((self.events.count == 0) | (position == self.events.count - 1)):
-                m.d.sync += [position.eq(0), phase.eq(phase + 1)]
-                with m.If(phase == phases):
-                    m.d.sync += [walking.eq(0), finishing.eq(STREAM_FINISH_CYCLES)]
+            with m.If(position == self.events.count - 1):
+                m.d.sync += position.eq(0)
+                next_phase()
             with m.Else():
                 m.d.sync += position.eq(position + 1)
         with m.If(finishing != 0):
