@@ -16,9 +16,9 @@ CG).
 A max pooling unit before a layer (`hdl/pool.py`) adds, with M windows, P phases and the
 producer's events of phase t:
 
-    streaming (binary places, counts): Σ_t (1 + events) + 6     (pooling runs while the
+    streaming (binary places, counts): Σ_t (1 + events) + 7     (pooling runs while the
                                        producer emits; this is the walk that empties it)
-    time on (tsc, a scan of words of   Σ_t (max(1, events) + 4 + ceil(M / lanes) + stalls) + 2
+    time on (tsc, a scan of words of   Σ_t (max(1, events) + 4 + ceil(M / lanes) + stalls) + 4
     `lanes` windows, the consumer's)   stalls: Σ_words max(0, pooled spikes of the word - 1)
 
 The input store (`hdl/input_store.py`) writes a pixel into its input lists one write per
@@ -44,8 +44,8 @@ PIPELINE_CYCLES = 6   # start → first op, and R, B0, P, B1, C to drain
 INPUT_CYCLES = 2      # after the last pixel's W writes: the last write lands, the first start
 POOL_WAIT_CYCLES = 2     # hdl/pool_time_on.py: WAIT_CYCLES
 POOL_DRAIN_CYCLES = 2    # hdl/pool_time_on.py: DRAIN_CYCLES
-POOL_FINISH_CYCLES = 2   # hdl/pool_time_on.py: FINISH_CYCLES
-STREAM_FINISH_CYCLES = 6  # hdl/pool.py: STREAM_FINISH_CYCLES
+POOL_FINISH_CYCLES = 4   # hdl/pool_time_on.py: FINISH_CYCLES
+STREAM_FINISH_CYCLES = 7  # hdl/pool.py: STREAM_FINISH_CYCLES
 
 
 def layer_cycles(layer, counts, lanes: int) -> np.ndarray:

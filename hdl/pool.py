@@ -25,7 +25,7 @@ from amaranth.lib.wiring import In, Out
 from .addressing import UnsupportedLayer
 from .events import EventSink, EventSource
 
-STREAM_FINISH_CYCLES = 6   # after the last walk read: the update pipeline drains
+STREAM_FINISH_CYCLES = 7   # after the last walk read: the update pipeline drains
 
 
 def member_map(pool_index, n_neurons: int, name: str) -> list[tuple[int, int]]:
@@ -88,10 +88,11 @@ class StreamingMaxPool(wiring.Component):
       count exceed `best` fires (the maximum grows by at most one per phase, so once).
 
     Pipeline: tap registered (T1; the walk's event index arrives here too) → neuron
-    registered, member map read (T2) → window, state read (T3) → the window's state
-    registered (T4, with the write of the op ahead forwarded, so that back-to-back spikes
-    of one window see each other) → update, write, pooled spike registered (T5) → pooled
-    spike out (T6). No memory output reaches a memory input or address through logic.
+    registered, member map read (T2) → window and slot (T3) → window registered, state
+    read (T4) → the window's state registered (T5, with the write of the op ahead
+    forwarded, so that back-to-back spikes of one window see each other) → update,
+    write, pooled spike registered (T6) → pooled spike out (T7). No memory output reaches
+    a memory input or address through logic.
     """
 
     def __init__(self, pool_index, n_neurons: int, phases: int, rule, name: str):
@@ -150,12 +151,17 @@ class StreamingMaxPool(wiring.Component):
 
         # The clearing walk over the producer's spikes (after it is done), phase by phase.
         # The producer's buffer registers a phase's start address (off its read address
-        # path), so each phase begins with a cycle that only looks up its count.
+        # path), so each phase begins with a setup cycle. The count of a phase is looked up
+        # a phase ahead (`ahead`, registered in `ahead_count`): no per-phase count mux lies
+        # between `phase` and the decision to leave it.
         walking, setup = Signal(), Signal()
         phase = Signal(range(phases + 2), init=1)
+        ahead = Signal(range(phases + 3), init=1)
+        ahead_count, last = Signal.like(self.events.count), Signal.like(self.events.count)
         position = Signal.like(self.events.read_pos)
         reading = walking & ~setup
-        m.d.comb += [self.events.phase.eq(phase), self.events.ahead.eq(0),
+        m.d.sync += ahead_count.eq(self.events.ahead_count)
+        m.d.comb += [self.events.phase.eq(phase), self.events.ahead.eq(ahead),
                      self.events.read_pos.eq(position), self.events.read_en.eq(reading)]
 
         # T1: a tapped spike (registered) or the walk's event index.
@@ -171,38 +177,44 @@ class StreamingMaxPool(wiring.Component):
         m.d.sync += [t2_valid.eq(t1_valid), t2_clear.eq(t1_clear), t2_phase.eq(t1_phase),
                      t2_neuron.eq(Mux(t1_clear, self.events.index, t1_neuron))]
         m.d.comb += [map_read.addr.eq(t2_neuron), map_read.en.eq(1)]
-        # T3: the window and slot; the window's state is read.
+        # T3: the window and slot arrive from the member map.
         t3_valid, t3_clear, t3_phase = Signal(), Signal(), Signal.like(t1_phase)
         m.d.sync += [t3_valid.eq(t2_valid), t3_clear.eq(t2_clear), t3_phase.eq(t2_phase)]
         target = map_read.data
-        m.d.comb += [state_read.addr.eq(target.window), state_read.en.eq(1)]
-        # T4: the window's state arrives from the memory and is registered; the op right
-        # ahead (in T5, writing now) read before its own write lands, so an op for the
-        # same window takes that write instead (the op two ahead wrote as this one read:
-        # the read port's transparency covers it).
+        # T4: the window registered (no path from the member map's output into the state
+        # memory's address and its read-write compare); the window's state is read.
         t4_valid, t4_clear, t4_phase = Signal(), Signal(), Signal.like(t1_phase)
         t4_window, t4_slot = Signal.like(target.window), Signal.like(target.slot)
         m.d.sync += [t4_valid.eq(t3_valid & target.valid), t4_clear.eq(t3_clear),
                      t4_phase.eq(t3_phase), t4_window.eq(target.window),
                      t4_slot.eq(target.slot)]
+        m.d.comb += [state_read.addr.eq(t4_window), state_read.en.eq(1)]
+        # T5: the window's state arrives from the memory and is registered; the op right
+        # ahead (in T6, writing now) read before its own write lands, so an op for the
+        # same window takes that write instead (the op two ahead wrote as this one read:
+        # the read port's transparency covers it).
         t5_valid, t5_clear, t5_phase = Signal(), Signal(), Signal.like(t1_phase)
-        t5_window, t5_slot = Signal.like(target.window), Signal.like(target.slot)
-        t5_state = Signal(self.state_layout())
-        forward = t5_valid & (t5_window == t4_window)
+        t5_window, t5_slot = Signal.like(t4_window), Signal.like(t4_slot)
         m.d.sync += [t5_valid.eq(t4_valid), t5_clear.eq(t4_clear), t5_phase.eq(t4_phase),
-                     t5_window.eq(t4_window), t5_slot.eq(t4_slot),
-                     t5_state.eq(Mux(forward, state_write.data, state_read.data))]
-        # T5: update and write back (zeros on the clearing walk); the pooled spike.
-        nxt, fire = self.update(m, t5_state, t5_slot, t5_phase)
+                     t5_window.eq(t4_window), t5_slot.eq(t4_slot)]
+        t6_valid, t6_clear, t6_phase = Signal(), Signal(), Signal.like(t1_phase)
+        t6_window, t6_slot = Signal.like(t4_window), Signal.like(t4_slot)
+        t6_state = Signal(self.state_layout())
+        forward = t6_valid & (t6_window == t5_window)
+        m.d.sync += [t6_valid.eq(t5_valid), t6_clear.eq(t5_clear), t6_phase.eq(t5_phase),
+                     t6_window.eq(t5_window), t6_slot.eq(t5_slot),
+                     t6_state.eq(Mux(forward, state_write.data, state_read.data))]
+        # T6: update and write back (zeros on the clearing walk); the pooled spike.
+        nxt, fire = self.update(m, t6_state, t6_slot, t6_phase)
         # after reset: zeros to every window, before any pixel is taken
         clearing, clear_window = clear_after_reset(m, self.cleared, windows)
-        m.d.comb += [state_write.addr.eq(Mux(clearing, clear_window, t5_window)),
-                     state_write.data.eq(Mux(clearing | t5_clear, 0, nxt)),
-                     state_write.en.eq(clearing | t5_valid)]
-        # T6: the pooled spike leaves, registered (off the update's path).
+        m.d.comb += [state_write.addr.eq(Mux(clearing, clear_window, t6_window)),
+                     state_write.data.eq(Mux(clearing | t6_clear, 0, nxt)),
+                     state_write.en.eq(clearing | t6_valid)]
+        # T7: the pooled spike leaves, registered (off the update's path).
         out = self.spikes.events
-        m.d.sync += [out.valid.eq(t5_valid & ~t5_clear & fire),
-                     out.payload.neuron.eq(t5_window), out.payload.phase.eq(t5_phase),
+        m.d.sync += [out.valid.eq(t6_valid & ~t6_clear & fire),
+                     out.payload.neuron.eq(t6_window), out.payload.phase.eq(t6_phase),
                      out.payload.sign.eq(0)]
         m.d.comb += self.spikes.clear.eq(self.tap.clear)
 
@@ -211,19 +223,25 @@ class StreamingMaxPool(wiring.Component):
 
         def next_phase():
             with m.If(phase == phases):
-                m.d.sync += [walking.eq(0), phase.eq(1), finishing.eq(STREAM_FINISH_CYCLES)]
+                m.d.sync += [walking.eq(0), phase.eq(1), ahead.eq(1),
+                             finishing.eq(STREAM_FINISH_CYCLES)]
             with m.Else():
-                m.d.sync += [phase.eq(phase + 1), setup.eq(1)]
+                m.d.sync += [phase.eq(phase + 1), ahead.eq(ahead + 1), setup.eq(1)]
 
+        # `ahead_count` holds the count of `phase` in its setup cycle: it was looked up in
+        # the cycle before, when `ahead` was `phase` (the start cycle for phase 1: the
+        # producer is done, its last spike written).
         with m.If(~walking & self.start):
-            m.d.sync += [walking.eq(1), setup.eq(1), phase.eq(1), position.eq(0)]
+            m.d.sync += [walking.eq(1), setup.eq(1), phase.eq(1), ahead.eq(2),
+                         position.eq(0)]
         with m.Elif(walking & setup):
-            with m.If(self.events.count == 0):
+            m.d.sync += last.eq(ahead_count - 1)
+            with m.If(ahead_count == 0):
                 next_phase()
             with m.Else():
                 m.d.sync += setup.eq(0)
         with m.Elif(walking):
-            with m.If(position == self.events.count - 1):
+            with m.If(position == last):
                 m.d.sync += position.eq(0)
                 next_phase()
             with m.Else():

@@ -8,23 +8,24 @@ The unit runs after the producing layer and before the consuming one, phase by p
           slot bank m, word p (member map ROM: n → p, m)
     WAIT  2 cycles, the last LOAD writes land
     PASS  for every word of `group` windows (the consumer's lanes): all member slots and
-          the window states are read at once, the rule updates every window of the word,
-          the slots are cleared, and the pooled spikes of phase t leave for the consumer's
+          the window states are read at once, the slots are cleared, the rule updates
+          every window of the word (three stages: times on, pairwise compares, the
+          maximum picked), and the pooled spikes of phase t leave for the consumer's
           event buffer one per cycle, lowest window first (more than one holds the unit)
-    DRAIN 2 cycles, the pass's last word is updated before the next LOAD writes slots
+    DRAIN 2 cycles, the pass's last word clears its slots before the next LOAD writes them
 
 Window state (phase 1 starts from the initial state, so no clearing between images): each
 member's on/off state, its time on, the maximum and the pooled on/off state; the pooled
 train switches on (+1) or off (-1) when "the maximum grew this step" changes.
 
-Cycles from `start` to `done`: Σ_t (max(1, events(t)) + 2 + words + 2 + stalls(t)) + 2, stalls:
+Cycles from `start` to `done`: Σ_t (max(1, events(t)) + 2 + words + 2 + stalls(t)) + 4, stalls:
 Σ_words max(0, pooled spikes of the word in phase t − 1) (`golden/cycles.py`).
 
 The slot banks must start empty, and a block RAM (or an SRAM macro) may not: after reset
 the unit writes zeros to every word (`words` cycles) and raises `cleared`; `snn_top`
 takes no pixel before that, so no cycle count from the last pixel changes.
 """
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -34,7 +35,7 @@ from .pool import clear_after_reset, member_map, member_rom
 
 WAIT_CYCLES = 2
 DRAIN_CYCLES = 2
-FINISH_CYCLES = 2
+FINISH_CYCLES = 4
 
 
 class TimeOnMaxPool(wiring.Component):
@@ -61,29 +62,63 @@ class TimeOnMaxPool(wiring.Component):
         return data.StructLayout({"on": w, "time_on": data.ArrayLayout(count, w),
                                   "best": count, "out_on": 1})
 
-    def update(self, m, state, first, values):
-        """(next state, fire, negative) of one window from its state and member values."""
-        layout, w = self.state_layout(), self.width
-        nxt = Signal(layout)
-        fire, negative = Signal(), Signal()
-        on = Mux(first, 0, state.on)
-        grew_from = Mux(first, 0, state.best)
-        new_on = Signal(w)
-        times = []
-        for slot in range(w):
+    def timed_layout(self) -> data.StructLayout:
+        """A window between the update's stages: its members' new on/off states and times
+        on, the maximum they must beat (`grew_from`), the pooled state; from P4 on, `ge`:
+        for each pair i < j of [grew_from, time_on...], value i ≥ value j."""
+        count, w = range(self.phases + 1), self.width
+        return data.StructLayout({"on": w, "time_on": data.ArrayLayout(count, w),
+                                  "grew_from": count, "out_on": 1,
+                                  "ge": (w + 1) * w // 2})
+
+    def add_times(self, m, state, first, values):
+        """P2: each member's on/off state after this phase's spike (+1 on, -1 off) and its
+        time on (phase 1 starts from the initial state)."""
+        timed = Signal(self.timed_layout())
+        for slot in range(self.width):
             value = values[slot]               # 2-bit signed: +1 on, -1 off
-            switched = Mux(value == 0b01, 1, Mux(value == 0b11, 0, on[slot]))
-            m.d.comb += new_on[slot].eq(switched)
-            time = Mux(first, 0, state.time_on[slot]) + switched
-            times.append(time)
-            m.d.comb += nxt.time_on[slot].eq(time)
-        best = grew_from
-        for time in times:
-            best = Mux(time > best, time, best)
-        grew = best > grew_from
-        out_on = Mux(first, 0, state.out_on)
-        m.d.comb += [nxt.on.eq(new_on), nxt.best.eq(best), nxt.out_on.eq(grew),
-                     fire.eq(grew != out_on), negative.eq(~grew)]
+            switched = Mux(value == 0b01, 1,
+                           Mux(value == 0b11, 0, Mux(first, 0, state.on[slot])))
+            m.d.comb += [timed.on[slot].eq(switched),
+                         timed.time_on[slot].eq(Mux(first, 0, state.time_on[slot]) + switched)]
+        m.d.comb += [timed.grew_from.eq(Mux(first, 0, state.best)),
+                     timed.out_on.eq(Mux(first, 0, state.out_on))]
+        return timed
+
+    def compare_times(self, m, timed):
+        """P3: every pair of [grew_from, times on] compared at once (no serial max chain)."""
+        values = [timed.grew_from] + [timed.time_on[slot] for slot in range(self.width)]
+        compared = Signal(self.timed_layout())
+        pairs = [i >= j for index, i in enumerate(values) for j in values[index + 1:]]
+        m.d.comb += [compared.eq(timed), compared.ge.eq(Cat(*pairs))]
+        return compared
+
+    def pairs(self):
+        """(i, j) for i < j in the order of `ge`'s bits."""
+        n = self.width + 1
+        return [(i, j) for i in range(n) for j in range(i + 1, n)]
+
+    def update(self, m, compared):
+        """P4: (next state, fire, negative) of one window: the maximum is the value that
+        beats every earlier one and ties or beats every later one (one-hot); the maximum
+        grew when a time on beats `grew_from`; the pooled train switches on (+1) or off
+        (-1) when that changes."""
+        values = [compared.grew_from] + [compared.time_on[slot] for slot in range(self.width)]
+        ge = {pair: compared.ge[bit] for bit, pair in enumerate(self.pairs())}
+        best = 0
+        for i, value in enumerate(values):
+            is_max = 1
+            for j in range(len(values)):
+                if j < i:
+                    is_max = is_max & ~ge[(j, i)]
+                elif j > i:
+                    is_max = is_max & ge[(i, j)]
+            best = best | Mux(is_max, value, 0)
+        grew = ~Cat(*(ge[(0, j)] for j in range(1, len(values)))).all()
+        nxt, fire, negative = Signal(self.state_layout()), Signal(), Signal()
+        m.d.comb += [nxt.on.eq(compared.on), nxt.time_on.eq(compared.time_on),
+                     nxt.best.eq(best), nxt.out_on.eq(grew),
+                     fire.eq(grew != compared.out_on), negative.eq(~grew)]
         return nxt, fire, negative
 
     def elaborate(self, platform):
@@ -127,9 +162,11 @@ class TimeOnMaxPool(wiring.Component):
         m.d.sync += [load_3.eq(load_2 & target.valid), sign_3.eq(sign_2), target_3.eq(target)]
 
         # PASS pipeline: slot and state reads of a word → registered (no path from a
-        # memory's output through the update into its input) → update, clear → spikes
-        # leave. Words of one pass differ, so no forwarding; DRAIN lets the last commit
-        # before the next LOAD writes the slots.
+        # memory's output through the update into its input) → P2: new times on, the
+        # slots cleared → P3: the times compared pairwise → P4: the maximum picked, the
+        # state written, the pooled spikes leave. Words of one pass differ, so no
+        # forwarding; DRAIN lets the slots' last clear land before the next LOAD writes
+        # them; the state's last write lands before the next PASS reads it.
         passing = busy & (mode == PASS)
         pass_1, pass_word, pass_phase = Signal(), Signal.like(word), Signal.like(phase)
         pass_2, p2_word, p2_phase = Signal(), Signal.like(word), Signal.like(phase)
@@ -139,9 +176,8 @@ class TimeOnMaxPool(wiring.Component):
             m.d.sync += [pass_1.eq(passing), pass_word.eq(word), pass_phase.eq(phase),
                          pass_2.eq(pass_1), p2_word.eq(pass_word), p2_phase.eq(pass_phase),
                          p2_state.eq(state_read.data)]
-        commit = pass_2 & advance
-        m.d.comb += [state_read.addr.eq(word), state_read.en.eq(advance),
-                     state_write.addr.eq(p2_word), state_write.en.eq(commit)]
+        clear_slots = pass_2 & advance
+        m.d.comb += [state_read.addr.eq(word), state_read.en.eq(advance)]
         # after reset: zeros to every word of the slot banks, before any pixel is taken
         clearing, clear_word = clear_after_reset(m, self.cleared, words)
         values = [[] for _ in range(group)]
@@ -159,18 +195,32 @@ class TimeOnMaxPool(wiring.Component):
                          write.addr.eq(Mux(clearing, clear_word,
                                            Mux(load_here, target_3.window, p2_word))),
                          write.data.eq(Mux(load_here, merged, 0)),
-                         write.en.eq(load_here | commit | clearing)]
+                         write.en.eq(load_here | clear_slots | clearing)]
             p2_values = Signal.like(read.data, name=f"p2_slot_{slot}")
             with m.If(advance):
                 m.d.sync += p2_values.eq(read.data)
             for lane in range(group):
                 values[lane].append(p2_values[2 * lane:2 * lane + 2])
+        p3_valid, p4_valid = Signal(), Signal()
+        p3_word, p4_word = Signal.like(word), Signal.like(word)
+        p3_phase, p4_phase = Signal.like(phase), Signal.like(phase)
+        with m.If(advance):
+            m.d.sync += [p3_valid.eq(pass_2), p3_word.eq(p2_word), p3_phase.eq(p2_phase),
+                         p4_valid.eq(p3_valid), p4_word.eq(p3_word), p4_phase.eq(p3_phase)]
+        write_state = p4_valid & advance
+        m.d.comb += [state_write.addr.eq(p4_word), state_write.en.eq(write_state)]
         fires, negatives = Signal(group), Signal(group)
         for lane in range(group):
-            nxt, fire, negative = self.update(m, p2_state[lane], p2_phase == 1, values[lane])
+            p3_timed = Signal(self.timed_layout(), name=f"p3_timed_{lane}")
+            p4_compared = Signal(self.timed_layout(), name=f"p4_compared_{lane}")
+            timed = self.add_times(m, p2_state[lane], p2_phase == 1, values[lane])
+            with m.If(advance):
+                m.d.sync += [p3_timed.eq(timed),
+                             p4_compared.eq(self.compare_times(m, p3_timed))]
+            nxt, fire, negative = self.update(m, p4_compared)
             m.d.comb += [state_write.data[lane].eq(nxt), fires[lane].eq(fire),
                          negatives[lane].eq(negative)]
-        self.emit(m, commit, advance, fires, negatives, p2_word, p2_phase, stall)
+        self.emit(m, write_state, advance, fires, negatives, p4_word, p4_phase, stall)
         m.d.comb += self.spikes.clear.eq(~busy & self.start)
 
         # Sequencer.
