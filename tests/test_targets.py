@@ -19,8 +19,16 @@ class StandInPlatform:
 
     def __init__(self, failing=(), late_failure=()):
         self.failing, self.late_failure, self.attempts = failing, late_failure, []
+        self.prepared = 0
+
+    def __call__(self):
+        """A new platform per attempt (here: the same recorder, counted)."""
+        self.prepared += 1
+        return self
 
     def prepare(self, top, name, synth_opts, nextpnr_opts):
+        # an Amaranth platform prepares one design only
+        assert len(self.attempts) == self.prepared - 1, "prepare called twice on one platform"
         self.attempts.append(synth_opts)
         plan = BuildPlan(script=f"build_{name}")
         if synth_opts in self.failing:
