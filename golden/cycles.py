@@ -21,6 +21,9 @@ producer's events of phase t:
     time on (tsc, a scan of words of   Σ_t (max(1, events) + 4 + ceil(M / lanes) + stalls) + 4
     `lanes` windows, the consumer's)   stalls: Σ_words max(0, pooled spikes of the word - 1)
 
+Every layer after the first waits HANDOFF_CYCLES = 1 more: the unit after a layer (the
+next layer or its max pooling unit) starts the cycle after the layer is done.
+
 The input store (`hdl/input_store.py`) writes a pixel into its input lists one write per
 cycle, W writes per pixel (`input_writes_per_pixel`): an image loads in W·n_in cycles.
 With S = Σ_layers cycles of an image:
@@ -46,6 +49,7 @@ POOL_WAIT_CYCLES = 2     # hdl/pool_time_on.py: WAIT_CYCLES
 POOL_DRAIN_CYCLES = 2    # hdl/pool_time_on.py: DRAIN_CYCLES
 POOL_FINISH_CYCLES = 4   # hdl/pool_time_on.py: FINISH_CYCLES
 STREAM_FINISH_CYCLES = 7  # hdl/pool.py: STREAM_FINISH_CYCLES
+HANDOFF_CYCLES = 1       # hdl/network.py: a layer's done starts the next unit a cycle later
 
 
 def layer_cycles(layer, counts, lanes: int) -> np.ndarray:
@@ -103,6 +107,8 @@ def inference_cycles(network, result, lanes, input_banks: int = 2) -> dict:
     for index, (layer, counts, layer_lanes) in enumerate(
             zip(network.layers, result.layers, lanes_per_layer(network, lanes))):
         cycles = layer_cycles(layer, counts, layer_lanes)
+        if index > 0:
+            cycles = cycles + HANDOFF_CYCLES
         if layer.input_pool is not None:
             cycles = cycles + pool_cycles(layer, result.layers[index - 1], rule,
                                           layer_geometry(layer, layer_lanes).lanes)

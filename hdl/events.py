@@ -57,15 +57,15 @@ def drive_counts(m, read, counts, phases: int) -> None:
 class EventBuffer(wiring.Component):
     """Holds up to `capacity` spikes of the producing layer (n_neurons × its spikes per neuron),
     written in phase order; at most one spike per neuron and phase. With `signed`, each
-    event keeps its sign bit next to the neuron index. With `registered_base`, the start
-    address of the read phase is registered (off the read address path): the reader then
-    sets `phase` at least one cycle before it reads at it, as a layer engine does (every
-    phase begins with a STEP pass)."""
+    event keeps its sign bit next to the neuron index. The start address of the read
+    phase is registered (off the read address path): a reader sets `phase` at least one
+    cycle before it reads at it, as a layer engine does (every phase begins with a STEP
+    pass) and the max pooling units do (a setup cycle, or a phase set during DRAIN)."""
 
     def __init__(self, capacity: int, n_neurons: int, phases: int, max_phase: int,
-                 signed: bool = False, registered_base: bool = False):
+                 signed: bool = False):
         self.capacity, self.n_neurons, self.phases = capacity, n_neurons, phases
-        self.signed, self.registered_base = signed, registered_base
+        self.signed = signed
         super().__init__({
             "write": In(EventSink(n_neurons, phases)),
             "read": In(EventSource(n_neurons, phases, max_phase)),
@@ -105,10 +105,7 @@ class EventBuffer(wiring.Component):
 
         reader = events.read_port()
         base = Signal.like(write_ptr)
-        if self.registered_base:
-            m.d.sync += base.eq(starts[self.read.phase])
-        else:
-            m.d.comb += base.eq(starts[self.read.phase])
+        m.d.sync += base.eq(starts[self.read.phase])
         drive_counts(m, self.read, counts, phases)
         m.d.comb += [
             reader.addr.eq(base + self.read.read_pos),

@@ -158,7 +158,11 @@ class LayerEngine(wiring.Component):
                                  for name in ("count_now", "count_next"))
         to_next_phase = Signal()
         ahead = Signal.like(self.events.ahead, init=1)
-        m.d.comb += [self.events.phase.eq(Mux(busy, a.phase, 2)),
+        # the phase the source looks up: a.phase while busy, 2 idle; a register of its own
+        # (not a mux of `busy` and a.phase: on the iCE40 that mux before the buffer's
+        # per-phase start mux was the slowest path)
+        lookup_phase = Signal.like(a.phase, init=2)
+        m.d.comb += [self.events.phase.eq(lookup_phase),
                      self.events.ahead.eq(ahead),
                      self.events.read_pos.eq(a_pos),
                      self.events.read_en.eq(advance & a.valid & (a.kind == Op.ADD))]
@@ -230,6 +234,8 @@ class LayerEngine(wiring.Component):
         is_add = address_stage.kind == Op.ADD
         with m.If(advance):
             m.d.sync += [a.eq(n), a_pos.eq(n_pos), more_events.eq(n_more_events)]
+        with m.If(advance & busy):
+            m.d.sync += lookup_phase.eq(n.phase)
             m.d.sync += [later.eq(earlier) for earlier, later in zip(stages, stages[1:])]
             # The event's sign arrives with its index, in A1: it joins the op leaving A1.
             m.d.sync += stages[2].negative.eq(self.events.sign)
@@ -282,6 +288,7 @@ class LayerEngine(wiring.Component):
 
         with m.If(~busy & self.start):
             m.d.sync += [busy.eq(1), a.valid.eq(1), a.kind.eq(Op.STEP), a.phase.eq(1),
+                         lookup_phase.eq(1),
                          a.site.eq(0), a.cg.eq(0), a.entry.eq(0), a_pos.eq(0)]
         in_flight = self.stage_b(m, p, b1, advance, state_in, state_write,
                                  registered[bias_read], registered[weight_read],
@@ -290,7 +297,7 @@ class LayerEngine(wiring.Component):
             in_flight = in_flight | stage.valid
         with m.If(busy & ~in_flight):
             # ready for a start in the very next cycle: the lookups give phases 1 and 2
-            m.d.sync += [busy.eq(0), ahead.eq(1)]
+            m.d.sync += [busy.eq(0), ahead.eq(1), lookup_phase.eq(2)]
             m.d.comb += self.done.eq(1)
         return m
 

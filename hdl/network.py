@@ -119,7 +119,7 @@ class SnnTop(wiring.Component):
             buffer = EventBuffer(producer.layer.n_out * schedule.max_spikes_per_neuron,
                                  producer.layer.n_out, phases,
                                  phases if pool_index is not None else consumer.last_step,
-                                 signed=signed, registered_base=pool is None or streaming)
+                                 signed=signed)
             m.submodules[f"{producer.name}_spikes"] = buffer
             wiring.connect(m, producer.spikes, buffer.write)
             if streaming:
@@ -129,22 +129,27 @@ class SnnTop(wiring.Component):
                 m.d.comb += [pool.tap.clear.eq(spikes.clear),
                              pool.tap.events.valid.eq(spikes.events.valid),
                              pool.tap.events.payload.eq(spikes.events.payload)]
+            # The unit after a layer starts the cycle after the layer is done: `done` (no
+            # op left in any of the layer's stages, an OR over all of them) does not reach
+            # the next unit's registers in the same cycle (on the iCE40 it was the
+            # slowest path).
             if pool_index is None:
                 wiring.connect(m, consumer.events, buffer.read)
-                m.d.comb += consumer.start.eq(producer.done)
+                m.d.sync += consumer.start.eq(producer.done)
                 continue
             # Max pooling: the producer's spikes → the pooled spikes the consumer reads.
             windows = pool_index.shape[0]
             per_window = max(schedule.max_spikes_per_neuron,
                              phases if self.max_pool_rule.integrate else 0)
             pooled = EventBuffer(windows * per_window, windows, phases, consumer.last_step,
-                                 signed=signed, registered_base=True)
+                                 signed=signed)
             m.submodules[f"{consumer.name}_pool"] = pool
             m.submodules[f"{consumer.name}_pooled_spikes"] = pooled
             wiring.connect(m, pool.events, buffer.read)
             wiring.connect(m, pool.spikes, pooled.write)
             wiring.connect(m, consumer.events, pooled.read)
-            m.d.comb += [pool.start.eq(producer.done), consumer.start.eq(pool.done)]
+            m.d.sync += pool.start.eq(producer.done)
+            m.d.comb += consumer.start.eq(pool.done)
 
         # After reset, the first pixel waits until every max pooling unit has emptied its
         # window memories (a few cycles; no cycle count from the last pixel changes).

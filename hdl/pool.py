@@ -170,13 +170,13 @@ class StreamingMaxPool(wiring.Component):
         t1_neuron, t1_phase = Signal.like(tap.payload.neuron), Signal.like(tap.payload.phase)
         m.d.sync += [t1_valid.eq(tap.valid | reading), t1_clear.eq(reading),
                      t1_neuron.eq(tap.payload.neuron), t1_phase.eq(tap.payload.phase)]
-        # T2: the neuron registered (no path from the event memory's output through the
-        # choice into the member map's address); the member map is read.
+        # T2: the tapped neuron and the walk's event index registered apart (the event
+        # memory's output straight into a register), chosen into the member map's address.
         t2_valid, t2_clear, t2_phase = Signal(), Signal(), Signal.like(t1_phase)
-        t2_neuron = Signal.like(t1_neuron)
+        t2_neuron, t2_walked = Signal.like(t1_neuron), Signal.like(self.events.index)
         m.d.sync += [t2_valid.eq(t1_valid), t2_clear.eq(t1_clear), t2_phase.eq(t1_phase),
-                     t2_neuron.eq(Mux(t1_clear, self.events.index, t1_neuron))]
-        m.d.comb += [map_read.addr.eq(t2_neuron), map_read.en.eq(1)]
+                     t2_neuron.eq(t1_neuron), t2_walked.eq(self.events.index)]
+        m.d.comb += [map_read.addr.eq(Mux(t2_clear, t2_walked, t2_neuron)), map_read.en.eq(1)]
         # T3: the window and slot arrive from the member map.
         t3_valid, t3_clear, t3_phase = Signal(), Signal(), Signal.like(t1_phase)
         m.d.sync += [t3_valid.eq(t2_valid), t3_clear.eq(t2_clear), t3_phase.eq(t2_phase)]

@@ -12,7 +12,8 @@ The unit runs after the producing layer and before the consuming one, phase by p
           every window of the word (three stages: times on, pairwise compares, the
           maximum picked), and the pooled spikes of phase t leave for the consumer's
           event buffer one per cycle, lowest window first (more than one holds the unit)
-    DRAIN 2 cycles, the pass's last word clears its slots before the next LOAD writes them
+    DRAIN 2 cycles, the pass's last word clears its slots before the next LOAD writes them;
+          the next phase's start address and count are looked up into registers
 
 Window state (phase 1 starts from the initial state, so no clearing between images): each
 member's on/off state, its time on, the maximum and the pooled on/off state; the pooled
@@ -140,15 +141,20 @@ class TimeOnMaxPool(wiring.Component):
 
         busy, mode = Signal(), Signal(range(4))          # 0 LOAD, 1 WAIT, 2 PASS, 3 DRAIN
         LOAD, WAIT, PASS, DRAIN = 0, 1, 2, 3
-        phase = Signal(range(phases + 2))
+        # the phase LOAD reads: it moves on when PASS ends (1 when idle), so the buffer's
+        # start address and count of the phase are registered (`last`, `empty`) before
+        # LOAD needs them: no per-phase mux between `phase` and the sequencer
+        phase = Signal(range(phases + 2), init=1)
         position = Signal.like(self.events.read_pos)
+        last, empty = Signal.like(self.events.count), Signal()
+        m.d.sync += [last.eq(self.events.count - 1), empty.eq(self.events.count == 0)]
         wait = Signal(range(max(WAIT_CYCLES, DRAIN_CYCLES) + 1))
         word = Signal(range(max(words, 2)))
         stall = Signal()
         advance = ~stall
 
         # LOAD pipeline: event read → member map read → slot word read → slot word write.
-        loading = busy & (mode == LOAD) & (self.events.count != 0) & advance
+        loading = busy & (mode == LOAD) & ~empty & advance
         load_1, load_2, sign_2 = Signal(), Signal(), Signal()
         map_read = member_map_rom.read_port()
         m.d.comb += [self.events.phase.eq(phase), self.events.ahead.eq(0),
@@ -230,8 +236,7 @@ class TimeOnMaxPool(wiring.Component):
         with m.Elif(busy & advance):
             with m.Switch(mode):
                 with m.Case(LOAD):
-                    with m.If((self.events.count == 0) |
-                              (position == self.events.count - 1)):
+                    with m.If(empty | (position == last)):
                         m.d.sync += [mode.eq(WAIT), wait.eq(0), position.eq(0)]
                     with m.Else():
                         m.d.sync += position.eq(position + 1)
@@ -242,13 +247,15 @@ class TimeOnMaxPool(wiring.Component):
                 with m.Case(PASS):
                     m.d.sync += word.eq(word + 1)
                     with m.If(word == words - 1):
-                        m.d.sync += [word.eq(0), mode.eq(DRAIN), wait.eq(0)]
+                        m.d.sync += [word.eq(0), mode.eq(DRAIN), wait.eq(0),
+                                     phase.eq(phase + 1)]
                 with m.Case(DRAIN):
                     m.d.sync += wait.eq(wait + 1)
                     with m.If(wait == DRAIN_CYCLES - 1):
-                        m.d.sync += [phase.eq(phase + 1), mode.eq(LOAD)]
-                        with m.If(phase == phases):
-                            m.d.sync += [busy.eq(0), finishing.eq(FINISH_CYCLES)]
+                        m.d.sync += mode.eq(LOAD)
+                        with m.If(phase == phases + 1):
+                            m.d.sync += [busy.eq(0), finishing.eq(FINISH_CYCLES),
+                                         phase.eq(1)]
         with m.If((finishing != 0) & advance):
             m.d.sync += finishing.eq(finishing - 1)
             m.d.comb += self.done.eq(finishing == 1)

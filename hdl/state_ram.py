@@ -7,11 +7,12 @@ and sees the memory through a `StatePort`: the same read and write ports, the sa
 transparency, the same latency as a RAM of its own, so no cycle changes. Where block RAMs
 are small and few (the iCE40 UP5K's 4-kbit EBRs), a layer's state of a few hundred bits
 takes a whole block of its own; here the states of a network share their blocks. It costs
-a multiplexer on the state ports (selected by the busy layer).
+a multiplexer on the state ports (selected by the busy layer) and a register per layer on
+the write (so that the multiplexer is not at the end of the cores' update).
 """
 from types import SimpleNamespace
 
-from amaranth.hdl import Module, Mux, Shape, unsigned
+from amaranth.hdl import Module, Mux, Shape, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -62,14 +63,28 @@ class SharedStateRam(wiring.Component):
                   "write_data": 0}
         for index, base in enumerate(self.bases):
             port = getattr(self, f"layer_{index}")
-            active = port.active
-            fields["read_addr"] |= Mux(active, port.read_addr | base, 0)
-            fields["write_addr"] |= Mux(active, port.write_addr | base, 0)
-            fields["read_en"] |= active & port.read_en
-            fields["write_en"] |= active & port.write_en
-            fields["write_data"] |= Mux(active, port.write_data.as_value(), 0)
             width = Shape.cast(self.layers[index][0]).width
-            m.d.comb += port.read_data.eq(read.data[:width])
+            # A layer's write is registered here (its core's update ends in a register,
+            # not in the multiplexer of the layers' writes and the memory's data input)
+            # and lands a cycle late: once, in the cycle after the layer's read port
+            # advanced with it. The read that advanced in the same cycle (the op two
+            # behind the writer) then takes the registered write when it is to the same
+            # word, so the layer sees a RAM of its own (`StatePort`).
+            advanced = port.active & port.read_en
+            pending_addr = Signal(range(max(self.depth, 2)), name=f"pending_addr_{index}")
+            pending_data = Signal(width, name=f"pending_data_{index}")
+            pending_en, bypass = Signal(name=f"pending_en_{index}"), Signal(name=f"bypass_{index}")
+            m.d.sync += pending_en.eq(advanced & port.write_en)
+            with m.If(advanced):
+                m.d.sync += [pending_addr.eq(port.write_addr | base),
+                             pending_data.eq(port.write_data.as_value()),
+                             bypass.eq(port.write_en & (port.write_addr == port.read_addr))]
+            fields["read_addr"] |= Mux(port.active, port.read_addr | base, 0)
+            fields["read_en"] |= advanced
+            fields["write_addr"] |= Mux(pending_en, pending_addr, 0)
+            fields["write_en"] |= pending_en
+            fields["write_data"] |= Mux(pending_en, pending_data, 0)
+            m.d.comb += port.read_data.eq(Mux(bypass, pending_data, read.data[:width]))
         m.d.comb += [read.addr.eq(fields["read_addr"]), read.en.eq(fields["read_en"]),
                      write.addr.eq(fields["write_addr"]), write.en.eq(fields["write_en"]),
                      write.data.eq(fields["write_data"])]

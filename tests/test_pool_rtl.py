@@ -25,8 +25,7 @@ class PoolBench(wiring.Component):
 
     def __init__(self, rule):
         self.unit = StreamingMaxPool(POOL_INDEX, NEURONS, PHASES, rule, "layer2")
-        self.buffer = EventBuffer(NEURONS * PHASES, NEURONS, PHASES, PHASES,
-                                  registered_base=True)
+        self.buffer = EventBuffer(NEURONS * PHASES, NEURONS, PHASES, PHASES)
         super().__init__({})
 
     def elaborate(self, platform):

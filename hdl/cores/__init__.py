@@ -108,16 +108,3 @@ def carry_save_sum(m, a, b, c, name: str) -> Signal:
     m.d.comb += total.eq(sum_bits + (carries << 1)[:width])
     return total
 
-
-def greater_than(m, a, b, name: str):
-    """a > b (signed or unsigned operands) as two compares of half the width side by side,
-    joined by LUTs: a wide compare is a long carry chain (on the iCE40, the potential's
-    40-bit compare alone took most of a cycle)."""
-    width = max(len(v) + (0 if v.shape().signed else 1) for v in (a, b))
-    extended = [Signal(signed(width), name=f"{name}_{part}") for part in "ab"]
-    m.d.comb += [wide.eq(value) for wide, value in zip(extended, (a, b))]
-    # flipping the sign bits turns the signed order into the unsigned one
-    x, y = (value.as_unsigned() ^ (1 << (width - 1)) for value in extended)
-    low = width // 2
-    # three carry chains side by side (not an equality tree after them): one LUT joins
-    return (x[low:] > y[low:]) | ((x[low:] >= y[low:]) & (x[:low] > y[:low]))

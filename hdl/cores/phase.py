@@ -12,12 +12,12 @@ The compare of STEP looks at the potential *before* scaling: the engine issues t
 of phase k+1 right after the synaptic events of phase k, so one pass serves both.
 Q_in·x is `(x·num) >> frac` built from shifts and adds (no multiplier).
 """
-from amaranth.hdl import Mux, signed, unsigned
+from amaranth.hdl import Mux, signed
 from amaranth.lib import data
 
 from golden.codings.phase import FixedQ, NeuronParams
 
-from . import NeuronCoreBase, Op, greater_than
+from . import NeuronCoreBase, Op
 
 
 def state_layout(params: NeuronParams) -> data.StructLayout:
@@ -37,7 +37,8 @@ def operand_layout(params: NeuronParams) -> data.StructLayout:
     return data.StructLayout({
         "addend": signed(params.weight_width + params.guard_bits),   # ADD: weight << g
         "first_value": signed(params.potential_width),   # first STEP: Q_in·bias
-        "threshold": unsigned(params.threshold_width),
+        # -(Θ + 1): potential > Θ is the sign of potential + this, one carry chain
+        "not_threshold": signed(params.threshold_width + 1),
         "add": 1, "step": 1, "first": 1,
         "may_fire": 1,      # STEP with `compare`, on an enabled lane
     })
@@ -52,7 +53,7 @@ class NeuronCore(NeuronCoreBase):
         m.d.comb += [
             self.prepared.addend.eq(self.weight << p.guard_bits),
             self.prepared.first_value.eq(q_multiply(self.bias, p.q_in)),
-            self.prepared.threshold.eq(self.threshold),
+            self.prepared.not_threshold.eq(-1 - self.threshold),
             self.prepared.add.eq(self.op == Op.ADD),
             self.prepared.step.eq(step),
             self.prepared.first.eq(step & self.first),
@@ -60,16 +61,17 @@ class NeuronCore(NeuronCoreBase):
         ]
 
     def update(self, m) -> None:
-        # Q_in·potential and potential + weight side by side; the op picks one.
+        # Q_in·potential and potential + weight side by side; the op picks one. `fired` is
+        # one LUT after the compare (its carry chain's sign) for every op: `may_fire` is 0
+        # outside STEP, `first` (the first STEP) clears it.
         p, operands = self.params, self.operands
         potential, fired = self.state.potential, self.state.fired
-        fire = operands.may_fire & ~fired & greater_than(m, potential, operands.threshold, "above")
+        above = ~(potential + operands.not_threshold)[-1]
+        m.d.comb += [self.next_state.fired.eq(~operands.first &
+                                              (fired | (operands.may_fire & above))),
+                     self.fire.eq(operands.may_fire & ~fired & above)]
         with m.If(operands.step):
-            m.d.comb += [
-                self.next_state.potential.eq(Mux(operands.first, operands.first_value,
-                                                 q_multiply(potential, p.q_in))),
-                self.next_state.fired.eq(~operands.first & (fired | fire)),
-                self.fire.eq(fire),
-            ]
+            m.d.comb += self.next_state.potential.eq(
+                Mux(operands.first, operands.first_value, q_multiply(potential, p.q_in)))
         with m.If(operands.add):
             m.d.comb += self.next_state.potential.eq(potential + operands.addend)
