@@ -95,16 +95,34 @@ class InputStore(wiring.Component):
         with m.If(taken):
             m.d.sync += [holding.eq(1), code.eq(coded)]
 
-        target, write = self.slot_list(m, code, slot)
-        write = holding & write
+        # The list and write of the slot are decided a cycle ahead, from the next cycle's
+        # slot and code, and registered: the decision (a mux over the pixel's bits) stays
+        # off the path through the list's count into the write address.
+        next_target, next_write = self.slot_list(
+            m, Mux(taken, coded, code), Mux(holding, Mux(last_slot, 0, slot + 1), slot))
+        target = Signal.like(next_target, name="slot_target")
+        write = Signal(name="slot_write")
+        m.d.sync += [target.eq(next_target),
+                     write.eq((taken | (holding & ~last_slot)) & next_write)]
+        # The list's count (its next free slot) and the list's base are registered, then
+        # added into the write address: the write lands a cycle later than the count
+        # moves (the layers read the lists no sooner than four cycles after the last).
         target_counts = Array(counts[bank][target] for bank in range(banks))
         writer = memory.write_port()
         with_bank = load_bank * region if banks > 1 else 0
-        m.d.sync += [writer.addr.eq(with_bank + (target - 1) * n + target_counts[load_bank]),
-                     writer.data.eq(index), writer.en.eq(write)]
+        list_base = Signal(range(max(self.depth, 2)), name="write_list_base")
+        list_count = Signal(range(n + 1), name="write_list_count")
+        write_index, write_now = Signal.like(index), Signal()
+        m.d.sync += [list_base.eq(with_bank + (target - 1) * n),
+                     list_count.eq(target_counts[load_bank]),
+                     write_index.eq(index), write_now.eq(write),
+                     writer.addr.eq(list_base + list_count), writer.data.eq(write_index),
+                     writer.en.eq(write_now)]
         for bank in range(banks):
-            with m.If(write & (load_bank == bank)):
-                m.d.sync += counts[bank][target].eq(counts[bank][target] + 1)
+            for list_number in range(1, lists + 1):
+                # each count moves by itself: no mux of the counts on its way back
+                with m.If(write & (load_bank == bank) & (target == list_number)):
+                    m.d.sync += counts[bank][list_number].eq(counts[bank][list_number] + 1)
 
         # --- an image starts when it is loaded and the one before has been taken --------
         m.d.comb += self.start.eq(loaded & ~running)
