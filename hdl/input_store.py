@@ -95,15 +95,8 @@ class InputStore(wiring.Component):
         with m.If(taken):
             m.d.sync += [holding.eq(1), code.eq(coded)]
 
-        # The list and write of the slot are decided a cycle ahead, from the next cycle's
-        # slot and code, and registered: the decision (a mux over the pixel's bits) stays
-        # off the path through the list's count into the write address.
-        next_target, next_write = self.slot_list(
-            m, Mux(taken, coded, code), Mux(holding, Mux(last_slot, 0, slot + 1), slot))
-        target = Signal.like(next_target, name="slot_target")
-        write = Signal(name="slot_write")
-        m.d.sync += [target.eq(next_target),
-                     write.eq((taken | (holding & ~last_slot)) & next_write)]
+        target, write = self.slot_list(m, code, slot)
+        write = holding & write
         # The list's count (its next free slot) and the list's base are registered, then
         # added into the write address: the write lands a cycle later than the count
         # moves (the layers read the lists no sooner than four cycles after the last).
