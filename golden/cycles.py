@@ -18,7 +18,7 @@ producer's events of phase t:
 
     streaming (binary places, counts): Σ_t (1 + events) + 7     (pooling runs while the
                                        producer emits; this is the walk that empties it)
-    time on (tsc, a scan of words of   Σ_t (max(1, events) + 4 + ceil(M / lanes) + stalls) + 4
+    time on (tsc, a scan of words of   Σ_t (max(1, events) + 5 + ceil(M / lanes) + stalls) + 4
     `lanes` windows, the consumer's)   stalls: Σ_words max(0, pooled spikes of the word - 1)
 
 Every layer after the first waits HANDOFF_CYCLES = 1 more: the unit after a layer (the
@@ -45,7 +45,7 @@ from .geometry import lanes_per_layer, layer_geometry
 
 PIPELINE_CYCLES = 6   # start → first op, and R, B0, P, B1, C to drain
 INPUT_CYCLES = 2      # after the last pixel's W writes: the last write lands, the first start
-POOL_WAIT_CYCLES = 2     # hdl/pool_time_on.py: WAIT_CYCLES
+POOL_WAIT_CYCLES = 3     # hdl/pool_time_on.py: WAIT_CYCLES
 POOL_DRAIN_CYCLES = 2    # hdl/pool_time_on.py: DRAIN_CYCLES
 POOL_FINISH_CYCLES = 4   # hdl/pool_time_on.py: FINISH_CYCLES
 STREAM_FINISH_CYCLES = 7  # hdl/pool.py: STREAM_FINISH_CYCLES

@@ -6,7 +6,7 @@ The unit runs after the producing layer and before the consuming one, phase by p
 
     LOAD  each spike (neuron n, sign) of phase t goes to its window's member slot:
           slot bank m, word p (member map ROM: n → p, m)
-    WAIT  2 cycles, the last LOAD writes land
+    WAIT  3 cycles, the last LOAD writes land
     PASS  for every word of `group` windows (the consumer's lanes): all member slots and
           the window states are read at once, the slots are cleared, the rule updates
           every window of the word (three stages: times on, pairwise compares, the
@@ -19,7 +19,7 @@ Window state (phase 1 starts from the initial state, so no clearing between imag
 member's on/off state, its time on, the maximum and the pooled on/off state; the pooled
 train switches on (+1) or off (-1) when "the maximum grew this step" changes.
 
-Cycles from `start` to `done`: Σ_t (max(1, events(t)) + 2 + words + 2 + stalls(t)) + 4, stalls:
+Cycles from `start` to `done`: Σ_t (max(1, events(t)) + 3 + words + 2 + stalls(t)) + 4, stalls:
 Σ_words max(0, pooled spikes of the word in phase t − 1) (`golden/cycles.py`).
 
 The slot banks must start empty, and a block RAM (or an SRAM macro) may not: after reset
@@ -34,7 +34,7 @@ from amaranth.lib.wiring import In, Out
 from .events import EventSink, EventSource
 from .pool import clear_after_reset, member_map, member_rom
 
-WAIT_CYCLES = 2
+WAIT_CYCLES = 3
 DRAIN_CYCLES = 2
 FINISH_CYCLES = 4
 
@@ -153,7 +153,8 @@ class TimeOnMaxPool(wiring.Component):
         stall = Signal()
         advance = ~stall
 
-        # LOAD pipeline: event read → member map read → slot word read → slot word write.
+        # LOAD pipeline: event read → member map read → its word registered → slot word
+        # read → slot word write.
         loading = busy & (mode == LOAD) & ~empty & advance
         load_1, load_2, sign_2 = Signal(), Signal(), Signal()
         map_read = member_map_rom.read_port()
@@ -163,9 +164,12 @@ class TimeOnMaxPool(wiring.Component):
                      map_read.addr.eq(self.events.index), map_read.en.eq(1)]
         m.d.sync += [load_1.eq(loading), load_2.eq(load_1), sign_2.eq(self.events.sign)]
         target = map_read.data
-        load_3, sign_3 = Signal(), Signal()
-        target_3 = Signal.like(target)
-        m.d.sync += [load_3.eq(load_2 & target.valid), sign_3.eq(sign_2), target_3.eq(target)]
+        # the member map's word registered (L3) before it addresses the slot word read,
+        # written in L4 (no path from the map's block RAM into the slot banks' address)
+        load_3, sign_3, load_4, sign_4 = Signal(), Signal(), Signal(), Signal()
+        target_3, target_4 = Signal.like(target), Signal.like(target)
+        m.d.sync += [load_3.eq(load_2 & target.valid), sign_3.eq(sign_2), target_3.eq(target),
+                     load_4.eq(load_3), sign_4.eq(sign_3), target_4.eq(target_3)]
 
         # PASS pipeline: slot and state reads of a word → registered (no path from a
         # memory's output through the update into its input) → P2: new times on, the
@@ -188,18 +192,18 @@ class TimeOnMaxPool(wiring.Component):
         clearing, clear_word = clear_after_reset(m, self.cleared, words)
         values = [[] for _ in range(group)]
         for slot, (read, write) in enumerate(banks):
-            load_here = load_3 & (target_3.slot == slot) & ~clearing
-            value = Mux(sign_3, 0b11, 0b01)
+            load_here = load_4 & (target_4.slot == slot) & ~clearing
+            value = Mux(sign_4, 0b11, 0b01)
             merged = Signal(2 * group, name=f"merged_{slot}")
             m.d.comb += merged.eq(read.data)
-            with m.Switch(target_3.lane):
+            with m.Switch(target_4.lane):
                 for lane in range(group):
                     with m.Case(lane):
                         m.d.comb += merged[2 * lane:2 * lane + 2].eq(value)
-            m.d.comb += [read.addr.eq(Mux(load_2, target.window, word)),
-                         read.en.eq(load_2 | advance),
+            m.d.comb += [read.addr.eq(Mux(load_3, target_3.window, word)),
+                         read.en.eq(load_3 | advance),
                          write.addr.eq(Mux(clearing, clear_word,
-                                           Mux(load_here, target_3.window, p2_word))),
+                                           Mux(load_here, target_4.window, p2_word))),
                          write.data.eq(Mux(load_here, merged, 0)),
                          write.en.eq(load_here | clear_slots | clearing)]
             p2_values = Signal.like(read.data, name=f"p2_slot_{slot}")
