@@ -97,25 +97,14 @@ class InputStore(wiring.Component):
 
         target, write = self.slot_list(m, code, slot)
         write = holding & write
-        # The list's count (its next free slot) and the list's base are registered, then
-        # added into the write address: the write lands a cycle later than the count
-        # moves (the layers read the lists no sooner than four cycles after the last).
         target_counts = Array(counts[bank][target] for bank in range(banks))
         writer = memory.write_port()
         with_bank = load_bank * region if banks > 1 else 0
-        list_base = Signal(range(max(self.depth, 2)), name="write_list_base")
-        list_count = Signal(range(n + 1), name="write_list_count")
-        write_index, write_now = Signal.like(index), Signal()
-        m.d.sync += [list_base.eq(with_bank + (target - 1) * n),
-                     list_count.eq(target_counts[load_bank]),
-                     write_index.eq(index), write_now.eq(write),
-                     writer.addr.eq(list_base + list_count), writer.data.eq(write_index),
-                     writer.en.eq(write_now)]
+        m.d.sync += [writer.addr.eq(with_bank + (target - 1) * n + target_counts[load_bank]),
+                     writer.data.eq(index), writer.en.eq(write)]
         for bank in range(banks):
-            for list_number in range(1, lists + 1):
-                # each count moves by itself: no mux of the counts on its way back
-                with m.If(write & (load_bank == bank) & (target == list_number)):
-                    m.d.sync += counts[bank][list_number].eq(counts[bank][list_number] + 1)
+            with m.If(write & (load_bank == bank)):
+                m.d.sync += counts[bank][target].eq(counts[bank][target] + 1)
 
         # --- an image starts when it is loaded and the one before has been taken --------
         m.d.comb += self.start.eq(loaded & ~running)
