@@ -234,6 +234,8 @@ class LayerEngine(wiring.Component):
         is_add = address_stage.kind == Op.ADD
         with m.If(advance):
             m.d.sync += [a.eq(n), a_pos.eq(n_pos), more_events.eq(n_more_events)]
+        # Idle, every stage is empty (`done` waits for that): the stages and the phase
+        # lookup move only while busy.
         with m.If(advance & busy):
             m.d.sync += lookup_phase.eq(n.phase)
             m.d.sync += [later.eq(earlier) for earlier, later in zip(stages, stages[1:])]
