@@ -116,6 +116,12 @@ class StreamingMaxPool(wiring.Component):
                                       "phase": range(self.phases + 1)})
         return data.StructLayout({"counts": data.ArrayLayout(count, self.width), "best": count})
 
+    def stage_layout(self) -> data.StructLayout:
+        """An op in the unit's pipeline: a tapped spike or a step of the clearing walk."""
+        return data.StructLayout({"valid": 1, "clear": 1, "phase": range(self.phases + 1),
+                                  "window": range(max(self.windows, 2)),
+                                  "slot": range(max(self.width, 2))})
+
     def update(self, m, state, slot, phase):
         """(next state, fire) of a window on a spike of member `slot` in `phase`."""
         w = self.width
@@ -164,57 +170,47 @@ class StreamingMaxPool(wiring.Component):
         m.d.comb += [self.events.phase.eq(phase), self.events.ahead.eq(ahead),
                      self.events.read_pos.eq(position), self.events.read_en.eq(reading)]
 
+        # One op per stage (`stage_layout`); the member map gives the window and the slot
+        # from T4 on.
+        t1, t2, t3, t4, t5, t6 = (Signal(self.stage_layout(), name=f"t{index}")
+                                  for index in range(1, 7))
         # T1: a tapped spike (registered) or the walk's event index.
         tap = self.tap.events
-        t1_valid, t1_clear = Signal(), Signal()
-        t1_neuron, t1_phase = Signal.like(tap.payload.neuron), Signal.like(tap.payload.phase)
-        m.d.sync += [t1_valid.eq(tap.valid | reading), t1_clear.eq(reading),
-                     t1_neuron.eq(tap.payload.neuron), t1_phase.eq(tap.payload.phase)]
+        t1_neuron = Signal.like(tap.payload.neuron)
+        m.d.sync += [t1.valid.eq(tap.valid | reading), t1.clear.eq(reading),
+                     t1.phase.eq(tap.payload.phase), t1_neuron.eq(tap.payload.neuron)]
         # T2: the tapped neuron and the walk's event index registered apart (the event
         # memory's output straight into a register), chosen into the member map's address.
-        t2_valid, t2_clear, t2_phase = Signal(), Signal(), Signal.like(t1_phase)
         t2_neuron, t2_walked = Signal.like(t1_neuron), Signal.like(self.events.index)
-        m.d.sync += [t2_valid.eq(t1_valid), t2_clear.eq(t1_clear), t2_phase.eq(t1_phase),
-                     t2_neuron.eq(t1_neuron), t2_walked.eq(self.events.index)]
-        m.d.comb += [map_read.addr.eq(Mux(t2_clear, t2_walked, t2_neuron)), map_read.en.eq(1)]
+        m.d.sync += [t2.eq(t1), t2_neuron.eq(t1_neuron), t2_walked.eq(self.events.index)]
+        m.d.comb += [map_read.addr.eq(Mux(t2.clear, t2_walked, t2_neuron)), map_read.en.eq(1)]
         # T3: the window and slot arrive from the member map.
-        t3_valid, t3_clear, t3_phase = Signal(), Signal(), Signal.like(t1_phase)
-        m.d.sync += [t3_valid.eq(t2_valid), t3_clear.eq(t2_clear), t3_phase.eq(t2_phase)]
+        m.d.sync += t3.eq(t2)
         target = map_read.data
         # T4: the window registered (no path from the member map's output into the state
         # memory's address and its read-write compare); the window's state is read.
-        t4_valid, t4_clear, t4_phase = Signal(), Signal(), Signal.like(t1_phase)
-        t4_window, t4_slot = Signal.like(target.window), Signal.like(target.slot)
-        m.d.sync += [t4_valid.eq(t3_valid & target.valid), t4_clear.eq(t3_clear),
-                     t4_phase.eq(t3_phase), t4_window.eq(target.window),
-                     t4_slot.eq(target.slot)]
-        m.d.comb += [state_read.addr.eq(t4_window), state_read.en.eq(1)]
+        m.d.sync += [t4.eq(t3), t4.valid.eq(t3.valid & target.valid),
+                     t4.window.eq(target.window), t4.slot.eq(target.slot)]
+        m.d.comb += [state_read.addr.eq(t4.window), state_read.en.eq(1)]
         # T5: the window's state arrives from the memory and is registered; the op right
         # ahead (in T6, writing now) read before its own write lands, so an op for the
         # same window takes that write instead (the op two ahead wrote as this one read:
         # the read port's transparency covers it).
-        t5_valid, t5_clear, t5_phase = Signal(), Signal(), Signal.like(t1_phase)
-        t5_window, t5_slot = Signal.like(t4_window), Signal.like(t4_slot)
-        m.d.sync += [t5_valid.eq(t4_valid), t5_clear.eq(t4_clear), t5_phase.eq(t4_phase),
-                     t5_window.eq(t4_window), t5_slot.eq(t4_slot)]
-        t6_valid, t6_clear, t6_phase = Signal(), Signal(), Signal.like(t1_phase)
-        t6_window, t6_slot = Signal.like(t4_window), Signal.like(t4_slot)
+        m.d.sync += t5.eq(t4)
         t6_state = Signal(self.state_layout())
-        forward = t6_valid & (t6_window == t5_window)
-        m.d.sync += [t6_valid.eq(t5_valid), t6_clear.eq(t5_clear), t6_phase.eq(t5_phase),
-                     t6_window.eq(t5_window), t6_slot.eq(t5_slot),
-                     t6_state.eq(Mux(forward, state_write.data, state_read.data))]
+        forward = t6.valid & (t6.window == t5.window)
+        m.d.sync += [t6.eq(t5), t6_state.eq(Mux(forward, state_write.data, state_read.data))]
         # T6: update and write back (zeros on the clearing walk); the pooled spike.
-        nxt, fire = self.update(m, t6_state, t6_slot, t6_phase)
+        nxt, fire = self.update(m, t6_state, t6.slot, t6.phase)
         # after reset: zeros to every window, before any pixel is taken
         clearing, clear_window = clear_after_reset(m, self.cleared, windows)
-        m.d.comb += [state_write.addr.eq(Mux(clearing, clear_window, t6_window)),
-                     state_write.data.eq(Mux(clearing | t6_clear, 0, nxt)),
-                     state_write.en.eq(clearing | t6_valid)]
+        m.d.comb += [state_write.addr.eq(Mux(clearing, clear_window, t6.window)),
+                     state_write.data.eq(Mux(clearing | t6.clear, 0, nxt)),
+                     state_write.en.eq(clearing | t6.valid)]
         # T7: the pooled spike leaves, registered (off the update's path).
         out = self.spikes.events
-        m.d.sync += [out.valid.eq(t6_valid & ~t6_clear & fire),
-                     out.payload.neuron.eq(t6_window), out.payload.phase.eq(t6_phase),
+        m.d.sync += [out.valid.eq(t6.valid & ~t6.clear & fire),
+                     out.payload.neuron.eq(t6.window), out.payload.phase.eq(t6.phase),
                      out.payload.sign.eq(0)]
         m.d.comb += self.spikes.clear.eq(self.tap.clear)
 
