@@ -90,7 +90,7 @@ class TimeOnMaxPool(wiring.Component):
         """P3: every pair of [grew_from, times on] compared at once (no serial max chain)."""
         values = [timed.grew_from] + [timed.time_on[slot] for slot in range(self.width)]
         compared = Signal(self.timed_layout())
-        pairs = [i >= j for index, i in enumerate(values) for j in values[index + 1:]]
+        pairs = [values[i] >= values[j] for i, j in self.pairs()]
         m.d.comb += [compared.eq(timed), compared.ge.eq(Cat(*pairs))]
         return compared
 
