@@ -20,7 +20,7 @@ from golden.network import DEFAULT_NETWORK, network_names
 
 def cycles_against_bound(coding: str, lanes: int, network_name: str = DEFAULT_NETWORK) -> dict:
     """Mean cycles per inference, the lower bound, and both per layer, at the defaults."""
-    _, split, network = convert_bundled(coding, coding_params(coding, {}),
+    _, split, network = convert_bundled(coding, coding_params(coding, {}, network_name),
                                         network_name=network_name)
     result = network.simulate(split.test_pixels)
     cycles = inference_cycles(network, result, lanes)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from boards import TARGETS
 from golden.codings import REGISTRY, get_coding
-from golden.network import DEFAULT_NETWORK, network_names
+from golden.network import DEFAULT_NETWORK, MNIST_DEFAULTS, network_names
 
 from .common import FlowError, Progress, run_flow
 from .design import convert
@@ -48,7 +48,7 @@ def parse_args(argv=None):
     parser.add_argument("--coding", default="phase", choices=sorted(REGISTRY),
                         help="spike coding (default: phase)")
     parser.add_argument("--network", choices=network_names(),
-                        help=f"bundled network (default: {DEFAULT_NETWORK})")
+                        help=f"bundled network (default: {DEFAULT_NETWORK}); {own_defaults()}")
     add_model_options(parser)
     parser.add_argument("--golden-only", action="store_true",
                         help="convert and simulate in the golden model only: network.json and "
@@ -127,6 +127,14 @@ def true_or_false(text: str) -> bool:
     if text.lower() in ("false", "0", "no"):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+
+
+def own_defaults() -> str:
+    """The parameters bundled networks set for themselves, as options."""
+    said = [f"{name} runs {coding} with " + " ".join(
+        f"--{key.replace('_', '-')} {value}" for key, value in values.items())
+        for name, codings in MNIST_DEFAULTS.items() for coding, values in codings.items()]
+    return "; ".join(said) + " unless given otherwise"
 
 
 def params_fields() -> dict:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from golden.codings import get_coding
 from golden.convert import ConversionError
-from golden.network import DEFAULT_NETWORK, NETWORKS, load_bundled
+from golden.network import DEFAULT_NETWORK, NETWORKS, coding_defaults, load_bundled
 
 NETWORK_FILE = "network.json"
 
@@ -33,11 +33,13 @@ def run_flow(flow, args) -> int:
     return 0
 
 
-def coding_params(coding_name: str, given: dict):
-    """The coding's parameter object from the options the user gave (None = default)."""
+def coding_params(coding_name: str, given: dict, network_name: str | None = None):
+    """The coding's parameter object from the options the user gave (None = default: the
+    bundled network's own where it sets one, `golden.network.MNIST_DEFAULTS`, else the
+    coding's)."""
     coding = get_coding(coding_name)
     fields = {f.name for f in dataclasses.fields(coding.params)}
-    values = {}
+    values = coding_defaults(network_name, coding_name)
     for name, value in given.items():
         if value is None:
             continue

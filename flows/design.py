@@ -295,7 +295,10 @@ def convert(model=None, data=None, coding: str = "phase", *, name: str | None = 
     if params is not None and options:
         raise FlowError("give the coding's parameters as keywords or as `params`, not both")
     try:
-        parameters = params if params is not None else coding_params(coding, options)
+        bundled_name = (model or DEFAULT_NETWORK) if model is None or (
+            isinstance(model, str) and model in NETWORKS) else None
+        parameters = params if params is not None else coding_params(coding, options,
+                                                                     bundled_name)
         return _convert(model, data, coding, name, input_mean, input_std, input_scale,
                         parameters)
     except (ConversionError, DataError) as error:

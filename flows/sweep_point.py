@@ -84,7 +84,8 @@ def _converted(network_name: str, source_json: str, coding: str, params_json: st
     test accuracy), kept per worker process: points that differ only in lanes or board
     convert once. `source`: a user's model and data (`user_source`), or null."""
     source = json.loads(source_json)
-    params = coding_params(coding, json.loads(params_json))
+    params = coding_params(coding, json.loads(params_json),
+                           network_name if source is None else None)
     if source is None:
         design = convert(network_name, coding=coding, params=params)
     else:

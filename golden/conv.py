@@ -9,6 +9,7 @@ it folds into the next layer's weights (and into its tie). Max pooling is a gath
 `pool_index` (n_pooled, window), applied to the previous layer's outputs; each coding
 defines what the maximum of spike trains is (`golden.codings.base.max_pool_spikes`).
 """
+import functools
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -151,10 +152,11 @@ def check_shared(weight: np.ndarray, tie) -> bool:
     return bool((low[coo.col] == high[coo.col]).all())
 
 
-def receptive_table(geometry: ConvGeometry) -> list[list[tuple[int, int]]]:
+@functools.lru_cache(maxsize=16)
+def receptive_table(geometry: ConvGeometry) -> tuple[tuple[tuple[int, int], ...], ...]:
     """Per input position q = y·W + x: the (output position, kernel offset dy·kw + dx) pairs
     an input spike there updates, in kernel order. The convolution engine walks this list
-    (padded to its longest length) for every input event."""
+    (padded to its longest length) for every input event. (Built once per geometry.)"""
     _, height, width = geometry.in_shape
     positions = height * width
     # The connections of one input channel to one output channel: row = p·positions + q.
@@ -166,4 +168,26 @@ def receptive_table(geometry: ConvGeometry) -> list[list[tuple[int, int]]]:
     for q, site, offset in sorted(zip(inputs.tolist(), sites.tolist(), coo.col.tolist()),
                                   key=lambda entry: (entry[0], entry[2])):
         table[q].append((site, offset))
-    return table
+    return tuple(tuple(row) for row in table)
+
+
+@dataclass(frozen=True)
+class ReceptiveClasses:
+    """The receptive table as rows relative to an anchor: position q updates output
+    position anchors[q] + Δ for each (Δ, k) of rows[row_of[q]]. Inner positions share one
+    row (per stride phase), so a large map needs few rows; the anchor is the output
+    position of the row's first entry (0 for an empty row)."""
+    anchors: tuple[int, ...]
+    row_of: tuple[int, ...]
+    rows: tuple[tuple[tuple[int, int], ...], ...]
+
+
+@functools.lru_cache(maxsize=16)
+def receptive_classes(geometry: ConvGeometry) -> ReceptiveClasses:
+    anchors, row_of, rows = [], [], {}
+    for row in receptive_table(geometry):
+        anchor = row[0][0] if row else 0
+        relative = tuple((site - anchor, offset) for site, offset in row)
+        anchors.append(anchor)
+        row_of.append(rows.setdefault(relative, len(rows)))
+    return ReceptiveClasses(tuple(anchors), tuple(row_of), tuple(rows))

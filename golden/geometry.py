@@ -17,19 +17,29 @@ C_out channels at H_out·W_out sites; `lanes` channels of one site are computed 
                        bubbles) when L·CG ≥ 3 (the op two before the last real one raises
                        the flag) and that saves a cycle; never more than E·CG
     address_stages   = pipeline stages between the sequencer and the memory reads
-                       (dense: 2; convolution: 5; `hdl/addressing.py`)
+                       (dense: 2, 3 with a row map; convolution: 5; `hdl/addressing.py`)
+    row_map          = dense: the weight table keeps each distinct row once and a map ROM
+                       (input → row) picks it: average pooling folded into a dense layer
+                       repeats every row once per window member
+    compact_receptive = convolution: the receptive table keeps one row per class of input
+                       positions, relative to each position's anchor (`ReceptiveClasses`)
+    Both only where the full table has COMPACT_TABLE_WORDS words or more and the compact
+    one has at most half the rows: smaller tables sit in logic or a block RAM or two, and
+    keep the engine they had.
     argmax_levels    = register levels of the output layer's argmax tree over the lanes
 """
 from dataclasses import dataclass
 
 import numpy as np
 
-from .conv import receptive_table
+from .conv import receptive_classes, receptive_table
 
 DENSE_ADDRESS_STAGES = 2   # hdl/addressing.py: event index in, registered
 CONV_ADDRESS_STAGES = 5    # index in, site ROM, receptive address, receptive ROM, word in
 EARLY_END_BUBBLES = 2      # ops issued behind an event's last real op before it ends early
 EARLY_END_LEAD = 2         # the op this many before the last real one raises the flag
+ROW_MAP_STAGES = 1         # the row map ROM's read, between the event index and the weight row
+COMPACT_TABLE_WORDS = 4096
 
 
 def groups_of(n: int, lanes: int) -> int:
@@ -52,6 +62,8 @@ class LayerGeometry:
     address_stages: int
     is_output: bool
     row_lengths: tuple = (1,)    # receptive entries per input position (dense: one position)
+    row_map: bool = False
+    compact_receptive: bool = False
 
     @property
     def argmax_levels(self) -> int:
@@ -94,17 +106,31 @@ class LayerGeometry:
 def layer_geometry(layer, lanes: int) -> LayerGeometry:
     """The geometry of `layer` on an engine with `lanes` lanes (clamped to its channels)."""
     check_lanes(lanes)
-    geometry = layer.conv
+    geometry, row_map, compact = layer.conv, False, False
     if geometry is None:
         channels, sites, entries, stages = layer.n_out, 1, 1, DENSE_ADDRESS_STAGES
         row_lengths = (1,)
+        if layer.n_in * groups_of(channels, min(lanes, channels)) >= COMPACT_TABLE_WORDS:
+            row_map = 2 * len(distinct_rows(layer.weight)[0]) <= layer.n_in
+        stages += ROW_MAP_STAGES * row_map
     else:
         channels, sites = geometry.out_shape[0], geometry.out_shape[1] * geometry.out_shape[2]
         row_lengths = tuple(len(row) for row in receptive_table(geometry))
         entries = max(1, max(row_lengths))
         stages = CONV_ADDRESS_STAGES
+        if len(row_lengths) * entries >= COMPACT_TABLE_WORDS:
+            compact = 2 * len(receptive_classes(geometry).rows) <= len(row_lengths)
     return LayerGeometry(channels, sites, min(lanes, channels), entries, stages,
-                         layer.schedule.is_output, row_lengths)
+                         layer.schedule.is_output, row_lengths, row_map, compact)
+
+
+def distinct_rows(weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct rows of `weight` in order of first use, each row's index among them)."""
+    _, first, inverse = np.unique(weight, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)                  # distinct row k ↦ its place in first-use order
+    place = np.empty_like(order)
+    place[order] = np.arange(len(order))
+    return weight[np.sort(first)], place[inverse.ravel()]
 
 
 def lanes_per_layer(network, lanes) -> list[int]:

@@ -218,3 +218,35 @@ def test_short_receptive_rows_end_early_in_the_cycle_model():
     one_group = layer_geometry(layer, 8)                 # 1 group: 8 of 9 entries is 1 bubble
     assert one_group.event_ops(8) == 9 and one_group.event_ops(7) == 7 + 2
     assert one_group.event_ops(2) == 9                   # two ops: none early enough to flag
+
+
+@pytest.mark.parametrize("shape, kernel, stride, padding", [
+    ((1, 28, 28), (5, 5), (1, 1), (0, 0)), ((2, 9, 7), (3, 3), (1, 1), (1, 1)),
+    ((1, 12, 10), (4, 2), (2, 1), (1, 0)), ((3, 24, 24), (10, 10), (2, 2), (0, 0))])
+def test_receptive_classes_rebuild_the_receptive_table(shape, kernel, stride, padding):
+    """Compact receptive tables (`golden.conv.ReceptiveClasses`): every position's row is its
+    class's row shifted by its anchor, entry for entry; a large stride-1 map has few
+    classes (28x28 with 5x5: 9 per axis)."""
+    from golden.conv import ConvGeometry, output_size, receptive_classes, receptive_table
+    out = tuple(output_size(n, k, s, p) for n, k, s, p in zip(shape[1:], kernel, stride, padding))
+    geometry = ConvGeometry(shape, (4, *out), kernel, stride, padding)
+    table, classes = receptive_table(geometry), receptive_classes(geometry)
+    assert len(classes.anchors) == len(classes.row_of) == len(table) == shape[1] * shape[2]
+    for q, row in enumerate(table):
+        shifted = [(classes.anchors[q] + delta, k) for delta, k in classes.rows[classes.row_of[q]]]
+        assert shifted == list(row)
+    if geometry.kernel == (5, 5):
+        assert len(classes.rows) == 81
+
+
+def test_distinct_rows_rebuild_the_weight():
+    """The dense row map (`golden.geometry.distinct_rows`): average pooling folded into a
+    dense layer repeats rows; the distinct ones in first-use order and the map rebuild it."""
+    from golden.geometry import distinct_rows
+    rng = np.random.default_rng(5)
+    rows = rng.integers(-9, 10, (6, 5))
+    weight = rows[rng.integers(0, 6, 40)]
+    kept, row_of = distinct_rows(weight)
+    assert np.array_equal(kept[row_of], weight)
+    assert len(kept) == len(np.unique(weight, axis=0)) and row_of[0] == 0
+    assert sorted(set(row_of.tolist())) == list(range(len(kept)))

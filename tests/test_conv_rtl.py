@@ -10,6 +10,8 @@ from torch import nn
 from golden.codings import convert_network, get_coding
 from golden.convert import calibrate, fold_network
 from golden.data import pixels_to_input
+from golden import geometry as geometry_module
+from golden.geometry import DENSE_ADDRESS_STAGES, layer_geometry
 from golden.network import load_bundled
 from hdl.export import snn_top_verilog
 from hdl.network import SnnTop, UnsupportedLayer
@@ -112,6 +114,34 @@ def test_random_convolutions_equal_golden_in_amaranth_sim(coding, split):
 def test_more_random_convolutions_in_amaranth_sim(coding, seed, split):
     network = convert_random(coding, seed, split)
     assert_active(network, split.test_pixels[:2])
+    amaranth_vs_golden(network, split.test_pixels[:2],
+                       lanes=[1 + (seed + index) % 4 for index in range(len(network.layers))])
+
+
+# Compact tables (`golden.geometry`): the receptive table by classes of positions and the
+# dense row map, which only MNIST-size layers get by default (COMPACT_TABLE_WORDS), forced
+# here onto smaller ones. radix and deferred fine-tune their weights, which leaves no
+# repeated rows in the digits CNN's dense layer: only the receptive table is compact.
+@pytest.mark.parametrize("coding", [pytest.param(
+    coding, marks=() if coding in ("phase", "radix") else pytest.mark.slow) for coding in CODINGS])
+def test_compact_tables_equal_golden_in_amaranth_sim(coding, make_cnn, split, monkeypatch):
+    monkeypatch.setattr(geometry_module, "COMPACT_TABLE_WORDS", 0)
+    network = make_cnn("digits-cnn", coding)
+    lanes = [3, 2, 4]
+    first, dense = (layer_geometry(network.layers[i], lanes[i]) for i in (0, -1))
+    assert first.compact_receptive and not dense.compact_receptive
+    assert dense.row_map == (coding not in ("radix", "deferred"))
+    assert dense.address_stages == DENSE_ADDRESS_STAGES + dense.row_map
+    amaranth_vs_golden(network, split.test_pixels[:2], lanes=lanes)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 17, 57, 112])
+@pytest.mark.parametrize("coding", CODINGS)
+def test_compact_receptive_tables_of_random_convolutions(coding, seed, split, monkeypatch):
+    monkeypatch.setattr(geometry_module, "COMPACT_TABLE_WORDS", 0)
+    network = convert_random(coding, seed, split)
+    assert layer_geometry(network.layers[0], 2).compact_receptive
     amaranth_vs_golden(network, split.test_pixels[:2],
                        lanes=[1 + (seed + index) % 4 for index in range(len(network.layers))])
 

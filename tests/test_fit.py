@@ -113,3 +113,27 @@ def test_packing_efficiency_counts_the_bits_of_the_blocks_taken():
     assert estimate["memory_bits_in_block_ram"] == 8 * 256 + 5 * 100
     assert estimate["block_ram_bits_taken"] == 2 * 4096
     assert estimate["packing_efficiency_percent"] == round(100 * 2548 / 8192, 1)
+
+
+@pytest.mark.parametrize("coding, fits", [
+    ("phase", True), pytest.param("radix", True, marks=pytest.mark.slow),
+    pytest.param("tsc", True, marks=pytest.mark.slow),
+    pytest.param("deferred", True, marks=pytest.mark.slow), ("rate", False)])
+def test_mnist_cnn_on_the_arty_with_compact_tables(coding, fits):
+    """The first convolution's receptive table (784 x 25 words) and the dense layer's
+    pooled weight rows are compact (golden.geometry), so mnist-cnn fits the Arty's 50
+    BRAM36 with one input bank in every coding but rate, whose first layer's spike buffer
+    (3,456 neurons x T = 16 phases) alone takes 21; the error says so before any tool."""
+    from boards.fit import ONE_BANK, fit_memories
+    from flows.design import convert
+    design = convert("mnist-cnn", coding=coding)
+    first = design.top(4)
+    try:
+        top = fit_memories(first, lambda *how, **plan: design.top(4, *how, **plan), "arty")
+    except DoesNotFit as error:
+        assert not fits and "of 50 XC7A35T block RAMs" in str(error)
+        assert "layer1_spikes.events 12x55296 (21 BRAM36)" in str(error)
+        return
+    assert fits and top.fit_estimates["arty"]["needed"] <= 50
+    names = {m["name"]: m for m in top.fit_estimates["arty"]["per_memory"]}
+    assert names["layer1.receptive"]["depth"] == 81 * 25

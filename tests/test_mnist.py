@@ -33,11 +33,11 @@ def test_mnist_rtl_equals_golden_on_a_sample(name, coding, tmp_path):
     assert classes.tolist() == design.predict(images).tolist()
 
 
-# Measured 2026-11-23 at each coding's defaults (golden SNN against the float ANN): these
-# miss the bound; the defaults were chosen on the digits networks. Open work (issue 10).
-MISSES_AT_DEFAULTS = {("mnist-mlp", "tsc"): "91.7 % against 94.6 % (N=8, runs=3)",
-                      ("mnist-cnn", "rate"): "96.7 % against 98.4 % (T=16)",
-                      ("mnist-cnn", "tsc"): "95.9 % against 98.4 % (N=8, runs=3)"}
+# Measured 2026-12-02 at the network's defaults (golden SNN against the float ANN; the MNIST
+# networks set their own for mnist-mlp tsc and mnist-cnn rate, golden.network.MNIST_DEFAULTS):
+# this pair misses the bound. Open work: no N or searched α met it (N = 12 / 16: 94.6 /
+# 94.5 %; the accuracy jumps by points between neighbouring α).
+MISSES_AT_DEFAULTS = {("mnist-cnn", "tsc"): "95.9 % against 98.4 % (N=8, runs=3, α=0.4)"}
 PAIRS = [(name, coding) for name in ("mnist-mlp", "mnist-cnn") for coding in sorted(BOUNDS)]
 
 
@@ -57,3 +57,15 @@ def test_mnist_accuracy_within_the_bound(name, coding):
 def test_mnist_rtl_equals_golden_on_the_whole_test_split(name, coding, tmp_path):
     design = convert(name, coding=coding)
     design.simulate_rtl(design.split.test_pixels, lanes=4, directory=tmp_path / "sim")
+
+
+def test_a_bundled_network_s_own_defaults_yield_to_the_user_s_options():
+    """mnist-mlp runs tsc with N = 32 and mnist-cnn rate with the 99.5th percentile unless
+    told otherwise; other networks and a user's model take the coding's defaults."""
+    from flows.common import coding_params
+    assert coding_params("tsc", {}, "mnist-mlp").T == 32
+    assert coding_params("tsc", {"T": 8, "runs": None}, "mnist-mlp").T == 8
+    assert coding_params("rate", {}, "mnist-cnn").percentile == 99.5
+    assert coding_params("rate", {"percentile": 99.9}, "mnist-cnn").percentile == 99.9
+    assert coding_params("tsc", {}, "digits-mlp").T == coding_params("tsc", {}).T == 8
+    assert coding_params("rate", {}, "my-model").percentile == 99.9
