@@ -124,7 +124,7 @@ def test_mnist_cnn_on_the_arty_with_compact_tables(coding, fits):
     pooled weight rows are compact (golden.geometry), so mnist-cnn fits the Arty's 50
     BRAM36 with one input bank in every coding but rate, whose first layer's spike buffer
     (3,456 neurons x T = 16 phases) alone takes 21; the error says so before any tool."""
-    from boards.fit import ONE_BANK, fit_memories
+    from boards.fit import fit_memories
     from flows.design import convert
     design = convert("mnist-cnn", coding=coding)
     first = design.top(4)

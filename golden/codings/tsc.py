@@ -219,19 +219,24 @@ class TscNetwork:
 def fire(potential, mode, runs_done, theta: int, runs: int, last: bool):
     """The firing rule on arrays: (potential, mode, runs_done, spike in {-1, 0, +1}) after
     the step. `runs_done` counts the finished runs (the cap `runs`, 0: none)."""
+    # In place where it can be (`potential` and `mode` are run_layer's own): on an
+    # MNIST-size batch these arrays hold tens of millions of neurons.
     above = potential >= theta
+    firing = mode == FIRING
     start = (mode == IDLE) & above
-    keep = (mode == FIRING) & above
-    stop = (mode == FIRING) & ~above
-    potential = potential - theta * (start | keep)
+    keep = firing & above
+    stop = firing & ~above
+    np.subtract(potential, theta, out=potential, where=start | keep)
     if last:
-        return (potential, np.where(start | keep | stop, DONE, mode), runs_done,
-                -(stop | keep).astype(np.int8))
-    runs_done = runs_done + stop
-    after_run = DONE if runs == 1 else IDLE if runs == 0 else np.where(runs_done >= runs,
-                                                                         DONE, IDLE)
-    mode = np.where(start, FIRING, np.where(stop, after_run, mode))
-    return potential, mode, runs_done, start.astype(np.int8) - stop.astype(np.int8)
+        mode[start | keep | stop] = DONE
+        return potential, mode, runs_done, -(stop | keep).view(np.int8)
+    runs_done += stop
+    mode[start] = FIRING
+    if runs == 0:
+        mode[stop] = IDLE
+    else:
+        mode[stop] = np.where(runs_done[stop] >= runs, DONE, IDLE)
+    return potential, mode, runs_done, start.view(np.int8) - stop.view(np.int8)
 
 
 def run_layer(layer: TscLayer, spikes: list[np.ndarray], record_current: bool = False):
@@ -240,8 +245,8 @@ def run_layer(layer: TscLayer, spikes: list[np.ndarray], record_current: bool = 
     batch = spikes[0].shape[0]
     current = np.broadcast_to(layer.bias, (batch, layer.n_out)).copy()
     potential = np.zeros((batch, layer.n_out), dtype=np.int64)
-    mode = np.full((batch, layer.n_out), IDLE)
-    runs_done = np.zeros((batch, layer.n_out), dtype=np.int64)
+    mode = np.full((batch, layer.n_out), IDLE, dtype=np.int8)
+    runs_done = np.zeros((batch, layer.n_out), dtype=np.int16)      # runs ≤ 512
     train = np.zeros((batch, layer.T, layer.n_out), dtype=np.int8)
     adds = np.zeros(batch, dtype=np.int64)
     peak_current = None
@@ -274,12 +279,13 @@ def convert(layers: list[FloatLayer], calibration, params: TscParams) -> TscNetw
     if len(layers) < 2:
         raise ConversionError("tsc: the network needs at least one hidden layer")
     pixels = np.clip(np.rint(inputs * 256), 0, PIXEL_MAX).astype(np.int64)
+    activations = forward(layers, inputs)          # the float ANN's, the same for every α
     if params.alpha is not None:
-        return convert_with_alpha(layers, inputs, pixels, params, float(params.alpha))
-    ann_classes = np.argmax(forward(layers, inputs)[-1], axis=1)
+        return convert_with_alpha(layers, activations, pixels, params, float(params.alpha))
+    ann_classes = np.argmax(activations[-1], axis=1)
     best, search = None, {}
     for alpha in ALPHA_GRID:
-        network = convert_with_alpha(layers, inputs, pixels, params, alpha)
+        network = convert_with_alpha(layers, activations, pixels, params, alpha)
         search[alpha] = round(float((network.simulate(pixels).classes == ann_classes).mean()), 5)
         if best is None or search[alpha] > search[best.alpha]:
             best = network
@@ -287,13 +293,14 @@ def convert(layers: list[FloatLayer], calibration, params: TscParams) -> TscNetw
     return best
 
 
-def convert_with_alpha(layers: list[FloatLayer], inputs: np.ndarray, pixels: np.ndarray,
-                       params: TscParams, alpha: float) -> TscNetwork:
-    """Max Norm over all calibration inputs; V_in^max over the first `calibration_images`."""
+def convert_with_alpha(layers: list[FloatLayer], activations: list[np.ndarray],
+                       pixels: np.ndarray, params: TscParams, alpha: float) -> TscNetwork:
+    """Max Norm over all calibration inputs (`activations`: the float layers' outputs on
+    them); V_in^max over the first `calibration_images`."""
     spikes = encode_pixels(pixels[:params.calibration_images], params.T)
     w_max = (1 << (params.weight_bits - 1)) - 1
     out, in_scale = [], 1.0
-    for index, (layer, a) in enumerate(zip(layers, forward(layers, inputs))):
+    for index, (layer, a) in enumerate(zip(layers, activations)):
         is_output = index == len(layers) - 1
         if layer.input_pool is not None:
             spikes = max_pool_spikes(spikes, layer.input_pool, TIME_ON_MAX_POOL)
