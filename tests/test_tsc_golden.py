@@ -172,6 +172,28 @@ def test_thresholds_are_alpha_times_the_largest_input_sum(make_tsc_network):
             assert layer.threshold == max(1, round(alpha * layer.info["v_in_max"]))
 
 
+def test_robust_norm_scales_the_next_layer_s_bias_by_a_percentile(make_tsc_network,
+                                                                   float_layers, calibration):
+    """λ_l (percentile = 100: Max Norm, §4.1; below: that percentile of the layer's
+    calibration activations) is the activation an always-on neuron of layer l stands for.
+    Each layer's weights are quantised to the ROM's full range, so λ cancels in them; it
+    sets layer l + 1's bias against its weights: b·w_max / (max|W|·λ_l)."""
+    from golden.convert import forward
+    max_norm = make_tsc_network(alpha=0.5)
+    assert max_norm.params.percentile == 100.0
+    robust = make_tsc_network(alpha=0.5, percentile=99.0)
+    first = forward(float_layers, calibration.inputs)[0]
+    for network, lam in ((max_norm, float(first.max())),
+                         (robust, float(np.percentile(first, 99.0)))):
+        second = float_layers[1]
+        expected = np.rint(second.bias * 127 / (np.abs(second.weight).max() * lam))
+        assert network.layers[1].bias.tolist() == expected.astype(np.int64).tolist()
+    for index in (0, 1):
+        assert (robust.layers[index].weight == max_norm.layers[index].weight).all()
+    assert (robust.layers[0].bias == max_norm.layers[0].bias).all()
+    assert (robust.layers[1].bias != max_norm.layers[1].bias).any()
+
+
 def test_widths_hold_adversarial_pairs(rng):
     """Every input on from t = 1 to the end with the sign that drives V to its bound."""
     N = 9
@@ -230,6 +252,8 @@ def test_hardware_division_by_255_is_exact_for_every_N():
     ({"alpha": 0}, r"alpha must lie in \(0, 1\]"),
     ({"T": 1}, "T must be an integer from 2 to 1024"),
     ({"runs": -1}, "runs must be an integer from 0 to 512"),
+    ({"percentile": 40}, r"percentile must lie in \[50, 100\], not 40"),
+    ({"percentile": "high"}, r"percentile must lie in \[50, 100\], not 'high'"),
 ])
 def test_bad_parameters_are_clear_errors(params, message):
     with pytest.raises(ConversionError, match=message):

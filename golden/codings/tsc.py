@@ -27,7 +27,8 @@ time layer l works on steps l .. N + l - 1; in its own steps 1..N it sees exactl
 spikes the layer before emitted in that layer's steps 1..N, which is what `run_layer`
 computes. The layer engines run one layer after the other, so the delay costs nothing.
 
-Thresholds (§4.1): weights of the Max Norm normalised network, quantised per layer;
+Thresholds (§4.1): weights of the Max Norm normalised network (or, with `percentile` below
+100, Robust Norm: λ that percentile of the layer's activations), quantised per layer;
 θ_l = α·V_in^max with V_in^max the largest weighted input sum I(t) of any neuron of layer
 l at any step on the calibration images, found layer by layer with the thresholds of the
 layers before frozen. The paper picks α by simulation (α ≈ 0.8 for its CIFAR ResNet);
@@ -68,6 +69,8 @@ class TscParams:
     runs: int = 3                 # on-runs per neuron at most (1: the §4 text; 0: no cap);
                                   # N = 8, runs = 3: the fewest spikes within the accuracy
                                   # bound on every bundled network (bench.tsc_tradeoff)
+    percentile: float = 100.0     # λ: this percentile of a layer's calibration activations
+                                  # (100: Max Norm, §4.1; below: Robust Norm, as rate's)
 
     def __post_init__(self):
         check_ints(NAME, self, {"T": (2, 1024), "weight_bits": (2, 16),
@@ -76,6 +79,10 @@ class TscParams:
                                        or isinstance(self.alpha, bool)
                                        or not 0 < float(self.alpha) <= 1):
             raise ConversionError(f"tsc: alpha must lie in (0, 1], not {self.alpha!r}")
+        if (not isinstance(self.percentile, (int, float)) or isinstance(self.percentile, bool)
+                or not 50.0 <= float(self.percentile) <= 100.0):
+            raise ConversionError(f"tsc: percentile must lie in [50, 100], "
+                                  f"not {self.percentile!r}")
 
 
 @dataclass(frozen=True)
@@ -293,6 +300,16 @@ def convert(layers: list[FloatLayer], calibration, params: TscParams) -> TscNetw
     return best
 
 
+def layer_scale(activations: np.ndarray, percentile: float) -> float:
+    """λ of a hidden layer, the activation an always-on neuron stands for: its largest
+    calibration activation (Max Norm, §4.1) or, below 100, that percentile of them (Robust
+    Norm); 1 where the layer never activates. The per-layer quantisation cancels λ in the
+    layer's own weights: it scales the next layer's bias against that layer's weights."""
+    lam = float(activations.max() if percentile >= 100.0
+                else np.percentile(activations, percentile))
+    return lam if lam > 0 else 1.0
+
+
 def convert_with_alpha(layers: list[FloatLayer], activations: list[np.ndarray],
                        pixels: np.ndarray, params: TscParams, alpha: float) -> TscNetwork:
     """Max Norm over all calibration inputs (`activations`: the float layers' outputs on
@@ -306,7 +323,7 @@ def convert_with_alpha(layers: list[FloatLayer], activations: list[np.ndarray],
             spikes = max_pool_spikes(spikes, layer.input_pool, TIME_ON_MAX_POOL)
         # one λ per layer, convolutions too: channel-wise λ measured worse on the digits
         # CNN (89.2 % against 93.1 % at N = 8)
-        lam = 1.0 if is_output else (float(a.max()) if a.max() > 0 else 1.0)
+        lam = 1.0 if is_output else layer_scale(a, params.percentile)
         w_norm = layer.weight.T * in_scale / lam
         peak = float(np.abs(w_norm).max())
         if peak == 0.0:
