@@ -17,6 +17,13 @@ def check_ints(coding: str, params, limits: dict[str, tuple[int, int]]) -> None:
                                   f"not {value!r}")
 
 
+def check_percentile(coding: str, value) -> None:
+    """A Robust Norm percentile: a number in [50, 100]; else a clear error."""
+    if (not isinstance(value, (int, float)) or isinstance(value, bool)
+            or not 50.0 <= float(value) <= 100.0):
+        raise ConversionError(f"{coding}: percentile must lie in [50, 100], not {value!r}")
+
+
 class LayerShape:
     """For layer dataclasses holding `weight` as (n_in, n_out). `input_pool` (n_in, window),
     set by the converter, max-pools the previous layer's spikes (`max_pool_spikes`);

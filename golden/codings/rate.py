@@ -23,8 +23,9 @@ import numpy as np
 
 from ..convert import ConversionError, FloatLayer, forward, pool_input, signed_width
 from ..data import PIXEL_BITS, pixels_to_input
-from .base import (COUNT_MAX_POOL, LayerShape, Schedule, SimResult, check_ints, copy_structure,
-                   simulate_network, spike_matmul, structure_from_json, structure_to_json)
+from .base import (COUNT_MAX_POOL, LayerShape, Schedule, SimResult, check_ints,
+                   check_percentile, copy_structure, simulate_network, spike_matmul,
+                   structure_from_json, structure_to_json)
 
 NAME = "rate"
 MAX_POOL = COUNT_MAX_POOL       # docs/codings.md §6
@@ -48,8 +49,7 @@ class RateParams:
         if self.norm not in NORMS:
             raise ConversionError(f"rate: norm must be one of {', '.join(NORMS)}, "
                                   f"not {self.norm!r}")
-        if not 50.0 <= float(self.percentile) <= 100.0:
-            raise ConversionError(f"rate: percentile must lie in [50, 100], not {self.percentile!r}")
+        check_percentile(NAME, self.percentile)
 
 
 @dataclass(frozen=True)

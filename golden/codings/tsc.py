@@ -44,7 +44,7 @@ import numpy as np
 from ..convert import ConversionError, FloatLayer, forward, signed_width
 from ..data import PIXEL_BITS
 from .base import (TIME_ON_MAX_POOL, LayerShape, Schedule, SimResult, check_ints,
-                   copy_structure, max_pool_spikes, simulate_network, spike_matmul,
+                   check_percentile, copy_structure, max_pool_spikes, simulate_network, spike_matmul,
                    structure_from_json, structure_to_json)
 
 NAME = "tsc"
@@ -79,10 +79,7 @@ class TscParams:
                                        or isinstance(self.alpha, bool)
                                        or not 0 < float(self.alpha) <= 1):
             raise ConversionError(f"tsc: alpha must lie in (0, 1], not {self.alpha!r}")
-        if (not isinstance(self.percentile, (int, float)) or isinstance(self.percentile, bool)
-                or not 50.0 <= float(self.percentile) <= 100.0):
-            raise ConversionError(f"tsc: percentile must lie in [50, 100], "
-                                  f"not {self.percentile!r}")
+        check_percentile(NAME, self.percentile)
 
 
 @dataclass(frozen=True)
@@ -312,8 +309,9 @@ def layer_scale(activations: np.ndarray, percentile: float) -> float:
 
 def convert_with_alpha(layers: list[FloatLayer], activations: list[np.ndarray],
                        pixels: np.ndarray, params: TscParams, alpha: float) -> TscNetwork:
-    """Max Norm over all calibration inputs (`activations`: the float layers' outputs on
-    them); V_in^max over the first `calibration_images`."""
+    """λ per layer over all calibration inputs (`activations`: the float layers' outputs on
+    them; Max Norm or Robust Norm, `layer_scale`); V_in^max over the first
+    `calibration_images`."""
     spikes = encode_pixels(pixels[:params.calibration_images], params.T)
     w_max = (1 << (params.weight_bits - 1)) - 1
     out, in_scale = [], 1.0
