@@ -1,6 +1,6 @@
 """Cycles per inference of `snn_top` against a lower bound, per coding.
 
-    .venv/bin/python -m bench.cycle_bound [--network NAME] [--lanes L]
+    .venv/bin/python -m bench.cycle_bound [--network NAME] [--lanes L] [--coding C ...]
 
 Lower bound of one layer (cycles, mean over the test split):
     (synaptic additions + n_out · per-step neuron updates) / lanes
@@ -39,11 +39,12 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.cycle_bound")
     parser.add_argument("--network", default=DEFAULT_NETWORK, choices=network_names())
     parser.add_argument("--lanes", type=int, default=4)
+    parser.add_argument("--coding", nargs="*", default=list(REGISTRY), choices=list(REGISTRY))
     args = parser.parse_args(argv)
     print(f"cycles per inference against the lower bound, {args.network}, "
           f"{args.lanes} lanes, mean over the test split")
     print(f"  {'coding':9s} {'cycles':>9s} {'bound':>9s} {'ratio':>6s}   per layer (cycles / bound)")
-    for coding in REGISTRY:
+    for coding in args.coding:
         r = cycles_against_bound(coding, args.lanes, args.network)
         parts = "  ".join(f"{c:.0f}/{b:.0f}" for c, b in r["per_layer"])
         print(f"  {coding:9s} {r['cycles']:9.0f} {r['bound']:9.0f} {r['ratio']:6.3f}   "

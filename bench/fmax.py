@@ -14,6 +14,7 @@ import json
 import time
 from pathlib import Path
 
+from boards.targets import StepError
 from flows.design import convert
 from golden.codings import REGISTRY
 
@@ -36,7 +37,7 @@ def main(argv=None) -> None:
     parser.add_argument("--lanes", type=int, help="default: the board's")
     parser.add_argument("--out", type=Path, default=Path("build/bench-fmax"))
     args = parser.parse_args(argv)
-    rows = []
+    rows, not_built = [], []
     for coding in args.coding:
         start = time.monotonic()
         design = convert(args.network, coding=coding)
@@ -44,7 +45,13 @@ def main(argv=None) -> None:
         if out.exists():
             import shutil
             shutil.rmtree(out)
-        design.build(out, board=args.board, lanes=args.lanes, command=[])
+        try:
+            design.build(out, board=args.board, lanes=args.lanes, command=[])
+        except StepError as error:
+            # a point that does not fit (`boards.fit.DoesNotFit`) or fails a tool does not
+            # cost the others
+            not_built.append((coding, str(error).splitlines()[0]))
+            continue
         report = json.loads((out / "report.json").read_text())
         res, cycles = report["resources"], report["cycles_per_inference"]
         period = cycles["back_to_back_period_mean"]
@@ -54,6 +61,10 @@ def main(argv=None) -> None:
                      report["memory_plan"]["input_banks"], time.monotonic() - start))
     print(f"\n{args.network} on {args.board} (nextpnr; images/s back to back, mean over "
           f"the test split)")
+    for coding, reason in not_built:
+        print(f"not built: {coding}: {reason}")
+    if not rows:
+        return
     print(f"| coding | Fmax (MHz) | logic | FF | block RAM | lanes | latency (cycles) "
           f"| input banks | cycles/image back to back | images/s at {rows[0][2]:g} MHz "
           f"| images/s at Fmax |")

@@ -8,7 +8,7 @@ Only events are stored and read: a phase with no spikes costs no cycle. Events c
 sign bit (`sign` = 1: the spike is -1) for codings with signed spikes (tsc); the other
 sources and buffers keep it 0.
 """
-from amaranth.hdl import Array, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -18,7 +18,9 @@ def EventSource(n_inputs: int, phases: int, max_phase: int) -> wiring.Signature:
     """Read side, from the engine's point of view. `index` is valid one cycle after a
     `read_en` at (`phase`, `read_pos`), and so is `sign`; `count` is the number of events
     of `phase`, `ahead_count` that of phase `ahead` (a second lookup, so that a reader can
-    keep the counts of the phases to come in registers)."""
+    keep the counts of the phases to come in registers). `nonempty` / `several` say
+    whether `phase` has at least one / two events (`ahead_...` for `ahead`): kept per phase
+    in registers by the source, so that a reader decides on them without a compare."""
     return wiring.Signature({
         "phase": Out(range(max_phase + 1)),
         "ahead": Out(range(max_phase + 3)),
@@ -26,6 +28,10 @@ def EventSource(n_inputs: int, phases: int, max_phase: int) -> wiring.Signature:
         "read_en": Out(1),
         "count": In(range(n_inputs + 1)),
         "ahead_count": In(range(n_inputs + 1)),
+        "nonempty": In(1),
+        "several": In(1),
+        "ahead_nonempty": In(1),
+        "ahead_several": In(1),
         "index": In(range(max(n_inputs, 2))),
         "sign": In(1),
     })
@@ -47,11 +53,48 @@ def EventSink(n_neurons: int, phases: int) -> wiring.Signature:
     })
 
 
-def drive_counts(m, read, counts, phases: int) -> None:
-    """`count` and `ahead_count` of an EventSource `read` from per-phase counters
-    (`counts[k]` for phase k = 1 .. phases; 0 outside)."""
-    for phase, out in ((read.phase, read.count), (read.ahead, read.ahead_count)):
-        m.d.comb += out.eq(Mux((phase >= 1) & (phase <= phases), counts[phase], 0))
+class PhaseCounts:
+    """Per-phase event counters (phases 1 .. `phases`) with the flags a reader decides on,
+    `nonempty` (count ≥ 1) and `several` (count ≥ 2): one register per phase holding all
+    three (one write decoder and one read multiplexer for the three)."""
+
+    def __init__(self, n: int, phases: int, name: str = "count", entries=None):
+        self.phases, self.width = phases, (n).bit_length()
+        self.entries = entries if entries is not None else Array(
+            Signal(self.width + 2, name=f"{name}_{t}") for t in range(phases + 1))
+
+    def count(self, phase):
+        return self.entries[phase][:self.width]
+
+    def nonempty(self, phase):
+        return self.entries[phase][self.width]
+
+    def write(self, m, phase, count, several) -> None:
+        """Phase `phase` now holds `count` ≥ 1 events; `several`: whether that is 2 or more
+        (given by the writer, which knows it without a lookup by `phase`)."""
+        m.d.sync += self.entries[phase].eq(Cat(count[:self.width], Const(1, 1), several))
+
+    def clear(self) -> list:
+        return [entry.eq(0) for entry in self.entries]
+
+    def choose(self, other: "PhaseCounts", select) -> "PhaseCounts":
+        """The counts of `other` where `select` is 1, else these (two input banks)."""
+        chosen = PhaseCounts.__new__(PhaseCounts)
+        chosen.phases, chosen.width = self.phases, self.width
+        chosen.entries = Array(Mux(select, b, a) for a, b in zip(self.entries, other.entries))
+        return chosen
+
+    def drive(self, m, read) -> None:
+        """`count`, `nonempty`, `several` and their `ahead_` twins of an EventSource `read`
+        (0 outside phases 1 .. phases)."""
+        for phase, prefix in ((read.phase, ""), (read.ahead, "ahead_")):
+            inside = (phase >= 1) & (phase <= self.phases)
+            entry = Signal(self.width + 2, name=f"{prefix}entry")
+            m.d.comb += entry.eq(Mux(inside, self.entries[phase], 0))
+            count = "ahead_count" if prefix else "count"
+            m.d.comb += [getattr(read, count).eq(entry[:self.width]),
+                         getattr(read, f"{prefix}nonempty").eq(entry[self.width]),
+                         getattr(read, f"{prefix}several").eq(entry[self.width + 1])]
 
 
 class EventBuffer(wiring.Component):
@@ -77,7 +120,7 @@ class EventBuffer(wiring.Component):
         index_bits = (max(n, 2) - 1).bit_length()
         m.submodules.events = events = Memory(shape=index_bits + int(self.signed),
                                               depth=max(capacity, 2), init=[])
-        counts = Array(Signal(range(n + 1), name=f"count_{t}") for t in range(phases + 1))
+        counts = PhaseCounts(n, phases)
         starts = Array(Signal(range(max(capacity, 2)), name=f"start_{t}")
                        for t in range(phases + 1))
         write_ptr = Signal(range(capacity + 1))
@@ -96,17 +139,18 @@ class EventBuffer(wiring.Component):
         count = Mux(begins, 1, running + 1)
         with m.If(self.write.clear):
             m.d.sync += [write_ptr.eq(0), last_phase.eq(0)]
-            m.d.sync += [c.eq(0) for c in counts]
+            m.d.sync += counts.clear()
         with m.Elif(valid):
             m.d.sync += [write_ptr.eq(write_ptr + 1), last_phase.eq(event.phase),
-                         running.eq(count), counts[event.phase].eq(count)]
+                         running.eq(count)]
+            counts.write(m, event.phase, count, several=~begins)
             with m.If(begins):
                 m.d.sync += starts[event.phase].eq(write_ptr)
 
         reader = events.read_port()
         base = Signal.like(write_ptr)
         m.d.sync += base.eq(starts[self.read.phase])
-        drive_counts(m, self.read, counts, phases)
+        counts.drive(m, self.read)
         m.d.comb += [
             reader.addr.eq(base + self.read.read_pos),
             reader.en.eq(self.read.read_en),

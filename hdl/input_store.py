@@ -21,7 +21,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .events import EventSource, drive_counts
+from .events import EventSource, PhaseCounts
 
 
 def InputSource(n_inputs: int, phases: int, max_phase: int,
@@ -55,6 +55,10 @@ class InputStore(wiring.Component):
     def depth(self) -> int:
         return self.banks * self.phases * self.n_inputs
 
+    def list_base(self, bank: int, list_number: int) -> int:
+        """The first slot of list `list_number` (1 .. phases) of `bank` in the memory."""
+        return (bank * self.phases + max(list_number - 1, 0)) * self.n_inputs
+
     def code(self, m, pixel):
         return pixel
 
@@ -67,8 +71,7 @@ class InputStore(wiring.Component):
         region = lists * n
         m.submodules.lists = memory = Memory(shape=range(max(n, 2)), depth=max(self.depth, 2),
                                              init=[])
-        counts = [Array(Signal(range(n + 1), name=f"count_{bank}_{t}")
-                        for t in range(lists + 1)) for bank in range(banks)]
+        counts = [PhaseCounts(n, lists, name=f"count_{bank}") for bank in range(banks)]
         # (a bit even with one bank: a 0-bit signal is a [-1:0] range in Verilog)
         load_bank, read_bank = Signal(range(max(banks, 2))), Signal(range(max(banks, 2)))
         loaded = Signal()     # a whole image waits in the load bank
@@ -97,14 +100,23 @@ class InputStore(wiring.Component):
 
         target, write = self.slot_list(m, code, slot)
         write = holding & write
-        target_counts = Array(counts[bank][target] for bank in range(banks))
+        # Each list keeps its next write address beside its count (bank and region base
+        # included), so the write address is a mux of registers, and each count
+        # increments itself: no count mux and no adder lie between the slot and a
+        # register.
+        next_address = [Array(Signal(range(self.depth + 1), name=f"address_{bank}_{t}",
+                                     init=self.list_base(bank, t))
+                              for t in range(lists + 1)) for bank in range(banks)]
         writer = memory.write_port()
-        with_bank = load_bank * region if banks > 1 else 0
-        m.d.sync += [writer.addr.eq(with_bank + (target - 1) * n + target_counts[load_bank]),
+        m.d.sync += [writer.addr.eq(Array(next_address[bank][target]
+                                          for bank in range(banks))[load_bank]),
                      writer.data.eq(index), writer.en.eq(write)]
         for bank in range(banks):
-            with m.If(write & (load_bank == bank)):
-                m.d.sync += counts[bank][target].eq(counts[bank][target] + 1)
+            for t in range(1, lists + 1):
+                with m.If(write & (target == t) & (load_bank == bank)):
+                    counts[bank].write(m, t, counts[bank].count(t) + 1,
+                                       several=counts[bank].nonempty(t))
+                    m.d.sync += next_address[bank][t].eq(next_address[bank][t] + 1)
 
         # --- an image starts when it is loaded and the one before has been taken --------
         m.d.comb += self.start.eq(loaded & ~running)
@@ -116,15 +128,16 @@ class InputStore(wiring.Component):
             m.d.sync += running.eq(0)
             for bank in range(banks):
                 with m.If(read_bank == bank):
-                    m.d.sync += [count.eq(0) for count in counts[bank]]
+                    m.d.sync += counts[bank].clear()
+                    m.d.sync += [next_address[bank][t].eq(self.list_base(bank, t))
+                                 for t in range(lists + 1)]
 
         # --- reading: the engine sets a phase a cycle before it reads there -------------
         phase, read_phase = self.read.phase, Signal.like(self.read.phase)
         with m.If(self.read.read_en):
             m.d.sync += read_phase.eq(phase)
-        read_counts = counts[0] if banks == 1 else Array(
-            Mux(read_bank, counts[1][t], counts[0][t]) for t in range(lists + 1))
-        drive_counts(m, self.read, read_counts, lists)
+        read_counts = counts[0] if banks == 1 else counts[0].choose(counts[1], read_bank)
+        read_counts.drive(m, self.read)
         base = Signal(range(max(self.depth, 2)))
         m.d.sync += base.eq((read_bank * region if banks > 1 else 0) + (phase - 1) * n)
         reader = memory.read_port()

@@ -149,14 +149,21 @@ class LayerEngine(wiring.Component):
         more_events, n_more_events = Signal(), Signal()
         stall = Signal()
         advance = ~stall
-        # The event counts of the current and the next phase, in registers (the buffer's
-        # per-phase counts are a wide mux: kept off the sequencer's path, and looked up
-        # from a register, `ahead` = a.phase + 2 while busy). Idle, the two lookups give
-        # phases 1 and 2 for the start.
+        # What the sequencer decides on, a phase's events (any? more than one?), comes as
+        # flags the source keeps per phase, looked up a phase ahead (`ahead` = a.phase + 2
+        # while busy; idle, the two lookups give phases 1 and 2 for the start) into
+        # registers for the current and the next phase: no count mux and no compare lie
+        # on the sequencer's path. The flags move on the cycle *after* the sequencer
+        # enters a phase (`shift`), so that its decision is no register's enable; in that
+        # cycle the op is the new phase's first STEP, and the flags come from the `next`
+        # registers. The count itself is needed only by the ADDs, which come a cycle after
+        # their phase's first STEP at the earliest: it is looked up by a.phase and
+        # registered (`count_now`).
         busy = Signal()
-        count_now, count_next = (Signal.like(self.events.count, name=name)
-                                 for name in ("count_now", "count_next"))
-        to_next_phase = Signal()
+        count_now = Signal.like(self.events.count, name="count_now")
+        now_any, now_several, next_any, next_several = (
+            Signal(name=name) for name in ("now_any", "now_several", "next_any", "next_several"))
+        to_next_phase, shift = Signal(), Signal()
         ahead = Signal.like(self.events.ahead, init=1)
         # the phase the source looks up: a.phase while busy, 2 idle; a register of its own
         # (not a mux of `busy` and a.phase: on the iCE40 that mux before the buffer's
@@ -166,13 +173,22 @@ class LayerEngine(wiring.Component):
                      self.events.ahead.eq(ahead),
                      self.events.read_pos.eq(a_pos),
                      self.events.read_en.eq(advance & a.valid & (a.kind == Op.ADD))]
+        source = self.events
+
+        m.d.sync += count_now.eq(source.count)
         with m.If(~busy):
-            m.d.sync += [count_now.eq(self.events.ahead_count),
-                         count_next.eq(self.events.count), ahead.eq(Mux(self.start, 3, 1))]
-        with m.Elif(advance & to_next_phase):
-            m.d.sync += [count_now.eq(count_next), count_next.eq(self.events.ahead_count),
-                         ahead.eq(ahead + 1)]
-        has_events = (a.phase <= schedule.input_phases) & (count_now != 0)
+            m.d.sync += [now_any.eq(source.ahead_nonempty), now_several.eq(source.ahead_several),
+                         next_any.eq(source.nonempty), next_several.eq(source.several),
+                         ahead.eq(Mux(self.start, 3, 1)), shift.eq(0)]
+        with m.Else():
+            m.d.sync += shift.eq(advance & to_next_phase)
+            with m.If(shift):
+                m.d.sync += [now_any.eq(next_any), now_several.eq(next_several),
+                             next_any.eq(source.ahead_nonempty),
+                             next_several.eq(source.ahead_several),
+                             ahead.eq(ahead + 1)]
+        has_events = Mux(shift, next_any, now_any)
+        several_events = Mux(shift, next_several, now_several)
         m.d.comb += [n.eq(a), n_pos.eq(a_pos), n_more_events.eq(more_events)]
 
         def next_phase():
@@ -208,7 +224,7 @@ class LayerEngine(wiring.Component):
                         m.d.comb += n.site.eq(a.site + 1)
                     with m.Elif(has_events):
                         m.d.comb += [n.kind.eq(Op.ADD), n.entry.eq(0), n_pos.eq(0),
-                                     n_more_events.eq(count_now > 1)]
+                                     n_more_events.eq(several_events)]
                     with m.Else():
                         next_phase()
                 with m.Case(Op.ADD):
@@ -260,7 +276,10 @@ class LayerEngine(wiring.Component):
         if hidden:
             threshold_read = thresholds.read_port()
             reads.append(threshold_read)
-            addresses.append(address_stage.phase - (schedule.emit_offset + 1))
+            # passes before the window read the first step's threshold (the rate
+            # coding's settle pass subtracts it ahead)
+            window_phase = address_stage.phase - (schedule.emit_offset + 1)
+            addresses.append(Mux(address_stage.phase > schedule.emit_offset, window_phase, 0))
         # the state is read a stage later than the tables: its data arrives in P
         r_state_address = Signal.like(state_read.addr)
         with m.If(advance):
@@ -329,6 +348,7 @@ class LayerEngine(wiring.Component):
                 core.first.eq(p.phase == 1),
                 core.compare.eq((p.phase > schedule.emit_offset) if hidden else 0),
                 core.window_start.eq(p.phase == schedule.emit_offset + 1),
+                core.settle.eq(p.phase == schedule.emit_offset),
                 core.last.eq(p.phase == self.last_step),
                 core.enable.eq(enable),
                 core.operands.eq(operands),
@@ -395,11 +415,14 @@ class LayerEngine(wiring.Component):
         valid = Signal(name="c_valid")
         nodes = []
         for lane, (readout, enable) in enumerate(readouts):
-            value = Signal(readout.shape(), name=f"c_value_{lane}")
+            # offset binary (the sign bit flipped): the compares are unsigned, the carry
+            # chain's carry out with no sign correction after it
+            width = len(readout)
+            value = Signal(width, name=f"c_value_{lane}")
             index = Signal.like(self.result, name=f"c_index_{lane}")
             present = Signal(name=f"c_present_{lane}")
-            m.d.sync += [value.eq(readout), index.eq(neuron_base + lane * sites),
-                         present.eq(enable)]
+            m.d.sync += [value.eq(readout.as_unsigned() ^ (1 << (width - 1))),
+                         index.eq(neuron_base + lane * sites), present.eq(enable)]
             nodes.append((value, index, present))
         # the READ pass's first group starts the running best (not `start`, which comes
         # from the layer before: kept off this path)

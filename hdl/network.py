@@ -113,6 +113,8 @@ class SnnTop(wiring.Component):
         for producer, consumer in zip(self.engines, self.engines[1:]):
             schedule = producer.schedule
             phases, signed = schedule.output_phases, schedule.signed_spikes
+            # the consumer's sequencer takes "no events" outside the source's phases
+            assert consumer.schedule.input_phases == phases, (producer.name, consumer.name)
             pool_index = consumer.layer.input_pool
             pool = self.pools.get(consumer.name)
             streaming = pool is not None and "tap" in pool.signature.members

@@ -6,15 +6,17 @@ op sequence is the one the layer engine issues for one neuron (hdl/layer.py).
 from fractions import Fraction
 
 import numpy as np
+from amaranth.hdl import Shape
 
 from golden.codings import bitserial, phase, rate, tsc
 from hdl.cores import Op
+from hdl.cores import rate as rate_core
 
 
-def _op(kind, note, *, first=0, compare=0, window_start=0, last=0, weight=0, bias=0,
+def _op(kind, note, *, first=0, compare=0, window_start=0, settle=0, last=0, weight=0, bias=0,
         threshold=0, fire=0, negative=0, potential_before=None, readout=None):
     return {"op": kind.value, "note": note, "first": first, "compare": compare,
-            "window_start": window_start, "last": int(last), "weight": int(weight),
+            "window_start": window_start, "settle": settle, "last": int(last), "weight": int(weight),
             "bias": int(bias), "threshold": int(threshold), "fire": int(fire),
             "negative": int(negative),
             "potential_before": None if potential_before is None else int(potential_before),
@@ -121,7 +123,6 @@ def rate_case(seed: int, neurons: int = 12):
     for j in range(neurons):
         trace, spikes, _ = rate.neuron_trace(params, int(bias[j]), inputs[j], threshold, T,
                                              is_output=kind == "output")
-        after = [m - s * threshold for m, s in zip(trace, spikes)]   # v after each step
         if kind == "constant":
             for k in range(1, 9):
                 ops.append(_op(Op.STEP, f"neuron {j} current pass {k}", first=int(k == 1),
@@ -129,11 +130,15 @@ def rate_case(seed: int, neurons: int = 12):
                 for weight_value in inputs[j][k - 1]:
                     ops.append(_op(Op.ADD, f"neuron {j} ADD plane {k}", weight=weight_value,
                                    bias=bias[j], threshold=threshold))
+            # the core keeps w = m(t+1) - θ (hdl/cores/rate.py): after the settle pass
+            # m(1) - θ, after step t the next step's m less θ
+            ahead = [m - threshold for m in trace]
+            ops.append(_op(Op.STEP, f"neuron {j} settle pass", settle=1, bias=bias[j],
+                           threshold=threshold))
             for t in range(1, T + 1):
                 ops.append(_op(Op.STEP, f"neuron {j} step {t}", compare=1,
                                window_start=int(t == 1), bias=bias[j], threshold=threshold,
-                               fire=spikes[t - 1],
-                               potential_before=after[t - 2] if t >= 2 else None))
+                               fire=spikes[t - 1], potential_before=ahead[t - 1]))
             continue
         for k in range(1, T + 2):
             compare = kind == "spiking" and k >= 2
@@ -148,7 +153,8 @@ def rate_case(seed: int, neurons: int = 12):
             for weight_value in (inputs[j][k - 1] if k <= T else []):
                 ops.append(_op(Op.ADD, f"neuron {j} ADD step {k}", weight=weight_value,
                                bias=bias[j], threshold=threshold))
-    return params, {"potential_width": params.potential_width, "ops": ops}
+    width = Shape.cast(rate_core.state_layout(params).members["potential"]).width
+    return params, {"potential_width": width, "ops": ops}
 
 
 def tsc_case(seed: int, neurons: int = 12):

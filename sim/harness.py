@@ -21,6 +21,7 @@ class NeuronHarness(wiring.Component):
             "first": In(1),
             "compare": In(1),
             "window_start": In(1),
+            "settle": In(1),
             "last": In(1),
             "weight": In(ports["weight"].shape),
             "bias": In(ports["bias"].shape),
@@ -36,6 +37,7 @@ class NeuronHarness(wiring.Component):
         m.submodules.core = core = self.core
         m.d.comb += [core.op.eq(self.op), core.first.eq(self.first),
                      core.compare.eq(self.compare), core.window_start.eq(self.window_start),
+                     core.settle.eq(self.settle),
                      core.last.eq(self.last), core.enable.eq(1),
                      core.operands.eq(core.prepared),   # P and B1 in one cycle here
                      core.state.eq(self.state), core.weight.eq(self.weight),

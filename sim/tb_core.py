@@ -28,8 +28,8 @@ async def core_matches_golden_neuron(dut):
     await RisingEdge(dut.clk)
     dut.rst.value = 0
     for number, op in enumerate(case["ops"]):
-        for port in ("op", "first", "compare", "window_start", "last", "weight", "bias",
-                     "threshold"):
+        for port in ("op", "first", "compare", "window_start", "settle", "last", "weight",
+                     "bias", "threshold"):
             getattr(dut, port).value = op[port]
         dut.apply.value = 1
         await ReadOnly()

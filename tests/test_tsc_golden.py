@@ -247,6 +247,31 @@ def test_hardware_division_by_255_is_exact_for_every_N():
             (pixels * (N - 1) // 255).tolist(), f"N = {N}"
 
 
+@pytest.mark.parametrize("N", [2, 3, 8, 32, 64, 65, 300])
+def test_hardware_p_star_equals_eq_1_for_every_pixel(N):
+    """The input store's p* (compares up to COMPARE_STEPS_MAX_N, the constant
+    multiplication above) in Amaranth simulation, every 8-bit pixel."""
+    from amaranth.hdl import Module, Signal
+    from amaranth.sim import Simulator
+
+    from golden.codings.tsc import switch_step
+    from hdl.cores.tsc import COMPARE_STEPS_MAX_N, PixelPairs
+    assert (N > COMPARE_STEPS_MAX_N) == (N in (65, 300))
+    m, pixel = Module(), Signal(8)
+    p_star = PixelPairs(4, N, N + 1).code(m, pixel)
+    got = []
+
+    async def testbench(ctx):
+        for value in range(256):
+            ctx.set(pixel, value)
+            got.append(ctx.get(p_star))
+
+    sim = Simulator(m)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert got == switch_step(np.arange(256), N).tolist()
+
+
 @pytest.mark.parametrize("params, message", [
     ({"alpha": 1.5}, r"alpha must lie in \(0, 1\]"),
     ({"alpha": 0}, r"alpha must lie in \(0, 1\]"),

@@ -94,11 +94,12 @@ class RateLayer(LayerShape):
 
     @property
     def schedule(self) -> Schedule:
-        """Constant-coded: 8 current passes, then T steps that fire in the same pass.
-        Spiking input: T steps, each firing for the step before in its STEP pass."""
+        """Constant-coded: 8 current passes, a settle pass (the hardware keeps m - θ:
+        hdl/cores/rate.py), then T steps that fire in the same pass. Spiking input: T
+        steps, each firing for the step before in its STEP pass."""
         if self.constant_input:
-            return Schedule(step_passes=PIXEL_BITS + self.T, input_phases=PIXEL_BITS,
-                            emit_offset=PIXEL_BITS, output_phases=self.T,
+            return Schedule(step_passes=PIXEL_BITS + 1 + self.T, input_phases=PIXEL_BITS,
+                            emit_offset=PIXEL_BITS + 1, output_phases=self.T,
                             max_spikes_per_neuron=self.T, is_output=self.is_output)
         return Schedule(step_passes=self.T + (0 if self.is_output else 1), input_phases=self.T,
                         emit_offset=1, output_phases=0 if self.is_output else self.T,

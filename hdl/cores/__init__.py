@@ -10,7 +10,7 @@ memories and the schedule and, each cycle, hands every lane one operation:
 
 Flags with STEP: `first` (first pass of the layer), `compare` (pass inside the output
 window, see `golden.codings.base.Schedule`), `window_start` (first pass of that window),
-`last` (last STEP pass of the layer).
+`settle` (the pass right before it), `last` (last STEP pass of the layer).
 
 A core works in two pipeline stages of the engine, so that no path from one register to
 the next crosses more than one wide carry chain (issue: timing on real FPGAs):
@@ -27,7 +27,7 @@ The engine registers `prepared` into `operands` between P and B1; a single-neuro
 connects them directly. A core module provides `state_layout(params)` (the per-neuron
 word kept in the state RAM) and a class `NeuronCore(params)` (a `NeuronCoreBase` with
 `operand_layout`, `prepare` and `update`). Ports: `op`, `first`, `compare`,
-`window_start`, `last`, `enable`, `weight`, `bias`, `threshold` in and `prepared` out
+`window_start`, `settle`, `last`, `enable`, `weight`, `bias`, `threshold` in and `prepared` out
 (stage P); `operands`, `state` in and `next_state`, `fire`, `spike_negative`, `readout`
 out (stage B1). `spike_negative` (the spike is -1)
 only matters for codings whose schedule has `signed_spikes`; for those the engine hands
@@ -56,6 +56,7 @@ def core_members(params, layout, operand_layout, readout_width: int) -> dict:
         "first": In(1),
         "compare": In(1),
         "window_start": In(1),
+        "settle": In(1),
         "last": In(1),
         "enable": In(1),
         "state": In(layout),

@@ -2,11 +2,15 @@
 
 Mirrors `golden/codings/rate.py` (potential v, current, bias b, threshold θ):
 
-constant-coded layer (first layer):
+constant-coded layer (first layer): the potential word holds w = m(t+1) - θ, the next
+step's m against the threshold, so that the fire decision is w's sign bit, known as B1
+begins (with the current I = W·x and the bias b constant over the steps, Eq. 3 gives
+w(t) = w(t-1) + I + b - θ·s(t) and s(t) = [w(t-1) ≥ 0]):
 - STEP, current passes:  current = first ? 0 : 2·current           (W·x from bit planes)
 - ADD:                   current += weight
-- STEP, step passes:     m = (window_start ? v(0) : potential) + current + bias;
-                         fire = m ≥ θ;  potential = m - fire·θ
+- STEP, settle pass:     w = current + v(0) + b - θ   (= m(1) - θ; the pass before the window)
+- STEP, step passes:     fire = w ≥ 0;  w = w + current + b - fire·θ
+- other ops:             w = 0 (so that no mask lies between the state and B1's adder)
 spiking-input layer (hidden and output):
 - STEP:                  fire = compare & (potential ≥ θ)          (for the step before)
                          potential = (first ? v(0) : potential - fire·θ) + bias
@@ -22,10 +26,12 @@ from . import NeuronCoreBase, Op, carry_save_sum
 
 
 def state_layout(params: NeuronParams) -> data.StructLayout:
-    fields = {"potential": signed(params.potential_width)}
     if params.constant_input:
-        fields["current"] = signed(params.current_width)
-    return data.StructLayout(fields)
+        # w = m - θ: one bit beyond m and θ
+        return data.StructLayout({
+            "potential": signed(max(params.potential_width, params.threshold_width + 1) + 1),
+            "current": signed(params.current_width)})
+    return data.StructLayout({"potential": signed(params.potential_width)})
 
 
 def operand_layout(params: NeuronParams) -> data.StructLayout:
@@ -37,8 +43,7 @@ def operand_layout(params: NeuronParams) -> data.StructLayout:
               "may_fire": 1}      # STEP with `compare`, on an enabled lane
     if params.constant_input:
         fields.update({"current_addend": signed(params.weight_width),
-                       "use_potential": 1,      # not the window's first pass: base = v
-                       "window": 1,             # STEP with `compare`: m = base + I + b
+                       "integrate": 1,          # settle or step pass: w moves, else 0
                        "double": 1, "clear": 1, "add": 1})   # how the current moves
     else:
         fields.update({"threshold": unsigned(params.threshold_width),
@@ -57,16 +62,18 @@ class NeuronCore(NeuronCoreBase):
         window = step & self.compare
         m.d.comb += prepared.may_fire.eq(window & self.enable)
         if p.constant_input:
-            # m = base + current + bias with base = v(0) on the window's first pass
-            start = Mux(self.window_start, p.initial_potential, 0)
+            # the settle pass adds v(0) + b - θ whichever way; a step pass b, less θ if
+            # the neuron fires
+            settle = step & self.settle
+            settle_addend = p.initial_potential + self.bias - self.threshold
+            current_pass = step & ~self.compare & ~self.settle
             m.d.comb += [
-                prepared.keep_addend.eq(Mux(window, start + self.bias, 0)),
-                prepared.fire_addend.eq(start + self.bias - self.threshold),
-                prepared.use_potential.eq(~(window & self.window_start)),
-                prepared.window.eq(window),
+                prepared.keep_addend.eq(Mux(settle, settle_addend, self.bias)),
+                prepared.fire_addend.eq(Mux(settle, settle_addend, self.bias - self.threshold)),
+                prepared.integrate.eq(window | settle),
                 prepared.current_addend.eq(self.weight),
-                prepared.double.eq(step & ~self.compare & ~self.first),
-                prepared.clear.eq(step & ~self.compare & self.first),
+                prepared.double.eq(current_pass & ~self.first),
+                prepared.clear.eq(current_pass & self.first),
                 prepared.add.eq(add),
             ]
         else:
@@ -82,15 +89,15 @@ class NeuronCore(NeuronCoreBase):
         operands, potential = self.operands, self.state.potential
         if self.params.constant_input:
             current = self.state.current
-            base = Mux(operands.use_potential, potential, 0)
-            # base + current + addend: three operands, one carry chain (a carry-save
-            # layer of LUTs in front), for the non-fire and the fire result side by side;
-            # outside the window the masks make `total` the potential itself
-            total = carry_save_sum(m, base, Mux(operands.window, current, 0),
-                                   operands.keep_addend, "total")
-            reduced = carry_save_sum(m, base, current, operands.fire_addend, "reduced")
-            fire = operands.may_fire & ~reduced[-1]
-            m.d.comb += [self.next_state.potential.eq(Mux(fire, reduced, total)),
+            fire = operands.may_fire & ~potential[-1]
+            # w + current + addend: three operands, one carry chain (a carry-save layer of
+            # LUTs in front) for either decision side by side; the decision is known
+            # before them, so one LUT after the chains picks (and zeroes outside a pass
+            # that integrates)
+            kept = carry_save_sum(m, potential, current, operands.keep_addend, "kept")
+            reduced = carry_save_sum(m, potential, current, operands.fire_addend, "reduced")
+            m.d.comb += [self.next_state.potential.eq(
+                             Mux(operands.integrate, Mux(fire, reduced, kept), 0)),
                          self.fire.eq(fire)]
             with m.If(operands.double):
                 m.d.comb += self.next_state.current.eq(current << 1)

@@ -20,7 +20,7 @@ were added in the ADD pass of phase k - 1):
 `input_source` turns the streamed pixels into Eq. 2's pairs: phase 1 lists every pixel
 with p* ≥ 2 (+1 spikes), phase t ≥ 2 the pixels with p* = t (-1 spikes).
 """
-from amaranth.hdl import Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Mux, Signal, signed, unsigned
 from amaranth.lib import data
 
 from golden.codings.tsc import (DONE, FIRING, IDLE, INPUT_WRITES_PER_PIXEL, PIXEL_MAX,
@@ -147,6 +147,17 @@ def _divide_by_pixel_max(N: int) -> tuple[int, int]:
     raise ValueError(f"no exact reciprocal of {PIXEL_MAX} for N = {N}")
 
 
+# Up to this N, Eq. 1's p* comes from N - 1 compares (a few LUT levels); above, from the
+# constant multiplication (a chain of adders: on the iCE40 the slowest path of the design).
+COMPARE_STEPS_MAX_N = 64
+
+
+def switch_thresholds(N: int) -> list[int]:
+    """The pixel values where p* steps up: p* = 1 + #{k : pixel ≥ ⌈255·k / (N-1)⌉},
+    k = 1 .. N-1, since ⌊pixel·(N-1)/255⌋ ≥ k ⇔ pixel·(N-1) ≥ 255·k (Eq. 1)."""
+    return [-(-PIXEL_MAX * k // (N - 1)) for k in range(1, N)]
+
+
 class PixelPairs(InputStore):
     """The current image as Eq. 2's spike pairs (`hdl.input_store`): list 1 holds the
     pixels with p* ≥ 2 (all spike +1 at phase 1), list t ≥ 2 the pixels with p* = t
@@ -161,7 +172,18 @@ class PixelPairs(InputStore):
     def code(self, m, pixel):
         """p* of Eq. 1 (1 .. N)."""
         N = self.phases
-        return ((pixel * ((N - 1) * self.multiplier)) >> self.shift) + 1
+        if N > COMPARE_STEPS_MAX_N:
+            return ((pixel * ((N - 1) * self.multiplier)) >> self.shift) + 1
+        # the compares form a thermometer code; p* = 1 + the number of steps passed,
+        # encoded from the one place where the thermometer ends
+        steps = [Const(1)] + [pixel >= threshold for threshold in switch_thresholds(N)]
+        p_star = Signal(range(N + 1), name="p_star")
+        ends = [steps[k] & (~steps[k + 1] if k + 1 < N else Const(1)) for k in range(N)]
+        value = Const(0, range(N + 1))
+        for k, end in enumerate(ends):
+            value = value | Mux(end, k + 1, 0)
+        m.d.comb += p_star.eq(value)
+        return p_star
 
     def slot_list(self, m, p_star, slot):
         return Mux(slot == 0, 1, p_star), p_star >= 2
