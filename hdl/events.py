@@ -58,10 +58,10 @@ class PhaseCounts:
     `nonempty` (count ≥ 1) and `several` (count ≥ 2): one register per phase holding all
     three (one write decoder and one read multiplexer for the three)."""
 
-    def __init__(self, n: int, phases: int, name: str = "count", entries=None):
-        self.phases, self.width = phases, (n).bit_length()
-        self.entries = entries if entries is not None else Array(
-            Signal(self.width + 2, name=f"{name}_{t}") for t in range(phases + 1))
+    def __init__(self, n: int, phases: int, name: str = "count"):
+        self.phases, self.width = phases, n.bit_length()
+        self.entries = Array(Signal(self.width + 2, name=f"{name}_{t}")
+                             for t in range(phases + 1))
 
     def count(self, phase):
         return self.entries[phase][:self.width]
