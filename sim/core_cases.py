@@ -16,9 +16,9 @@ from hdl.cores import rate as rate_core
 def _op(kind, note, *, first=0, compare=0, window_start=0, settle=0, last=0, weight=0, bias=0,
         threshold=0, fire=0, negative=0, potential_before=None, readout=None):
     return {"op": kind.value, "note": note, "first": first, "compare": compare,
-            "window_start": window_start, "settle": settle, "last": int(last), "weight": int(weight),
-            "bias": int(bias), "threshold": int(threshold), "fire": int(fire),
-            "negative": int(negative),
+            "window_start": window_start, "settle": settle, "last": int(last),
+            "weight": int(weight), "bias": int(bias), "threshold": int(threshold),
+            "fire": int(fire), "negative": int(negative),
             "potential_before": None if potential_before is None else int(potential_before),
             "readout": None if readout is None else int(readout)}
 
