@@ -72,6 +72,15 @@ class CommandProtocol(wiring.Component):
         take = received.valid & received.ready
         next_crc = crc16_update(m, crc, received.payload)
 
+        # An image's pixel waits in a register of its own before it goes to snn_top: the
+        # input store's ready does not reach back into the receiver and this FSM (on the
+        # UP5K that chain of compares was the build's slowest path). A byte per UART frame
+        # leaves it plenty of time.
+        pixel_waiting = Signal()
+        m.d.comb += self.pixels.valid.eq(pixel_waiting)
+        with m.If(self.pixels.valid & self.pixels.ready):
+            m.d.sync += pixel_waiting.eq(0)
+
         m.d.sync += self.weights_load.en.eq(0)
         with m.If(self.weights_load.en):       # a word is written: the next goes after it
             m.d.sync += self.weights_load.addr.eq(self.weights_load.addr + 1)
@@ -90,14 +99,11 @@ class CommandProtocol(wiring.Component):
                         m.d.sync += answer.eq(UNKNOWN[0])
                         m.next = "ANSWER"
             with m.State("IMAGE"):
-                with m.If(self.loaded):
-                    m.d.comb += [self.pixels.payload.eq(received.payload),
-                                 self.pixels.valid.eq(received.valid),
-                                 received.ready.eq(self.pixels.ready)]
-                with m.Else():                      # no weights: the pixels are dropped
-                    m.d.comb += received.ready.eq(1)
+                # without weights the pixels are dropped
+                m.d.comb += received.ready.eq(~pixel_waiting)
                 with m.If(take):
-                    m.d.sync += count.eq(count + 1)
+                    m.d.sync += [count.eq(count + 1), pixel_waiting.eq(self.loaded),
+                                 self.pixels.payload.eq(received.payload)]
                     with m.If((count == self.n_in - 1) & self.loaded):
                         m.next = "CLASS"
                     with m.Elif(count == self.n_in - 1):

@@ -60,37 +60,52 @@ class PhaseCounts:
 
     def __init__(self, n: int, phases: int, name: str = "count"):
         self.phases, self.width = phases, n.bit_length()
-        self.entries = Array(Signal(self.width + 2, name=f"{name}_{t}")
-                             for t in range(phases + 1))
+        # entry 0 is never written: a constant, so that a lookup of phase 0 needs no logic
+        self.entries = [Const(0, self.width + 2)] + [
+            Signal(self.width + 2, name=f"{name}_{t}") for t in range(1, phases + 1)]
 
-    def count(self, phase):
+    def count(self, phase: int):
         return self.entries[phase][:self.width]
 
-    def nonempty(self, phase):
+    def nonempty(self, phase: int):
         return self.entries[phase][self.width]
 
     def write(self, m, phase, count, several) -> None:
-        """Phase `phase` now holds `count` ≥ 1 events; `several`: whether that is 2 or more
-        (given by the writer, which knows it without a lookup by `phase`)."""
-        m.d.sync += self.entries[phase].eq(Cat(count[:self.width], Const(1, 1), several))
+        """Phase `phase` (1 .. phases) now holds `count` ≥ 1 events; `several`: whether
+        that is 2 or more (given by the writer, which knows it without a lookup)."""
+        value = Cat(count[:self.width], Const(1, 1), several)
+        if isinstance(phase, int):
+            m.d.sync += self.entries[phase].eq(value)
+            return
+        for t in range(1, self.phases + 1):
+            with m.If(phase == t):
+                m.d.sync += self.entries[t].eq(value)
 
     def clear(self) -> list:
-        return [entry.eq(0) for entry in self.entries]
+        return [entry.eq(0) for entry in self.entries[1:]]
 
     def choose(self, other: "PhaseCounts", select) -> "PhaseCounts":
         """The counts of `other` where `select` is 1, else these (two input banks)."""
         chosen = PhaseCounts.__new__(PhaseCounts)
         chosen.phases, chosen.width = self.phases, self.width
-        chosen.entries = Array(Mux(select, b, a) for a, b in zip(self.entries, other.entries))
+        chosen.entries = [self.entries[0]] + [Mux(select, b, a) for a, b in
+                                              zip(self.entries[1:], other.entries[1:])]
         return chosen
+
+    def lookup(self, phase):
+        """The entry of `phase`; 0 for phase 0 and beyond `phases`. The table is padded
+        with zeros to every value `phase` can take, so no range check lies before the
+        multiplexer (on the iCE40 its compare was two of the path's six LUTs)."""
+        size = 1 << len(phase)
+        padding = [Const(0, self.width + 2)] * max(size - len(self.entries), 0)
+        return Array(self.entries + padding)[phase]
 
     def drive(self, m, read) -> None:
         """`count`, `nonempty`, `several` and their `ahead_` twins of an EventSource `read`
         (0 outside phases 1 .. phases)."""
         for phase, prefix in ((read.phase, ""), (read.ahead, "ahead_")):
-            inside = (phase >= 1) & (phase <= self.phases)
             entry = Signal(self.width + 2, name=f"{prefix}entry")
-            m.d.comb += entry.eq(Mux(inside, self.entries[phase], 0))
+            m.d.comb += entry.eq(self.lookup(phase))
             count = "ahead_count" if prefix else "count"
             m.d.comb += [getattr(read, count).eq(entry[:self.width]),
                          getattr(read, f"{prefix}nonempty").eq(entry[self.width]),

@@ -28,13 +28,13 @@ Pipeline (every stage ends in a register, so no path crosses two of them):
               the state); the state registered
     B1        the cores update the state; state written back
     C         spikes leave, one per cycle (hidden), or the lanes' argmax tree (output,
-              one register level per tree level) and the running best
+              one register level per tree level) and the running best (`hdl.stage_c`)
 
 State hazards: an op in B1 writes at the end of its cycle. The op right behind it (in P)
 read the state RAM a cycle too early, so it registers B1's result instead of the RAM's
 data when both address the same word (`forward`: the mux sits at the end of B1's path,
-not at the start); the op two behind reads at the very edge of the write, which the read
-port's transparency covers.
+not at the start; only layers with one channel group need it); the op two behind reads
+at the very edge of the write, which the read port's transparency covers.
 """
 from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, wiring
@@ -47,6 +47,7 @@ from golden.roms import Rom, table_rom
 from .addressing import UnsupportedLayer, addressing_for  # noqa: F401  (re-exported)
 from .cores import Op
 from .events import EventSink, EventSource
+from .stage_c import argmax, emit_spikes
 from .spram import read_signature
 from .state_ram import StatePort, port_views
 
@@ -147,6 +148,10 @@ class LayerEngine(wiring.Component):
         # a_pos + 1 < count_now, kept in a register beside a_pos (no adder on the
         # sequencer's path)
         more_events, n_more_events = Signal(), Signal()
+        # a.cg == groups - 1, kept in a register beside a.cg (its compare was two of the
+        # LUTs before the sequencer's registers): n.cg is a.cg + 1 or 0
+        cg_last = Signal(init=groups == 1)
+        cg_next_last = Signal(init=groups == 1)     # the value when n.cg is 0
         stall = Signal()
         advance = ~stall
         # What the sequencer decides on, a phase's events (any? more than one?), comes as
@@ -214,8 +219,8 @@ class LayerEngine(wiring.Component):
         with m.If(row_end):
             m.d.comb += n.cg.eq(0)
             next_event()
-        with m.Elif(a.cg != groups - 1):
-            m.d.comb += n.cg.eq(a.cg + 1)
+        with m.Elif(~cg_last):
+            m.d.comb += [n.cg.eq(a.cg + 1), cg_next_last.eq(a.cg == groups - 2)]
         with m.Else():
             m.d.comb += n.cg.eq(0)
             with m.Switch(a.kind):
@@ -249,7 +254,8 @@ class LayerEngine(wiring.Component):
         m.d.comb += row_end.eq(address.row_end)
         is_add = address_stage.kind == Op.ADD
         with m.If(advance):
-            m.d.sync += [a.eq(n), a_pos.eq(n_pos), more_events.eq(n_more_events)]
+            m.d.sync += [a.eq(n), a_pos.eq(n_pos), more_events.eq(n_more_events),
+                         cg_last.eq(cg_next_last)]
         # Idle, every stage is empty (`done` waits for that): the stages and the phase
         # lookup move only while busy.
         with m.If(advance & busy):
@@ -296,21 +302,28 @@ class LayerEngine(wiring.Component):
         registered = {port: Signal(port.data.shape(), name=f"p_{name}") for port, name in
                       zip(reads, ("weight", "bias", "threshold"))}
         # The op right behind B1's (in P) read the state a cycle too early: when both
-        # address the same word, it takes B1's result instead, as it enters B1.
+        # address the same word, it takes B1's result instead, as it enters B1. That
+        # happens only with one group per site: the channel group is every pass's
+        # innermost count, so two ops in a row differ in it (and so in their word) when
+        # there are more; then no forwarding mux sits at the end of B1's update.
         state_in = Signal(state_shape, name="b1_state")
         writes = b1.valid & (b1.kind != Op.READ)
-        forward = writes & (state_address["p"] == state_address["b1"])
+        state_next = state_read.data
+        if groups == 1:
+            forward = writes & (state_address["p"] == state_address["b1"])
+            state_next = Mux(forward, state_write.data, state_read.data)
         with m.If(advance):
             m.d.sync += [state_address["p"].eq(state_read.addr),
                          state_address["b1"].eq(state_address["p"]),
-                         state_in.eq(Mux(forward, state_write.data, state_read.data))]
+                         state_in.eq(state_next)]
             m.d.sync += [value.eq(port.data) for port, value in registered.items()]
         m.d.comb += [state_write.addr.eq(state_address["b1"]), state_write.en.eq(writes)]
 
         with m.If(~busy & self.start):
             m.d.sync += [busy.eq(1), a.valid.eq(1), a.kind.eq(Op.STEP), a.phase.eq(1),
                          lookup_phase.eq(1),
-                         a.site.eq(0), a.cg.eq(0), a.entry.eq(0), a_pos.eq(0)]
+                         a.site.eq(0), a.cg.eq(0), a.entry.eq(0), a_pos.eq(0),
+                         cg_last.eq(groups == 1)]
         in_flight = self.stage_b(m, p, b1, advance, state_in, state_write,
                                  registered[bias_read], registered[weight_read],
                                  registered[threshold_read] if hidden else None, busy, stall)
@@ -371,102 +384,7 @@ class LayerEngine(wiring.Component):
                 m.d.sync += enabled.eq(enable)
             readouts.append((core.readout, enabled))
         if hidden:
-            return self.emit_spikes(m, b, advance, fire_mask, negative_mask, neuron_base,
-                                    busy, stall)
+            return emit_spikes(self, m, b, advance, fire_mask, negative_mask, neuron_base,
+                               busy, stall)
         m.d.comb += stall.eq(0)
-        return self.argmax(m, b, advance, readouts, neuron_base)
-
-    def emit_spikes(self, m, b, advance, fire_mask, negative_mask, neuron_base, busy, stall):
-        """Stage C: the fired lanes of one group leave one per cycle, lowest lane first.
-        More than one left holds the pipeline; the hold comes from C's registers only."""
-        lanes, schedule, sites = self.lanes, self.schedule, self.geometry.sites
-        remaining, negative = Signal(lanes), Signal(lanes)
-        event = self.spikes.events.payload
-        c_base, c_phase = Signal.like(neuron_base), Signal.like(event.phase)
-        lowest = Signal(lanes)
-        lane_index = Signal(range(max(lanes, 2)))
-        m.d.comb += lowest.eq(remaining & -remaining)
-        for lane in range(lanes):
-            with m.If(lowest[lane]):
-                m.d.comb += lane_index.eq(lane)
-        m.d.comb += [
-            stall.eq((remaining & ~lowest) != 0),
-            self.spikes.clear.eq(~busy & self.start),
-            self.spikes.events.valid.eq(remaining != 0),
-            event.neuron.eq(c_base + lane_index * sites),
-            event.sign.eq(negative.bit_select(lane_index, 1) if schedule.signed_spikes else 0),
-            event.phase.eq(c_phase),
-        ]
-        occupied = Signal(name="c_valid")   # an op is in C (spikes or not): one drain cycle
-        with m.If(advance):
-            m.d.sync += [occupied.eq(b.valid),
-                         remaining.eq(Mux(b.valid & (b.kind == Op.STEP), fire_mask, 0)),
-                         negative.eq(negative_mask), c_base.eq(neuron_base),
-                         c_phase.eq(b.phase - schedule.emit_offset)]
-        with m.Else():
-            m.d.sync += remaining.eq(remaining & ~lowest)
-        return occupied
-
-    def argmax(self, m, b, advance, readouts, neuron_base):
-        """Stage C of the output layer: the READ op's lanes reduced to (value, index) by a
-        tree with one register level per tree level, then merged into the running best.
-        Left wins ties at every node (strict >), so the lowest neuron index wins overall."""
-        sites = self.geometry.sites
-        valid = Signal(name="c_valid")
-        nodes = []
-        for lane, (readout, enable) in enumerate(readouts):
-            # offset binary (the sign bit flipped): the compares are unsigned, the carry
-            # chain's carry out with no sign correction after it
-            width = len(readout)
-            value = Signal(width, name=f"c_value_{lane}")
-            index = Signal.like(self.result, name=f"c_index_{lane}")
-            present = Signal(name=f"c_present_{lane}")
-            m.d.sync += [value.eq(readout.as_unsigned() ^ (1 << (width - 1))),
-                         index.eq(neuron_base + lane * sites), present.eq(enable)]
-            nodes.append((value, index, present))
-        # the READ pass's first group starts the running best (not `start`, which comes
-        # from the layer before: kept off this path)
-        first = Signal(name="c_first")
-        m.d.sync += [valid.eq(b.valid & (b.kind == Op.READ)),
-                     first.eq((b.site == 0) & (b.cg == 0))]
-        valids, firsts = [valid], [first]
-
-        def better(left, right):
-            take = right[2] & (~left[2] | (right[0] > left[0]))
-            return (Mux(take, right[0], left[0]), Mux(take, right[1], left[1]),
-                    left[2] | right[2])
-
-        level = 0
-        while len(nodes) > 1:
-            level += 1
-            merged = []
-            for pair in range(0, len(nodes), 2):
-                if pair + 1 == len(nodes):
-                    result = nodes[pair]
-                else:
-                    result = better(nodes[pair], nodes[pair + 1])
-                registers = (Signal(nodes[0][0].shape(), name=f"tree{level}_value_{pair // 2}"),
-                             Signal.like(self.result, name=f"tree{level}_index_{pair // 2}"),
-                             Signal(name=f"tree{level}_present_{pair // 2}"))
-                m.d.sync += [register.eq(value) for register, value in zip(registers, result)]
-                merged.append(registers)
-            nodes = merged
-            stage_valid, stage_first = (Signal(name=f"tree{level}_{what}")
-                                        for what in ("valid", "first"))
-            m.d.sync += [stage_valid.eq(valids[-1]), stage_first.eq(firsts[-1])]
-            valids.append(stage_valid)
-            firsts.append(stage_first)
-        # Every READ op has lane 0 (a group's first lane always holds a neuron), so the
-        # tree's result is always present: the running best takes it on the first group or
-        # when strictly greater, one compare into the registers' enable (the loop that
-        # limits the clock where the tree is short).
-        value, index, _ = nodes[0]
-        best_value = Signal(value.shape(), name="best_value")
-        best_index = Signal.like(self.result, name="best_index")
-        with m.If(valids[-1] & (firsts[-1] | (value > best_value))):
-            m.d.sync += [best_value.eq(value), best_index.eq(index)]
-        m.d.comb += self.result.eq(best_index)
-        in_flight = valids[0]
-        for stage_valid in valids[1:]:
-            in_flight = in_flight | stage_valid
-        return in_flight
+        return argmax(self, m, b, advance, readouts, neuron_base)

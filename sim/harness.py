@@ -7,7 +7,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hdl.cores import Op
+from hdl.cores import STEP_FLAGS, Op
 
 
 class NeuronHarness(wiring.Component):
@@ -18,11 +18,7 @@ class NeuronHarness(wiring.Component):
         super().__init__({
             "apply": In(1),
             "op": In(Op),
-            "first": In(1),
-            "compare": In(1),
-            "window_start": In(1),
-            "settle": In(1),
-            "last": In(1),
+            **{flag: In(1) for flag in STEP_FLAGS},
             "weight": In(ports["weight"].shape),
             "bias": In(ports["bias"].shape),
             "threshold": In(ports["threshold"].shape),
@@ -35,10 +31,8 @@ class NeuronHarness(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.core = core = self.core
-        m.d.comb += [core.op.eq(self.op), core.first.eq(self.first),
-                     core.compare.eq(self.compare), core.window_start.eq(self.window_start),
-                     core.settle.eq(self.settle),
-                     core.last.eq(self.last), core.enable.eq(1),
+        m.d.comb += [getattr(core, flag).eq(getattr(self, flag)) for flag in STEP_FLAGS]
+        m.d.comb += [core.op.eq(self.op), core.enable.eq(1),
                      core.operands.eq(core.prepared),   # P and B1 in one cycle here
                      core.state.eq(self.state), core.weight.eq(self.weight),
                      core.bias.eq(self.bias), core.threshold.eq(self.threshold),

@@ -19,9 +19,8 @@ the next crosses more than one wide carry chain (issue: timing on real FPGAs):
   its flags, `weight`, `bias`, `threshold` (and `enable`) into the core's `prepared`
   operands (`operand_layout(params)`): addends such as bias - θ, decoded op flags;
 - B1 (`update(m)`): the state update from the registered `operands` and `state`: one
-  carry chain (several side by side) and the muxes that choose among their results (the
-  phase core's Q·v is one adder per set bit of Q's numerator beyond the first: one at
-  the default Q = 1.25).
+  carry chain (several side by side) and the muxes that choose among their results, or
+  (the phase core) one adder whose inputs the registered operands choose.
 
 The engine registers `prepared` into `operands` between P and B1; a single-neuron harness
 connects them directly. A core module provides `state_layout(params)` (the per-neuron
@@ -49,15 +48,14 @@ class Op(enum.Enum, shape=2):
     READ = 2
 
 
+STEP_FLAGS = ("first", "compare", "window_start", "settle", "last")   # one bit each, with STEP
+
+
 def core_members(params, layout, operand_layout, readout_width: int) -> dict:
     """The ports every core has (see above), sized from its neuron parameters."""
     return {
         "op": In(Op),
-        "first": In(1),
-        "compare": In(1),
-        "window_start": In(1),
-        "settle": In(1),
-        "last": In(1),
+        **{flag: In(1) for flag in STEP_FLAGS},
         "enable": In(1),
         "state": In(layout),
         "weight": In(signed(params.weight_width)),

@@ -10,9 +10,10 @@ Mirrors `golden/codings/phase.py` (same names: potential, fired, threshold, bias
 
 The compare of STEP looks at the potential *before* scaling: the engine issues the STEP
 of phase k+1 right after the synaptic events of phase k, so one pass serves both.
-Q_in·x is `(x·num) >> frac` built from shifts and adds (no multiplier).
+Q_in·x is `(x·num) >> frac` built from shifts and adds (no multiplier); the update takes
+it as x + (Q_in − 1)·x (`q_rest`), so that every op is one addition to the potential.
 """
-from amaranth.hdl import Mux, signed
+from amaranth.hdl import Mux, Signal, signed
 from amaranth.lib import data
 
 from golden.codings.phase import FixedQ, NeuronParams
@@ -27,19 +28,32 @@ def state_layout(params: NeuronParams) -> data.StructLayout:
 def q_multiply(value, q: FixedQ):
     """(value·num) >> frac as a sum of shifted copies: the hardware form of Q·v."""
     terms = [value << bit for bit in range(q.num.bit_length()) if (q.num >> bit) & 1]
+    if not terms:
+        return 0
     total = terms[0]
     for term in terms[1:]:
         total = total + term
     return total >> q.frac
 
 
+def q_rest(q: FixedQ) -> FixedQ:
+    """R = Q − 1 for Q ≥ 1 (every Q here: the input base is 2, `Params` keeps Q in
+    (1, 2]): Q·v = v + (v·r) >> frac exactly, since v·2^frac is a multiple of 2^frac.
+    At the default Q = 1.25, R·v is v >> 2: wiring, no adder."""
+    assert q.num >= 1 << q.frac, f"Q = {q.value} < 1"
+    return FixedQ(q.num - (1 << q.frac), q.frac)
+
+
 def operand_layout(params: NeuronParams) -> data.StructLayout:
+    width = params.potential_width
     return data.StructLayout({
-        "addend": signed(params.weight_width + params.guard_bits),   # ADD: weight << g
-        "first_value": signed(params.potential_width),   # first STEP: Q_in·bias
+        # what the adder adds to the potential unless `scale`: ADD: weight << g; the first
+        # STEP: Q_in·bias (its potential input is 0 then)
+        "addend": signed(width),
         # -(Θ + 1): potential > Θ is the sign of potential + this, one carry chain
         "not_threshold": signed(params.threshold_width + 1),
-        "add": 1, "step": 1, "first": 1,
+        "scale": 1,         # STEP after the first: the adder adds R·potential (q_rest)
+        "first": 1,         # the first STEP: the adder's other input is 0, not the potential
         "may_fire": 1,      # STEP with `compare`, on an enabled lane
     })
 
@@ -49,29 +63,33 @@ class NeuronCore(NeuronCoreBase):
     operand_layout = staticmethod(operand_layout)
 
     def prepare(self, m) -> None:
-        p, step = self.params, self.op == Op.STEP
+        p, step, add = self.params, self.op == Op.STEP, self.op == Op.ADD
+        first = step & self.first
         m.d.comb += [
-            self.prepared.addend.eq(self.weight << p.guard_bits),
-            self.prepared.first_value.eq(q_multiply(self.bias, p.q_in)),
+            self.prepared.addend.eq(Mux(add, self.weight << p.guard_bits,
+                                        q_multiply(self.bias, p.q_in))),
             self.prepared.not_threshold.eq(-1 - self.threshold),
-            self.prepared.add.eq(self.op == Op.ADD),
-            self.prepared.step.eq(step),
-            self.prepared.first.eq(step & self.first),
+            self.prepared.scale.eq(step & ~self.first),
+            self.prepared.first.eq(first),
             self.prepared.may_fire.eq(step & self.compare & self.enable),
         ]
 
     def update(self, m) -> None:
-        # Q_in·potential and potential + weight side by side; the op picks one. `fired` is
-        # one LUT after the compare (its carry chain's sign) for every op: `may_fire` is 0
-        # outside STEP, `first` (the first STEP) clears it.
+        # One adder for every op, its inputs chosen from registered flags (one LUT before
+        # the carry chain) and nothing after it: the engine's forwarding mux follows the
+        # sum directly (the loop state → adder → state is the iCE40's slowest path).
+        #   ADD: potential + weight << g; first STEP: 0 + Q_in·bias; STEP: potential + R·potential
+        # `fired` is one LUT after the compare (its carry chain's sign) for every op:
+        # `may_fire` is 0 outside STEP, `first` (the first STEP) clears it.
         p, operands = self.params, self.operands
         potential, fired = self.state.potential, self.state.fired
         above = ~(potential + operands.not_threshold)[-1]
         m.d.comb += [self.next_state.fired.eq(~operands.first &
                                               (fired | (operands.may_fire & above))),
                      self.fire.eq(operands.may_fire & ~fired & above)]
-        with m.If(operands.step):
-            m.d.comb += self.next_state.potential.eq(
-                Mux(operands.first, operands.first_value, q_multiply(potential, p.q_in)))
-        with m.If(operands.add):
-            m.d.comb += self.next_state.potential.eq(potential + operands.addend)
+        scaled = q_multiply(potential, q_rest(p.q_in))
+        kept = Signal(signed(p.potential_width), name="kept")
+        other = Signal(signed(p.potential_width), name="other")
+        m.d.comb += [kept.eq(Mux(operands.first, 0, potential)),
+                     other.eq(Mux(operands.scale, scaled, operands.addend)),
+                     self.next_state.potential.eq(kept + other)]
