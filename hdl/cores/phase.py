@@ -28,8 +28,6 @@ def state_layout(params: NeuronParams) -> data.StructLayout:
 def q_multiply(value, q: FixedQ):
     """(value·num) >> frac as a sum of shifted copies: the hardware form of Q·v."""
     terms = [value << bit for bit in range(q.num.bit_length()) if (q.num >> bit) & 1]
-    if not terms:
-        return 0
     total = terms[0]
     for term in terms[1:]:
         total = total + term
@@ -37,10 +35,10 @@ def q_multiply(value, q: FixedQ):
 
 
 def q_rest(q: FixedQ) -> FixedQ:
-    """R = Q − 1 for Q ≥ 1 (every Q here: the input base is 2, `Params` keeps Q in
+    """R = Q − 1 for Q > 1 (every Q here: the input base is 2, `Params` keeps Q in
     (1, 2]): Q·v = v + (v·r) >> frac exactly, since v·2^frac is a multiple of 2^frac.
     At the default Q = 1.25, R·v is v >> 2: wiring, no adder."""
-    assert q.num >= 1 << q.frac, f"Q = {q.value} < 1"
+    assert q.num > 1 << q.frac, f"Q = {q.value} is not above 1"
     return FixedQ(q.num - (1 << q.frac), q.frac)
 
 
@@ -76,8 +74,8 @@ class NeuronCore(NeuronCoreBase):
 
     def update(self, m) -> None:
         # One adder for every op, its inputs chosen from registered flags (one LUT before
-        # the carry chain) and nothing after it: the engine's forwarding mux follows the
-        # sum directly (the loop state → adder → state is the iCE40's slowest path).
+        # the carry chain) and nothing after it but the engine's forwarding mux, where a
+        # layer has one (the loop state → adder → state was the iCE40's slowest path).
         #   ADD: potential + weight << g; first STEP: 0 + Q_in·bias; STEP: potential + R·potential
         # `fired` is one LUT after the compare (its carry chain's sign) for every op:
         # `may_fire` is 0 outside STEP, `first` (the first STEP) clears it.
