@@ -8,6 +8,7 @@ flip-flops, and the rest block RAMs. `check_fit(top, board)` adds them up and ra
 `DoesNotFit` when the device has too few. An estimate, meant as an upper one: it drops a
 ROM's constant bit lanes as Yosys' `opt_mem` does, but not read bits the logic never uses.
 """
+import functools
 import math
 from typing import NamedTuple
 
@@ -154,6 +155,28 @@ def memory_blocks(memory: DesignMemory, family: str) -> tuple[str, float]:
     return choice
 
 
+def event_word_parts(family: str, width: int, depth: int) -> tuple[int, ...]:
+    """How a spike buffer of `depth` events of `width` bits takes the fewest block RAMs of
+    `family`: whole, or split at one bit into two memories (`hdl.events.EventBuffer`'s
+    `parts`), as `memory_blocks` prices them. Block RAM widths go in nines on the XC7 and
+    the ECP5 (9, 18, 36 with parity) and in powers of two on the iCE40, so a 12-bit word
+    over 44,928 events takes 16.5 RAMB36 whole and 15.5 as 3 + 9 bits. Only splits whose
+    parts both stay in block RAM: this packs block RAM, it does not trade it for LUTs."""
+    def blocks(part: int) -> float:
+        return memory_blocks(DesignMemory("events", part, depth, writes=1), family)[1]
+
+    best, parts = blocks(width), (width,)
+    for low in range(1, width):
+        low_blocks, high_blocks = blocks(low), blocks(width - low)
+        if low_blocks and high_blocks and low_blocks + high_blocks < best:
+            best, parts = low_blocks + high_blocks, (low, width - low)
+    return parts
+
+
+# one function per family, so that a memory plan compares equal to itself
+EVENT_PARTS = {family: functools.partial(event_word_parts, family) for family in FAMILIES}
+
+
 def check_fit(top, board_name: str, lanes: int | None = None, label: str | None = None) -> dict:
     """{"block_ram": {needed, available, unit, per_memory}} for `board_name`, or `DoesNotFit`."""
     board = BOARDS[board_name]
@@ -224,8 +247,9 @@ def plan_words(input_banks: int, shared_state: bool) -> tuple[str, str]:
 
 def fit_memories(top, make_top, board_name: str, weights_in: str = "auto",
                  memory: str = "auto", label: str | None = None):
-    """`top` (built with the FAST plan, weights in block RAM) or the top
-    `make_top(spram_layers, **plan)` makes, so that the design fits the board's block RAM:
+    """The top `make_top(spram_layers, **plan)` makes (`plan`: `SnnTop`'s input_banks,
+    shared_state and event_parts) so that the design fits the board's block RAM (`top`,
+    built with the FAST plan and weights in block RAM, names the lanes; it is replaced):
     the memory plans of `memory_steps` in turn, then (`weights_in`): "block-ram" keeps the
     weight tables there; "spram" puts every layer's in the UP5K's SPRAMs; "auto" moves the
     largest ones there, one layer at a time, until it fits. DoesNotFit (with the figures)
@@ -246,13 +270,13 @@ def fit_memories(top, make_top, board_name: str, weights_in: str = "auto",
     steps = memory_steps(board, memory)
     tries = ([(placements[0], plan) for plan in steps]
              + [(layers, steps[-1]) for layers in placements[1:]])
-    if tries[0] != ((), FAST):
-        for unused in [top, *top.engines]:   # replaced, never elaborated: no warning
-            unused._MustUse__silence = True
+    # the spike buffers' words split as the board's block RAMs take them best
+    parts = EVENT_PARTS[board["family"]]
+    for unused in [top, *top.engines]:       # replaced, never elaborated: no warning
+        unused._MustUse__silence = True
     first = None
     for layers, plan in tries:
-        if (layers, plan) != ((), FAST):
-            top = _spram_top(make_top, layers, plan, label, first)
+        top = _spram_top(make_top, layers, {**plan, "event_parts": parts}, label, first)
         try:
             check_fit(top, board_name, label=label)
             return top

@@ -156,6 +156,7 @@ def program(build_dir: Path, board: str) -> None:
 
 def simulated_board(build_dir: Path, report: dict, network, scratch: Path):
     """`--port sim`: the build's board top on Verilator (its lanes, its board clock)."""
+    from boards.fit import BOARDS as FPGAS, EVENT_PARTS
     from hdl.export import build_top
     from sim.serial_board import SimulatedBoard
     clock_mhz = report.get("resources", {}).get("clock_mhz")
@@ -166,9 +167,11 @@ def simulated_board(build_dir: Path, report: dict, network, scratch: Path):
     print(f"--port sim: Verilating the {report['board']} board top at {clock_mhz:g} MHz "
           "(takes a minute)", file=sys.stderr, flush=True)
     plan = report.get("memory_plan") or {}
+    family = FPGAS[report["board"]]["family"] if report.get("board") in FPGAS else None
     top = build_top(network, lanes, report.get("spram_layers", ()),
                     input_banks=plan.get("input_banks", 2),
-                    shared_state=plan.get("shared_state_ram", False))
+                    shared_state=plan.get("shared_state_ram", False),
+                    event_parts=EVENT_PARTS.get(family))   # as boards.fit.fit_memories built it
     return SimulatedBoard(top, clock_mhz * 1e6, scratch)
 
 

@@ -85,14 +85,18 @@ class Bundled:
 # The codings' defaults were chosen on the 8x8 digits networks; on the MNIST networks
 # three pairs missed their bound with them (2026-11-23: mnist-mlp tsc 91.7 % against the
 # float 94.6 %; mnist-cnn rate 96.7 and tsc 95.9 against 98.4). Measured 2026-12-02/03:
-# - rate, mnist-cnn: the 99.5th percentile as the robust norm (97.9 %); T = 32 at the
-#   99.9th gives 98.0 % but doubles the first layer's spike buffer, which the Arty lacks.
+# - rate, mnist-cnn: T = 13 and the 98.5th percentile as the robust norm (97.3 %), so that
+#   it fits the Arty (49 of 50 BRAM36; its first layer's spike buffer holds 3,456 neurons
+#   x T events): T = 16 at the 99.5th gave 97.9 % but needs 53.5, T = 14 at the 99th
+#   97.3 % with no block to spare (50), T = 13 at the 99th 96.9 %, T = 12 at the 98.5th
+#   96.7 %.
 # - tsc, mnist-mlp: N = 32 steps (93.2 %; N = 12 / 16 gave 92.2 / 92.3 %; α below the
 #   searched grid, more runs or wider weights did not help).
 # - tsc, mnist-cnn: Robust Norm, the 99.9th percentile, as rate's default (97.9 %; the
 #   99.99th and 99.5th gave 97.9 / 98.2 %; Max Norm at N = 12 / 16 gave 94.6 / 94.5 %).
 MNIST_DEFAULTS = {"mnist-mlp": {"tsc": {"T": 32}},
-                  "mnist-cnn": {"rate": {"percentile": 99.5}, "tsc": {"percentile": 99.9}}}
+                  "mnist-cnn": {"rate": {"T": 13, "percentile": 98.5},
+                                "tsc": {"percentile": 99.9}}}
 
 
 NETWORKS = {

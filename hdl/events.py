@@ -118,12 +118,23 @@ class EventBuffer(wiring.Component):
     event keeps its sign bit next to the neuron index. The start address of the read
     phase is registered (off the read address path): a reader sets `phase` at least one
     cycle before it reads at it, as a layer engine does (every phase begins with a STEP
-    pass) and the max pooling units do (a setup cycle, or a phase set during DRAIN)."""
+    pass) and the max pooling units do (a setup cycle, or a phase set during DRAIN).
+
+    `parts`: a function (word width, depth) → the widths of the memories the words are
+    split over, low bits first (one address, one enable: the same reads in the same
+    cycles). A board's block RAMs take some widths better than others: on the XC7 a
+    12-bit word over 44,928 events takes 16.5 RAMB36 whole and 15.5 as 3 + 9 bits
+    (`boards.fit.event_word_parts`). None: one memory."""
 
     def __init__(self, capacity: int, n_neurons: int, phases: int, max_phase: int,
-                 signed: bool = False):
+                 signed: bool = False, parts=None):
         self.capacity, self.n_neurons, self.phases = capacity, n_neurons, phases
         self.signed = signed
+        width = (max(n_neurons, 2) - 1).bit_length() + int(signed)
+        self.part_widths = tuple(parts(width, max(capacity, 2))) if parts else (width,)
+        if sum(self.part_widths) != width or min(self.part_widths) < 1:
+            raise ValueError(f"EventBuffer: parts {self.part_widths} do not split a "
+                             f"{width}-bit event word")
         super().__init__({
             "write": In(EventSink(n_neurons, phases)),
             "read": In(EventSource(n_neurons, phases, max_phase)),
@@ -133,19 +144,23 @@ class EventBuffer(wiring.Component):
         m = Module()
         n, phases, capacity = self.n_neurons, self.phases, self.capacity
         index_bits = (max(n, 2) - 1).bit_length()
-        m.submodules.events = events = Memory(shape=index_bits + int(self.signed),
-                                              depth=max(capacity, 2), init=[])
+        memories = [Memory(shape=width, depth=max(capacity, 2), init=[])
+                    for width in self.part_widths]
+        for number, memory in enumerate(memories):
+            m.submodules["events" if len(memories) == 1 else f"events_{number}"] = memory
         counts = PhaseCounts(n, phases)
         starts = Array(Signal(range(max(capacity, 2)), name=f"start_{t}")
                        for t in range(phases + 1))
         write_ptr = Signal(range(capacity + 1))
 
-        writer = events.write_port()
         event, valid = self.write.events.payload, self.write.events.valid
-        entry = event.neuron
-        if self.signed:
-            entry = event.neuron | (event.sign << index_bits)
-        m.d.comb += [writer.addr.eq(write_ptr), writer.data.eq(entry), writer.en.eq(valid)]
+        entry = Cat(event.neuron[:index_bits], event.sign) if self.signed else event.neuron
+        writers = [memory.write_port() for memory in memories]
+        low = 0
+        for writer, width in zip(writers, self.part_widths):
+            m.d.comb += [writer.addr.eq(write_ptr), writer.data.eq(entry[low:low + width]),
+                         writer.en.eq(valid)]
+            low += width
         # Spikes arrive in phase order: a phase begins where the written phase changes. The
         # running count of that phase is kept apart, so no per-phase mux is on this path.
         last_phase = Signal.like(event.phase)
@@ -162,14 +177,14 @@ class EventBuffer(wiring.Component):
             with m.If(begins):
                 m.d.sync += starts[event.phase].eq(write_ptr)
 
-        reader = events.read_port()
+        readers = [memory.read_port() for memory in memories]
         base = Signal.like(write_ptr)
         m.d.sync += base.eq(starts[self.read.phase])
         counts.drive(m, self.read)
-        m.d.comb += [
-            reader.addr.eq(base + self.read.read_pos),
-            reader.en.eq(self.read.read_en),
-            self.read.index.eq(reader.data[:index_bits]),
-            self.read.sign.eq(reader.data[index_bits] if self.signed else 0),
-        ]
+        for reader in readers:
+            m.d.comb += [reader.addr.eq(base + self.read.read_pos),
+                         reader.en.eq(self.read.read_en)]
+        data = Cat(reader.data for reader in readers)
+        m.d.comb += [self.read.index.eq(data[:index_bits]),
+                     self.read.sign.eq(data[index_bits] if self.signed else 0)]
         return m

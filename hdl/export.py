@@ -39,9 +39,10 @@ def relative_plan(plan):
 
 
 def build_top(network, lanes: int, spram_layers=(), input_banks: int = 2,
-              shared_state: bool = False) -> SnnTop:
+              shared_state: bool = False, event_parts=None) -> SnnTop:
     return SnnTop(network, get_coding(network.coding).core, lanes=lanes,
-                  spram_layers=spram_layers, input_banks=input_banks, shared_state=shared_state)
+                  spram_layers=spram_layers, input_banks=input_banks, shared_state=shared_state,
+                  event_parts=event_parts)
 
 
 def top_verilog(top: SnnTop) -> str:
@@ -49,6 +50,6 @@ def top_verilog(top: SnnTop) -> str:
 
 
 def snn_top_verilog(network, lanes: int, spram_layers=(), **memory_plan) -> tuple[str, SnnTop]:
-    """`memory_plan`: `SnnTop`'s input_banks, shared_state."""
+    """`memory_plan`: `SnnTop`'s input_banks, shared_state, event_parts."""
     top = build_top(network, lanes, spram_layers, **memory_plan)
     return top_verilog(top), top

@@ -40,12 +40,16 @@ class SnnTop(wiring.Component):
     are ROMs initialised by the bitstream. `input_banks`: 2 loads the next image while the
     layers run the current one (`hdl.input_store`), 1 halves the input store's memory and
     loads only between images. `shared_state`: every
-    layer's neuron states in one RAM (`hdl.state_ram`), where block RAMs are small."""
+    layer's neuron states in one RAM (`hdl.state_ram`), where block RAMs are small.
+    `event_parts`: how the spike buffers split their words over memories (`EventBuffer`'s
+    `parts`; a board's choice, `boards.fit.event_word_parts`), None: one memory each."""
 
     def __init__(self, network, core_module, lanes: int | list[int] = 4,
-                 spram_layers=(), input_banks: int = 2, shared_state: bool = False):
+                 spram_layers=(), input_banks: int = 2, shared_state: bool = False,
+                 event_parts=None):
         self.network, self.core_module = network, core_module
         self.input_banks, self.shared_state = input_banks, shared_state
+        self.event_parts = event_parts
         self.max_pool_rule = get_coding(network.coding).golden.MAX_POOL
         layers = network.layers
         # Built here, not in elaborate: a layer the RTL cannot run raises UnsupportedLayer
@@ -121,7 +125,7 @@ class SnnTop(wiring.Component):
             buffer = EventBuffer(producer.layer.n_out * schedule.max_spikes_per_neuron,
                                  producer.layer.n_out, phases,
                                  phases if pool_index is not None else consumer.last_step,
-                                 signed=signed)
+                                 signed=signed, parts=self.event_parts)
             m.submodules[f"{producer.name}_spikes"] = buffer
             wiring.connect(m, producer.spikes, buffer.write)
             if streaming:
@@ -144,7 +148,7 @@ class SnnTop(wiring.Component):
             per_window = max(schedule.max_spikes_per_neuron,
                              phases if self.max_pool_rule.integrate else 0)
             pooled = EventBuffer(windows * per_window, windows, phases, consumer.last_step,
-                                 signed=signed)
+                                 signed=signed, parts=self.event_parts)
             m.submodules[f"{consumer.name}_pool"] = pool
             m.submodules[f"{consumer.name}_pooled_spikes"] = pooled
             wiring.connect(m, pool.events, buffer.read)

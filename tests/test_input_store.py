@@ -4,7 +4,7 @@ of both: latency, load time and the back-to-back schedule."""
 import numpy as np
 import pytest
 
-from boards.fit import check_fit
+from boards.fit import check_fit, design_memories
 from golden.cycles import inference_cycles, input_writes_per_pixel, stream_schedule
 from hdl.export import build_top
 from tests.rtl_helpers import amaranth_stream, amaranth_vs_golden
@@ -90,6 +90,26 @@ def test_the_layers_share_one_state_ram_bit_exact(make_network, split):
     estimate = check_fit(build_top(network, 2, shared_state=True), "ulx3s")["block_ram"]
     names = [m["name"] for m in estimate["per_memory"]]
     assert "state_ram.memory" in names and not any(n.endswith(".state") for n in names)
+
+
+def test_spike_buffer_words_over_two_memories_bit_exact(make_network, split):
+    """A board's `event_parts` (boards.fit.event_word_parts) splits each spike buffer's
+    words over two memories: spikes (their signs too: tsc), classes and cycles as golden."""
+    def parts(width, depth):
+        return (2, width - 2)
+    network = make_network("tsc")
+    amaranth_vs_golden(network, split.test_pixels[:2], 2, event_parts=parts)
+    names = [m.name for m in design_memories(build_top(network, 2, event_parts=parts))]
+    assert {"layer1_spikes.events_0", "layer1_spikes.events_1"} <= set(names)
+
+
+@pytest.mark.slow
+def test_spike_buffer_words_split_on_a_max_pooling_cnn():
+    from flows.common import coding_params, convert_bundled
+    _, cnn_split, network = convert_bundled("rate", coding_params("rate", {}),
+                                            network_name="digits-cnn-maxpool")
+    amaranth_vs_golden(network, cnn_split.test_pixels[:2], 4,
+                       event_parts=lambda width, depth: (1, width - 1))
 
 
 @pytest.mark.slow

@@ -37,7 +37,8 @@ PAIRS = [(name, coding) for name in ("mnist-mlp", "mnist-cnn") for coding in sor
 
 
 # at each network's own defaults (golden.network.MNIST_DEFAULTS: mnist-mlp tsc N = 32,
-# mnist-cnn rate and tsc Robust Norm), measured 2026-12-03: every pair within its bound
+# mnist-cnn rate T = 13 and both Robust Norm percentiles), measured 2026-12-03: every pair
+# within its bound
 @pytest.mark.slow
 @pytest.mark.parametrize("name, coding", PAIRS)
 def test_mnist_accuracy_within_the_bound(name, coding):
@@ -53,12 +54,15 @@ def test_mnist_rtl_equals_golden_on_the_whole_test_split(name, coding, tmp_path)
 
 
 def test_a_bundled_network_s_own_defaults_yield_to_the_user_s_options():
-    """mnist-mlp runs tsc with N = 32 and mnist-cnn rate with the 99.5th percentile unless
-    told otherwise; other networks and a user's model take the coding's defaults."""
+    """mnist-mlp runs tsc with N = 32 and mnist-cnn rate with T = 13 and the 98.5th
+    percentile unless told otherwise; other networks and a user's model take the coding's
+    defaults."""
     from flows.common import coding_params
     assert coding_params("tsc", {}, "mnist-mlp").T == 32
     assert coding_params("tsc", {"T": 8, "runs": None}, "mnist-mlp").T == 8
-    assert coding_params("rate", {}, "mnist-cnn").percentile == 99.5
+    assert (coding_params("rate", {}, "mnist-cnn").T,
+            coding_params("rate", {}, "mnist-cnn").percentile) == (13, 98.5)
+    assert coding_params("rate", {"T": 16}, "mnist-cnn").T == 16
     assert coding_params("rate", {"percentile": 99.9}, "mnist-cnn").percentile == 99.9
     assert coding_params("tsc", {}, "digits-mlp").T == coding_params("tsc", {}).T == 8
     assert coding_params("rate", {}, "my-model").percentile == 99.9
