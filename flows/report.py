@@ -72,17 +72,32 @@ def cycle_report(network, result, lanes: int, input_banks: int = 2) -> dict:
     }
 
 
+def accuracy_bound(coding: str, ann: float, snn: float) -> dict:
+    """The points the coding may lose against the float ANN (`ACCURACY_BOUND` of its golden
+    module: what the bundled networks meet) and, when this network loses more, the
+    parameters that usually win them back."""
+    golden = get_coding(coding).golden
+    bound = {"bound_points": golden.ACCURACY_BOUND}
+    if ann - snn > golden.ACCURACY_BOUND:
+        bound["outside_bound"] = (f"the SNN loses {ann - snn:.2f} points against the float "
+                                  f"ANN, more than {coding}'s {golden.ACCURACY_BOUND:g}: try "
+                                  f"{golden.ACCURACY_HINT}")
+    return bound
+
+
 def evaluate(network, ann_classes, split, lanes: int, layers=None,
              hardware: bool = True, input_banks: int = 2) -> dict:
     """Golden figures of the network; cycles only for a network the RTL runs (`hardware`).
     `ann_classes(pixels)` is the float model's classification, under its input contract."""
     result = network.simulate(split.test_pixels)
     summary = result.summary()
+    ann = percent(ann_classes(split.test_pixels), split.test_labels)
+    snn = percent(result.classes, split.test_labels)
     return {
         "accuracy": {
             "test_images": int(len(split.test_labels)),
-            "ann_float_percent": percent(ann_classes(split.test_pixels), split.test_labels),
-            "snn_golden_percent": percent(result.classes, split.test_labels),
+            "ann_float_percent": ann, "snn_golden_percent": snn,
+            **accuracy_bound(network.coding, ann, snn),
             **quantised_ann_check(network, result, split),
         },
         "spikes_per_inference": {
@@ -114,6 +129,8 @@ def print_summary(report: dict, out: Path) -> None:
           f"board={report['board']}")
     print(f"  accuracy   ANN {acc['ann_float_percent']:.2f} %   "
           f"SNN (golden) {acc['snn_golden_percent']:.2f} %   on {acc['test_images']} test images")
+    if "outside_bound" in acc:
+        print(f"  note       {acc['outside_bound']}")
     if "ann_quantised_percent" in acc:
         print(f"             quantised ANN {acc['ann_quantised_percent']:.2f} %, SNN differs from "
               f"it in {acc['snn_vs_quantised_ann_class_mismatches']} classes and "
