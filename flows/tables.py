@@ -3,12 +3,13 @@
 
 def resources_cells(res: dict) -> tuple[str, str, str, str, str]:
     """(LUT or LC, FF, BRAM, DSP, Fmax) as table cells."""
-    if "LUT" in res:
+    fmax = res.get("fmax_mhz")
+    if "LUT" in res:                       # Arty: Yosys synth_xilinx, Fmax from its ECP5 proxy
         bram = res["BRAM36"] + res["BRAM18"] / 2
-        return str(res["LUT"]), str(res["FF"]), f"{bram:g} (36 Kb)", str(res["DSP"]), "–"
+        return (str(res["LUT"]), str(res["FF"]), f"{bram:g} (36 Kb)", str(res["DSP"]),
+                f"{fmax:.1f} MHz (ECP5 proxy)" if fmax else "–")
     if "utilisation" in res:
         use = res["utilisation"]
-        fmax = res.get("fmax_mhz")
         if "TRELLIS_COMB" in use:          # ECP5 (ULX3S)
             return (f"{use['TRELLIS_COMB']['used']} LUT4",
                     str(use.get("TRELLIS_FF", {}).get("used", 0)),

@@ -106,3 +106,11 @@ def test_networks_table_puts_the_cnn_next_to_the_mlp(comparison, tmp_path, monke
     assert networks.main(["--board", "none", "--networks", "digits-cnn"]) == 2
     assert "run python -m flows.compare --network digits-cnn --board none" in \
         capsys.readouterr().err
+
+
+def test_resource_cells_give_the_arty_s_proxy_fmax():
+    """An Arty row (synth_xilinx figures) shows the Fmax its ECP5 timing proxy reached."""
+    from flows.tables import resources_cells
+    arty = {"LUT": 3234, "FF": 2608, "BRAM36": 5, "BRAM18": 47, "DSP": 2, "fmax_mhz": 68.0}
+    assert resources_cells(arty) == ("3234", "2608", "28.5 (36 Kb)", "2", "68.0 MHz (ECP5 proxy)")
+    assert resources_cells({**arty, "fmax_mhz": None})[4] == "–"
