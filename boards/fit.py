@@ -173,7 +173,7 @@ def event_word_parts(family: str, width: int, depth: int) -> tuple[int, ...]:
     return parts
 
 
-# one function per family, so that a memory plan compares equal to itself
+# `SnnTop`'s event_parts for a board of each family (boards.fit.fit_memories builds with it)
 EVENT_PARTS = {family: functools.partial(event_word_parts, family) for family in FAMILIES}
 
 

@@ -4,8 +4,11 @@ Adding a coding means adding `golden/codings/<name>.py`, `hdl/cores/<name>.py` a
 line here. A golden module provides `<Name>Params`, `convert(layers, calibration, params)`,
 a network with `simulate(pixels)` and `describe()`, `network_to_json`/`network_from_json`,
 and optionally `finetune(layers, calibration, split, params)` (its ANN side, run before
-`convert`) and `quantised_ann(network, pixels)` (an ANN the SNN must equal exactly). The
-core module provides the per-lane datapath used by the layer engine (`hdl/cores/`).
+`convert`) and `quantised_ann(network, pixels)` (an ANN the SNN must equal exactly), and
+`ACCURACY_BOUND`, the points its SNN may lose against the float ANN (what the bundled
+networks meet), with `ACCURACY_HINT`, the parameters to try when a network loses more (a
+build says so: `flows.report.accuracy_bound`). The core module provides the per-lane
+datapath used by the layer engine (`hdl/cores/`).
 """
 from dataclasses import dataclass
 from importlib import import_module

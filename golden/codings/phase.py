@@ -52,8 +52,6 @@ from .base import (  # noqa: F401
 )
 
 NAME = "phase"
-# Points the SNN may lose against the float ANN on the bundled networks (their tests); a
-# build that loses more says so, with the parameters that usually win them back.
 ACCURACY_BOUND = 1.0
 ACCURACY_HINT = "more phases (--T 24) or the base of least round-off (--Q auto)"
 MAX_POOL = BINARY_MAX_POOL       # docs/codings.md §6

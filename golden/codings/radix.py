@@ -42,8 +42,6 @@ from .bitserial import (  # noqa: F401
 from .bitserial import network_from_json as _from_json
 
 NAME = "radix"
-# Points the SNN may lose against the float ANN on the bundled networks (their tests); a
-# build that loses more says so, with the parameters that usually win them back.
 ACCURACY_BOUND = 1.0
 ACCURACY_HINT = "more bits (--T 8)"
 MAX_POOL = BINARY_MAX_POOL       # docs/codings.md §6

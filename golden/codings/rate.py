@@ -28,8 +28,6 @@ from .base import (COUNT_MAX_POOL, LayerShape, Schedule, SimResult, check_ints,
                    structure_from_json, structure_to_json)
 
 NAME = "rate"
-# Points the SNN may lose against the float ANN on the bundled networks (their tests); a
-# build that loses more says so, with the parameters that usually win them back.
 ACCURACY_BOUND = 1.5
 ACCURACY_HINT = "more steps (--T 32) or another robust-norm percentile (--percentile 99.5)"
 MAX_POOL = COUNT_MAX_POOL       # docs/codings.md §6

@@ -48,8 +48,6 @@ from .base import (TIME_ON_MAX_POOL, LayerShape, Schedule, SimResult, check_ints
                    structure_from_json, structure_to_json)
 
 NAME = "tsc"
-# Points the SNN may lose against the float ANN on the bundled networks (their tests); a
-# build that loses more says so, with the parameters that usually win them back.
 ACCURACY_BOUND = 1.5
 ACCURACY_HINT = ("more steps (--T 32) or Robust Norm (--percentile 99.9), as mnist-mlp "
                  "and mnist-cnn take")
