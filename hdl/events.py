@@ -130,7 +130,8 @@ class EventBuffer(wiring.Component):
                  signed: bool = False, parts=None):
         self.capacity, self.n_neurons, self.phases = capacity, n_neurons, phases
         self.signed = signed
-        width = (max(n_neurons, 2) - 1).bit_length() + int(signed)
+        self.index_bits = (max(n_neurons, 2) - 1).bit_length()
+        width = self.index_bits + int(signed)
         self.part_widths = tuple(parts(width, max(capacity, 2))) if parts else (width,)
         if sum(self.part_widths) != width or min(self.part_widths) < 1:
             raise ValueError(f"EventBuffer: parts {self.part_widths} do not split a "
@@ -143,7 +144,7 @@ class EventBuffer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n, phases, capacity = self.n_neurons, self.phases, self.capacity
-        index_bits = (max(n, 2) - 1).bit_length()
+        index_bits = self.index_bits
         memories = [Memory(shape=width, depth=max(capacity, 2), init=[])
                     for width in self.part_widths]
         for number, memory in enumerate(memories):
@@ -181,9 +182,10 @@ class EventBuffer(wiring.Component):
         base = Signal.like(write_ptr)
         m.d.sync += base.eq(starts[self.read.phase])
         counts.drive(m, self.read)
+        read_addr = Signal.like(write_ptr)
+        m.d.comb += read_addr.eq(base + self.read.read_pos)    # one adder for every part
         for reader in readers:
-            m.d.comb += [reader.addr.eq(base + self.read.read_pos),
-                         reader.en.eq(self.read.read_en)]
+            m.d.comb += [reader.addr.eq(read_addr), reader.en.eq(self.read.read_en)]
         data = Cat(reader.data for reader in readers)
         m.d.comb += [self.read.index.eq(data[:index_bits]),
                      self.read.sign.eq(data[index_bits] if self.signed else 0)]
