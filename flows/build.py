@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from boards import TARGETS
-from golden.codings import REGISTRY, get_coding
+from golden.codings import LARGE_INPUT, REGISTRY, get_coding, input_size_defaults
 from golden.network import DEFAULT_NETWORK, MNIST_DEFAULTS, network_names
 
 from .common import FlowError, Progress, run_flow
@@ -130,11 +130,15 @@ def true_or_false(text: str) -> bool:
 
 
 def own_defaults() -> str:
-    """The parameters bundled networks set for themselves, as options."""
-    said = [f"{name} runs {coding} with " + " ".join(
-        f"--{key.replace('_', '-')} {value}" for key, value in values.items())
-        for name, codings in MNIST_DEFAULTS.items() for coding, values in codings.items()]
-    return "; ".join(said) + " unless given otherwise"
+    """The parameters a network's input size and the bundled networks set, as options."""
+    def options(values: dict) -> str:
+        return " ".join(f"--{key.replace('_', '-')} {value}" for key, value in values.items())
+    large = [f"{coding} with {options(input_size_defaults(coding, LARGE_INPUT))}"
+             for coding in REGISTRY if input_size_defaults(coding, LARGE_INPUT)]
+    said = [f"{name} runs {coding} with {options(values)}"
+            for name, codings in MNIST_DEFAULTS.items() for coding, values in codings.items()]
+    return (f"a network of {LARGE_INPUT} or more inputs per image (bundled or --model) runs "
+            f"{', '.join(large)}; " + "; ".join(said) + " unless given otherwise")
 
 
 def params_fields() -> dict:

@@ -7,7 +7,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from golden.codings import get_coding
+from golden.codings import get_coding, input_size_defaults
 from golden.convert import ConversionError
 from golden.network import DEFAULT_NETWORK, NETWORKS, coding_defaults, load_bundled
 
@@ -33,13 +33,16 @@ def run_flow(flow, args) -> int:
     return 0
 
 
-def coding_params(coding_name: str, given: dict, network_name: str | None = None):
-    """The coding's parameter object from the options the user gave (None = default: the
-    bundled network's own where it sets one, `golden.network.MNIST_DEFAULTS`, else the
-    coding's)."""
+def coding_params(coding_name: str, given: dict, network_name: str | None = None,
+                  inputs: int | None = None):
+    """The coding's parameter object from the options the user gave (None = default: for
+    a bundled network `golden.network.coding_defaults`, its input size's and its own; for
+    a user's model of `inputs` values per image `golden.codings.input_size_defaults`; else
+    the coding's)."""
     coding = get_coding(coding_name)
     fields = {f.name for f in dataclasses.fields(coding.params)}
-    values = coding_defaults(network_name, coding_name)
+    values = (coding_defaults(network_name, coding_name) if network_name in NETWORKS
+              else input_size_defaults(coding_name, inputs))
     for name, value in given.items():
         if value is None:
             continue

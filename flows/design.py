@@ -297,15 +297,18 @@ def convert(model=None, data=None, coding: str = "phase", *, name: str | None = 
     try:
         bundled_name = (model or DEFAULT_NETWORK) if model is None or (
             isinstance(model, str) and model in NETWORKS) else None
+        # checked here, before any file is read; a user's model's defaults follow its size
         parameters = params if params is not None else coding_params(coding, options,
                                                                      bundled_name)
         return _convert(model, data, coding, name, input_mean, input_std, input_scale,
-                        parameters)
+                        parameters if params is not None or bundled_name else options)
     except (ConversionError, DataError) as error:
         raise FlowError(str(error)) from None
 
 
 def _convert(model, data, coding, name, input_mean, input_std, input_scale, parameters):
+    """`parameters`: the coding's parameter object, or for a user's model without one the
+    options given (its defaults depend on its input size: `coding_params`)."""
     if model is None or (isinstance(model, str) and model in NETWORKS):
         network_name = model or DEFAULT_NETWORK
         if any(v is not None for v in (input_mean, input_std, input_scale)):
@@ -339,6 +342,8 @@ def _convert(model, data, coding, name, input_mean, input_std, input_scale, para
 
         def float_classes(pixels):
             return ann_classes(float_model, pixels, contract, image_shape, shape)
+    if isinstance(parameters, dict):
+        parameters = coding_params(coding, parameters, inputs=int(np.prod(image_shape)))
     layers = fold_network(sequential)
     fold_input_contract(layers, contract, image_shape)
     calibration = calibrate(layers, pixels_to_input(split.train_pixels))

@@ -83,15 +83,14 @@ def _converted(network_name: str, source_json: str, coding: str, params_json: st
     """(split, integer network, its golden result on the test split, the float ANN's
     test accuracy), kept per worker process: points that differ only in lanes or board
     convert once. `source`: a user's model and data (`user_source`), or null."""
-    source = json.loads(source_json)
-    params = coding_params(coding, json.loads(params_json),
-                           network_name if source is None else None)
+    source, options = json.loads(source_json), json.loads(params_json)
     if source is None:
-        design = convert(network_name, coding=coding, params=params)
-    else:
+        design = convert(network_name, coding=coding,
+                         params=coding_params(coding, options, network_name))
+    else:          # a user's model: its defaults follow its input size (coding_params)
         design = convert(source["model"], source["data"], coding, name=network_name,
                          input_mean=source["input_mean"], input_std=source["input_std"],
-                         params=params)
+                         **options)
     split = design.split
     ann_percent = _percent(design.float_classes(split.test_pixels), split.test_labels)
     return split, design.network, design.network.simulate(split.test_pixels), ann_percent

@@ -106,6 +106,7 @@ def load_mnist_split() -> Split:
 
 
 DATASETS = {"digits": load_digits_split, "mnist": load_mnist_split}
+DATASET_INPUTS = {"digits": 64, "mnist": 784}        # values per image, without loading
 
 
 def image_shape_of(images: np.ndarray) -> tuple:

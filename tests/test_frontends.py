@@ -8,6 +8,7 @@ from torch.nn import functional as F
 
 from flows.common import FlowError
 from flows.design import convert
+from golden.codings import REGISTRY
 from golden.convert import ConversionError, fold_input_contract, fold_network, forward
 from golden.data import DataError, InputContract, load_mnist_split, load_npz, pixels_to_input
 from golden.frontends.onnx_graph import sequential_from_onnx
@@ -277,11 +278,15 @@ def test_user_onnx_mlp_builds_and_its_rtl_equals_golden(tmp_path, mnist, mnist_n
 @pytest.mark.parametrize("coding", ["deferred", "phase", "radix", "rate", "tsc"])
 @pytest.mark.parametrize("name", ["mnist-mlp", "mnist-cnn"])
 def test_user_onnx_networks_in_every_coding(name, coding, exporter, tmp_path, mnist_npz):
-    """Every coding builds the user's ONNX files, snn_top = golden on 20 images; the float
-    accuracy is the bundled network's (the same weights; its bounds: tests/test_mnist.py)."""
+    """Every coding builds the user's ONNX files at its defaults (those of a 784-input
+    model), snn_top = golden on 20 images; the float accuracy is the bundled network's
+    (the same weights); the SNN is within the coding's bound on the 1,000 test images."""
     report = run_cli(tmp_path, name, coding, EXPORTERS[exporter], mnist_npz, images=20)
     bundled = convert(name, coding="phase").accuracy()["ann_float_percent"]
     assert report["accuracy"]["ann_float_percent"] == bundled
+    assert "outside_bound" not in report["accuracy"]
+    assert bundled - report["accuracy"]["snn_golden_percent"] <= \
+        REGISTRY[coding].golden.ACCURACY_BOUND
 
 
 def test_compare_takes_a_user_model_and_data(tmp_path):

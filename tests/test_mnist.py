@@ -37,8 +37,8 @@ def test_mnist_rtl_equals_golden_on_a_sample(name, coding, tmp_path):
 PAIRS = [(name, coding) for name in ("mnist-mlp", "mnist-cnn") for coding in sorted(BOUNDS)]
 
 
-# at each network's own defaults (golden.network.MNIST_DEFAULTS: mnist-mlp tsc N = 32,
-# mnist-cnn rate T = 13 and both Robust Norm percentiles), measured 2026-12-03: every pair
+# at each network's defaults (golden.codings.input_size_defaults: rate and tsc Robust Norm;
+# golden.network.MNIST_DEFAULTS: mnist-cnn rate T = 13), measured 2026-12-03: every pair
 # within its bound
 @pytest.mark.slow
 @pytest.mark.parametrize("name, coding", PAIRS)
@@ -55,27 +55,52 @@ def test_mnist_rtl_equals_golden_on_the_whole_test_split(name, coding, tmp_path)
 
 
 def test_a_bundled_network_s_own_defaults_yield_to_the_user_s_options():
-    """mnist-mlp runs tsc with N = 32 and mnist-cnn rate with T = 13 and the 98.5th
-    percentile unless told otherwise; other networks and a user's model take the coding's
-    defaults."""
+    """mnist-cnn runs rate with T = 13 and the 98.5th percentile unless told otherwise;
+    the MNIST networks take their input size's defaults otherwise, the digits networks the
+    coding's."""
     from flows.common import coding_params
-    assert coding_params("tsc", {}, "mnist-mlp").T == 32
-    assert coding_params("tsc", {"T": 8, "runs": None}, "mnist-mlp").T == 8
     assert (coding_params("rate", {}, "mnist-cnn").T,
             coding_params("rate", {}, "mnist-cnn").percentile) == (13, 98.5)
     assert coding_params("rate", {"T": 16}, "mnist-cnn").T == 16
     assert coding_params("rate", {"percentile": 99.9}, "mnist-cnn").percentile == 99.9
+    assert coding_params("rate", {}, "mnist-mlp").percentile == 99.5
+    assert coding_params("tsc", {}, "mnist-mlp").percentile == 99.9
+    assert coding_params("tsc", {"percentile": 100.0}, "mnist-mlp").percentile == 100.0
+    assert coding_params("tsc", {}, "digits-mlp").percentile == 100.0
     assert coding_params("tsc", {}, "digits-mlp").T == coding_params("tsc", {}).T == 8
+
+
+def test_a_user_s_model_takes_the_defaults_of_its_input_size():
+    """From 784 values per image (28x28) rate and tsc take Robust Norm at the 99.5th and
+    99.9th percentile; a smaller model and the other codings take the dataclass defaults;
+    an option given wins."""
+    from flows.common import coding_params
+    assert coding_params("rate", {}, "my-model", inputs=784).percentile == 99.5
+    assert coding_params("tsc", {}, None, inputs=3 * 32 * 32).percentile == 99.9
+    assert coding_params("tsc", {"percentile": 100.0}, None, inputs=784).percentile == 100.0
+    assert coding_params("rate", {}, "my-model", inputs=64).percentile == 99.9
     assert coding_params("rate", {}, "my-model").percentile == 99.9
+    assert coding_params("phase", {}, None, inputs=784) == coding_params("phase", {})
+
+
+def test_a_user_s_module_takes_them_through_the_api():
+    """flows.design.convert on a module of 784 inputs: the network's params show them."""
+    import torch
+    from torch import nn
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(784, 16), nn.ReLU(), nn.Linear(16, 10)).eval()
+    design = convert(module, load_mnist_split(), coding="rate", T=4)
+    assert (design.network.params.T, design.network.params.percentile) == (4, 99.5)
+    assert design.network.describe()["params"]["percentile"] == 99.5
 
 
 def test_a_build_outside_its_coding_s_bound_says_what_to_try():
-    """A model of one's own takes the codings' defaults; where the SNN then loses more than
-    the coding's bound against the float ANN (tsc at N = 8 on an MNIST-size MLP: 91.7 %
+    """Where the SNN loses more than the coding's bound against the float ANN (tsc at
+    N = 8 under Max Norm on an MNIST-size MLP before the α search's tie-break: 91.7 %
     against 94.6 %), the report and the summary say so and name the parameters to try."""
     from flows.report import accuracy_bound
     outside = accuracy_bound("tsc", 94.6, 91.7)
     assert outside["bound_points"] == 1.5
     assert "loses 2.90 points" in outside["outside_bound"]
-    assert "--T 32" in outside["outside_bound"] and "--percentile 99.9" in outside["outside_bound"]
+    assert "--percentile 99.9" in outside["outside_bound"]
     assert accuracy_bound("phase", 98.4, 97.9) == {"bound_points": 1.0}

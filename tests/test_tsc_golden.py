@@ -6,7 +6,8 @@ import pytest
 
 from golden.codings.tsc import (ALPHA_GRID, NeuronParams, TscLayer, TscParams, convert,
                                 encode_pixels, max_spikes, network_from_json, network_to_json,
-                                neuron_trace, run_layer, spike_rate, switch_step)
+                                neuron_trace, output_fidelity, run_layer, spike_rate,
+                                switch_step)
 from golden.convert import ConversionError
 from golden.network import ann_accuracy
 from hdl.cores.tsc import _divide_by_pixel_max
@@ -226,10 +227,21 @@ def test_alpha_search_keeps_the_best_calibration_agreement(make_tsc_network):
     search = network.alpha_search
     assert set(search) == set(ALPHA_GRID)
     assert 0.8 in ALPHA_GRID and max(ALPHA_GRID) == 1.0        # the paper's α and the top
+    fidelity = network.alpha_fidelity
+    assert set(fidelity) == set(ALPHA_GRID)
     assert search[network.alpha] == max(search.values())
-    assert min(ALPHA_GRID, key=lambda a: (-search[a], a)) == network.alpha   # ties: lowest α
+    # ties: the output potentials closest to the float outputs, then the lowest α
+    assert min(ALPHA_GRID, key=lambda a: (-search[a], -fidelity[a], a)) == network.alpha
     explicit = make_tsc_network(alpha=0.5)
-    assert explicit.alpha == 0.5 and explicit.alpha_search == {}
+    assert explicit.alpha == 0.5 and explicit.alpha_search == explicit.alpha_fidelity == {}
+
+
+def test_output_fidelity_is_the_mean_correlation_with_the_float_outputs():
+    ann = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 0.0]])
+    assert output_fidelity(np.array([[10, 20, 30], [5, -10, 0]]), ann) == pytest.approx(1.0)
+    assert output_fidelity(np.array([[30, 20, 10], [5, -10, 0]]), ann) == pytest.approx(0.0)
+    # an image whose potentials are all equal follows nothing: 0, not a division by zero
+    assert output_fidelity(np.array([[7, 7, 7], [5, -10, 0]]), ann) == pytest.approx(0.5)
 
 
 def test_json_round_trip(make_tsc_network, split):

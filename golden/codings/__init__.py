@@ -7,7 +7,9 @@ and optionally `finetune(layers, calibration, split, params)` (its ANN side, run
 `convert`) and `quantised_ann(network, pixels)` (an ANN the SNN must equal exactly), and
 `ACCURACY_BOUND`, the points its SNN may lose against the float ANN (what the bundled
 networks meet), with `ACCURACY_HINT`, the parameters to try when a network loses more (a
-build says so: `flows.report.accuracy_bound`). The core module provides the per-lane
+build says so: `flows.report.accuracy_bound`), and optionally `LARGE_INPUT_DEFAULTS`, the
+parameters a user's model of MNIST size takes instead of the dataclass defaults
+(`input_size_defaults`). The core module provides the per-lane
 datapath used by the layer engine (`hdl/cores/`).
 """
 from dataclasses import dataclass
@@ -58,3 +60,18 @@ def convert_network(coding_name: str, layers, calibration, split, params):
     if hasattr(golden, "finetune"):
         layers = golden.finetune(layers, calibration, split, params)
     return golden.convert(layers, calibration, params), layers
+
+
+# Inputs per image (a 28x28 image) from which a user's model takes its coding's
+# LARGE_INPUT_DEFAULTS: the dataclass defaults were chosen on the 8x8 digits networks, and
+# on MNIST-size networks rate and tsc lose more than their bound with them
+# (bench.mnist_defaults measures the larger defaults on networks they were not chosen on).
+LARGE_INPUT = 784
+
+
+def input_size_defaults(coding_name: str, inputs: int | None) -> dict:
+    """The parameters a model of `inputs` values per image takes instead of the coding's
+    dataclass defaults: its `LARGE_INPUT_DEFAULTS` from LARGE_INPUT on, else none."""
+    if inputs is None or inputs < LARGE_INPUT:
+        return {}
+    return dict(getattr(get_coding(coding_name).golden, "LARGE_INPUT_DEFAULTS", {}))
