@@ -7,7 +7,8 @@ each as a user's model (`flows.design.convert(module, split)`, so at the default
 `golden.codings.large_input_defaults` gives a model of 784 or more inputs) in each coding,
 and prints the float ANN's and the golden SNN's accuracy on the 1,000 test images, the
 points lost and the coding's bound. The bundled mnist-mlp and mnist-cnn weights run the
-same way as a user's modules. Takes about an hour on two cores (tsc on the CNNs the most).
+same way as a user's modules. `--codings rate tsc` (the two with such defaults) took 35
+minutes on two cores, most of it tsc's α search on the CNNs; every coding takes longer.
 
     python -m bench.mnist_defaults [--networks lenet-max mlp-2x] [--codings tsc rate]
 """

@@ -78,8 +78,9 @@ def accuracy_bound(coding: str, ann: float, snn: float) -> dict:
     parameters that usually win them back."""
     golden = get_coding(coding).golden
     bound = {"bound_points": golden.ACCURACY_BOUND}
-    if ann - snn > golden.ACCURACY_BOUND:
-        bound["outside_bound"] = (f"the SNN loses {ann - snn:.2f} points against the float "
+    lost = round(ann - snn, 3)        # at the percentages' own precision, no float residue
+    if lost > golden.ACCURACY_BOUND:
+        bound["outside_bound"] = (f"the SNN loses {lost:.2f} points against the float "
                                   f"ANN, more than {coding}'s {golden.ACCURACY_BOUND:g}: try "
                                   f"{golden.ACCURACY_HINT}")
     return bound

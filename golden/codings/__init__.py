@@ -8,8 +8,8 @@ and optionally `finetune(layers, calibration, split, params)` (its ANN side, run
 `ACCURACY_BOUND`, the points its SNN may lose against the float ANN (what the bundled
 networks meet), with `ACCURACY_HINT`, the parameters to try when a network loses more (a
 build says so: `flows.report.accuracy_bound`), and optionally `LARGE_INPUT_DEFAULTS`, the
-parameters a user's model of MNIST size takes instead of the dataclass defaults
-(`input_size_defaults`). The core module provides the per-lane
+parameters a model of MNIST size (bundled or a user's) takes instead of the dataclass
+defaults (`input_size_defaults`). The core module provides the per-lane
 datapath used by the layer engine (`hdl/cores/`).
 """
 from dataclasses import dataclass
@@ -62,7 +62,7 @@ def convert_network(coding_name: str, layers, calibration, split, params):
     return golden.convert(layers, calibration, params), layers
 
 
-# Inputs per image (a 28x28 image) from which a user's model takes its coding's
+# Inputs per image (a 28x28 image) from which a model takes its coding's
 # LARGE_INPUT_DEFAULTS: the dataclass defaults were chosen on the 8x8 digits networks, and
 # on MNIST-size networks rate and tsc lose more than their bound with them
 # (bench.mnist_defaults measures the larger defaults on networks they were not chosen on).
