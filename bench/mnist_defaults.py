@@ -4,7 +4,7 @@ networks they were not chosen on?
 Trains a few other architectures on the bundled MNIST subset with the bundled networks'
 recipe (`golden.network.train_module`: deterministic, CPU, a minute or two each), converts
 each as a user's model (`flows.design.convert(module, split)`, so at the defaults
-`golden.codings.large_input_defaults` gives a model of 784 or more inputs) in each coding,
+`golden.codings.input_size_defaults` gives a model of 784 or more inputs) in each coding,
 and prints the float ANN's and the golden SNN's accuracy on the 1,000 test images, the
 points lost and the coding's bound. The bundled mnist-mlp and mnist-cnn weights run the
 same way as a user's modules. `--codings rate tsc` (the two with such defaults) took 35
@@ -56,7 +56,7 @@ TRAINED = {"mlp-256": mlp_wide, "mlp-2x": mlp_two_hidden, "cnn-small": cnn_small
 BUNDLED = ("mnist-mlp", "mnist-cnn")          # their weights, converted as a user's modules
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--networks", nargs="+", choices=[*TRAINED, *BUNDLED],
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--codings", nargs="+", choices=sorted(REGISTRY),
                         default=sorted(REGISTRY))
     parser.add_argument("--epochs", type=int, default=30)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     split = load_mnist_split()
     print(f"{'network':<10} {'coding':<9} {'float %':>8} {'SNN %':>7} {'lost':>6} "
           f"{'bound':>6}  within  seconds", flush=True)
@@ -79,7 +79,7 @@ def main() -> None:
         for coding in args.codings:
             start = time.time()
             accuracy = convert(module, split, coding=coding, name=name).accuracy()
-            lost = accuracy["ann_float_percent"] - accuracy["snn_golden_percent"]
+            lost = round(accuracy["ann_float_percent"] - accuracy["snn_golden_percent"], 3)
             bound = REGISTRY[coding].golden.ACCURACY_BOUND
             misses += lost > bound
             print(f"{name:<10} {coding:<9} {accuracy['ann_float_percent']:>8.1f} "

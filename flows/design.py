@@ -289,26 +289,29 @@ def convert(model=None, data=None, coding: str = "phase", *, name: str | None = 
             params=None, **options) -> Design:
     """Convert `model` (ONNX path, torch module, bundled network name or None for the
     default) with `data` to `coding`; `options` are the coding's parameters (T=16, Q=1.25,
-    ...; None = default), or `params` one parameter object (`golden.codings.<coding>`).
-    The float model takes x = (pixel/input_scale - input_mean[c]) / input_std[c]
-    (default pixel/255; bundled networks carry their own)."""
+    ...; None = default: a model of 784 or more inputs per image takes those of its size,
+    `golden.codings.input_size_defaults`), or `params` one parameter object
+    (`golden.codings.<coding>`, taken as it is). The float model takes
+    x = (pixel/input_scale - input_mean[c]) / input_std[c] (default pixel/255; bundled
+    networks carry their own)."""
     if params is not None and options:
         raise FlowError("give the coding's parameters as keywords or as `params`, not both")
     try:
         bundled_name = (model or DEFAULT_NETWORK) if model is None or (
             isinstance(model, str) and model in NETWORKS) else None
         # checked here, before any file is read; a user's model's defaults follow its size
-        parameters = params if params is not None else coding_params(coding, options,
-                                                                     bundled_name)
+        checked = params if params is not None else coding_params(coding, options,
+                                                                  bundled_name)
         return _convert(model, data, coding, name, input_mean, input_std, input_scale,
-                        parameters if params is not None or bundled_name else options)
+                        checked if params is not None or bundled_name else None, options)
     except (ConversionError, DataError) as error:
         raise FlowError(str(error)) from None
 
 
-def _convert(model, data, coding, name, input_mean, input_std, input_scale, parameters):
-    """`parameters`: the coding's parameter object, or for a user's model without one the
-    options given (its defaults depend on its input size: `coding_params`)."""
+def _convert(model, data, coding, name, input_mean, input_std, input_scale, parameters,
+             options: dict):
+    """`parameters`: the coding's parameter object; None for a user's model without one,
+    whose defaults follow its input size (`coding_params` with `options`)."""
     if model is None or (isinstance(model, str) and model in NETWORKS):
         network_name = model or DEFAULT_NETWORK
         if any(v is not None for v in (input_mean, input_std, input_scale)):
@@ -342,8 +345,8 @@ def _convert(model, data, coding, name, input_mean, input_std, input_scale, para
 
         def float_classes(pixels):
             return ann_classes(float_model, pixels, contract, image_shape, shape)
-    if isinstance(parameters, dict):
-        parameters = coding_params(coding, parameters, inputs=int(np.prod(image_shape)))
+    if parameters is None:
+        parameters = coding_params(coding, options, inputs=int(np.prod(image_shape)))
     layers = fold_network(sequential)
     fold_input_contract(layers, contract, image_shape)
     calibration = calibrate(layers, pixels_to_input(split.train_pixels))

@@ -357,9 +357,10 @@ def _run_on_dask(points, keys, groups, finish, workers, scheduler) -> None:
         count = workers or os.cpu_count() or 1
         with dask.config.set({"distributed.nanny.pre-spawn-environ": WORKER_ENVIRONMENT}):
             # the scheduler's HTTP server listens even without a dashboard: on a free port
-            # (":0"), as the default 8787 collides with another sweep on the same machine
+            # of this host only, as the default 8787 collides with another sweep here
             cluster = LocalCluster(n_workers=min(count, len(groups)), threads_per_worker=1,
-                                   processes=True, host="127.0.0.1", dashboard_address=":0",
+                                   processes=True, host="127.0.0.1",
+                                   dashboard_address="127.0.0.1:0",
                                    silence_logs=logging.CRITICAL)
         try:
             client = Client(cluster)

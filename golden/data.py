@@ -107,6 +107,7 @@ def load_mnist_split() -> Split:
 
 DATASETS = {"digits": load_digits_split, "mnist": load_mnist_split}
 DATASET_INPUTS = {"digits": 64, "mnist": 784}        # values per image, without loading
+assert DATASET_INPUTS.keys() == DATASETS.keys(), "every data set needs its input count"
 
 
 def image_shape_of(images: np.ndarray) -> tuple:

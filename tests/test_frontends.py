@@ -225,6 +225,18 @@ def test_bad_onnx_and_npz_files_give_clear_errors(tmp_path, mnist):
             load_npz(path)
 
 
+def test_a_coding_option_is_checked_before_the_model_is_read(tmp_path, capsys):
+    """A user's model's defaults wait for its input shape; an option its coding does not
+    have is still refused first, naming it, with nothing read or written."""
+    from flows.build import main as build
+    out = tmp_path / "out"
+    assert build(["--model", str(tmp_path / "missing.onnx"), "--data",
+                  str(tmp_path / "missing.npz"), "--coding", "rate", "--Q", "1.5",
+                  "--out", str(out)]) == 2
+    assert "--Q does not apply to the rate coding" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_model_and_data_shapes_must_agree(tmp_path, mnist_npz):
     path = export(randomised(nn.Sequential(nn.Flatten(), nn.Linear(64, 10))), (1, 8, 8),
                   tmp_path / "small.onnx", False)

@@ -72,7 +72,7 @@ def test_a_worker_killed_mid_sweep_loses_no_finished_result(one_by_one, tmp_path
     points = spec_from_dict(SMALL).points()
     cache = tmp_path / "cache"
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=":0")
+                           host="127.0.0.1", dashboard_address="127.0.0.1:0")
     killed = {}
 
     def kill_a_worker_after_the_first_result():

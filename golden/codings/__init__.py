@@ -8,8 +8,8 @@ and optionally `finetune(layers, calibration, split, params)` (its ANN side, run
 `ACCURACY_BOUND`, the points its SNN may lose against the float ANN (what the bundled
 networks meet), with `ACCURACY_HINT`, the parameters to try when a network loses more (a
 build says so: `flows.report.accuracy_bound`), and optionally `LARGE_INPUT_DEFAULTS`, the
-parameters a model of MNIST size (bundled or a user's) takes instead of the dataclass
-defaults (`input_size_defaults`). The core module provides the per-lane
+parameters a model of 784 or more values per image (bundled or a user's; measured on
+28x28 networks) takes instead of the dataclass defaults (`input_size_defaults`). The core module provides the per-lane
 datapath used by the layer engine (`hdl/cores/`).
 """
 from dataclasses import dataclass
