@@ -26,6 +26,7 @@ compare: $(VENV)/.installed   ## every coding side by side on each bundled netwo
 	$(PY) -m flows.compare $(ARGS)
 	$(PY) -m flows.compare --network digits-cnn $(ARGS)
 	$(PY) -m flows.compare --network digits-cnn-maxpool $(ARGS)
+	$(PY) -m flows.compare --network digits-resnet $(ARGS)
 	$(PY) -m flows.networks
 
 sweep: $(VENV)/.installed     ## every coding × T × lanes on the digits MLP (build/sweep-digits-mlp), Pareto plot

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from boards import TARGETS, get_target
 from golden.codings import REGISTRY, get_coding
+from golden.network import network_names
 
 from . import energy
 from .build import add_model_options
@@ -36,7 +37,7 @@ from .sweep import DEFAULT_CACHE, run_points
 from .sweep_point import user_source
 from .tables import markdown_table
 
-NETWORKS = ("digits-mlp", "digits-cnn", "digits-cnn-maxpool", "mnist-mlp", "mnist-cnn")
+NETWORKS = tuple(network_names())
 CODING_ORDER = ("rate", "phase", "radix", "tsc", "deferred")
 
 
@@ -57,8 +58,9 @@ def parse_args(argv=None):
     parser.add_argument("--Q", nargs="+", type=float,
                         help="phase: Q values of the sweep at the default T (default: Q_SWEEP)")
     parser.add_argument("--lanes", type=int, help="lanes of every build (default: the board's)")
-    parser.add_argument("--out", type=Path, help="report directory (default: build/compare-<board>, "
-                                                 "compare-<network>-<board> for the CNN)")
+    parser.add_argument("--out", type=Path,
+                        help="report directory (default: build/compare-<board>, "
+                             "compare-<network>-<board> for the other bundled networks)")
     parser.add_argument("--workers", type=int, help="local Dask worker processes (default: one "
                                                     "per core; 0: one after the other here)")
     parser.add_argument("--scheduler", help="address of a running Dask scheduler (flows.sweep)")

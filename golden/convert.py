@@ -14,6 +14,7 @@ from torch import nn
 
 from .conv import (ConvGeometry, avg_pool_matrix, conv_tie, fold_linear_into_tie,
                    max_pool_index, pair, pooled_convolution, tie_to_weight)
+from .graph import Residual, gather
 
 
 class ConversionError(ValueError):
@@ -40,6 +41,9 @@ class FloatLayer:
     ann_macs: int | None = None
     # Average pooling folded in before a convolution: ((kh, kw), map shape before it) each.
     avg_windows: tuple = ()
+    # What the layer reads (golden.graph.Source each): None, the layer before it; a
+    # residual merge reads two sources, concatenated
+    sources: tuple | None = None
 
     @property
     def n_in(self) -> int:
@@ -189,80 +193,94 @@ def _batch_norm(module, layer: FloatLayer | None, where: str, kind: str) -> None
     layer.bias = layer.bias + shift
 
 
+def fold_modules(folder: _Folder, model: nn.Module, prefix: str) -> None:
+    """Fold `model`'s modules into `folder`; positions are numbered after `prefix`."""
+    for position, module in enumerate(_flat_modules(model)):
+        _fold_module(folder, module, f"{prefix}{position}")
+
+
+def _fold_module(folder: _Folder, module: nn.Module, position: str) -> None:
+    kind = type(module).__name__
+    where = f"{kind} at position {position}"
+    name = f"layer {len(folder.layers) + 1} ({kind} at position {position})"
+    last = folder.layers[-1] if folder.layers else None
+    pooling = folder.max_pool is not None or folder.avg_pool is not None
+    if isinstance(module, nn.Unflatten):
+        if folder.layers or folder.shape is not None:
+            raise ConversionError(f"{where}: Unflatten is only supported as the first module")
+        folder.shape = tuple(int(s) for s in module.unflattened_size)
+        if len(folder.shape) != 3:
+            raise ConversionError(f"{where}: Unflatten must give (C, H, W), not {folder.shape}")
+        folder.size = int(np.prod(folder.shape))
+    elif isinstance(module, nn.Flatten):
+        folder.shape = None
+    elif isinstance(module, (nn.Linear, nn.Conv2d)):
+        if folder.shape is not None and isinstance(module, nn.Linear):
+            raise ConversionError(f"{where}: Linear after a 2-D map needs a Flatten first")
+        pending = folder.take_pending(where)
+        if isinstance(module, nn.Conv2d):
+            layer = _conv(module, folder, where, name)
+        else:
+            w = module.weight.detach().double().numpy().copy()
+            b = (module.bias.detach().double().numpy().copy() if module.bias is not None
+                 else np.zeros(module.out_features))
+            layer = FloatLayer(name, w, b, relu=False)
+            if pending[0] is not None and pending[0].shape[0] != layer.n_in:
+                raise ConversionError(f"{layer.name}: expects {layer.n_in} inputs, the "
+                                      f"pooling before it gives {pending[0].shape[0]}")
+            if pending[0] is None and folder.size is not None and folder.size != layer.n_in:
+                raise ConversionError(f"{layer.name}: expects {layer.n_in} inputs, "
+                                      f"previous layer gives {folder.size}")
+            folder.size = layer.n_out
+        folder.add(layer, *pending)
+    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        _batch_norm(module, None if pooling else last, where, kind)
+    elif isinstance(module, nn.ReLU):
+        if last is None or last.relu or pooling:
+            raise ConversionError(f"{where}: ReLU must follow a Linear or Conv2d "
+                                  "(or its batch norm)")
+        last.relu = True
+    elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+        if last is None or not last.relu or folder.shape is None:
+            raise ConversionError(f"{where}: {kind} must follow a ReLU on a 2-D map "
+                                  "(pooling the input image is not supported)")
+        _check_pool(module, where, kind)
+        stride = module.stride if module.stride is not None else module.kernel_size
+        kh, kw = pair(module.kernel_size)
+        if kh > folder.shape[1] or kw > folder.shape[2]:
+            raise ConversionError(f"{where}: window {kh}x{kw} is larger than the "
+                                  f"{folder.shape[1]}x{folder.shape[2]} map")
+        if isinstance(module, nn.MaxPool2d):
+            if folder.avg_pool is not None:
+                raise ConversionError(f"{where}: MaxPool2d after AvgPool2d is not supported")
+            index, folder.shape = max_pool_index(folder.shape, module.kernel_size, stride)
+            folder.max_pool = index if folder.max_pool is None else \
+                folder.max_pool[index].reshape(len(index), -1)
+        else:
+            before = folder.shape
+            matrix, folder.shape = avg_pool_matrix(folder.shape, module.kernel_size, stride)
+            folder.avg_pool = matrix if folder.avg_pool is None else matrix @ folder.avg_pool
+            folder.avg_windows.append(((kh, kw), before))
+        folder.size = int(np.prod(folder.shape))
+    elif isinstance(module, Residual):
+        from .residual import fold_residual       # it builds on this module's folding
+        fold_residual(folder, module, where, position)
+    else:
+        raise ConversionError(
+            f"{where}: unsupported layer type {kind} (supported: Unflatten, Flatten, "
+            "Conv2d, BatchNorm2d, Linear, BatchNorm1d, ReLU, AvgPool2d, MaxPool2d, "
+            "residual blocks)")
+
+
 def fold_network(model: nn.Module) -> list[FloatLayer]:
     """Fold batch norm and average pooling into the affine layers; return them in order.
 
     Supported: Unflatten (the input's (C, H, W)), Conv2d, BatchNorm2d, Linear,
-    BatchNorm1d, ReLU, AvgPool2d and MaxPool2d after a ReLU, Flatten.
+    BatchNorm1d, ReLU, AvgPool2d and MaxPool2d after a ReLU, Flatten, and residual blocks
+    (`golden.graph.Residual`, folded by `golden.residual`).
     """
     folder = _Folder()
-    for position, module in enumerate(_flat_modules(model)):
-        kind = type(module).__name__
-        where = f"{kind} at position {position}"
-        name = f"layer {len(folder.layers) + 1} ({kind} at position {position})"
-        last = folder.layers[-1] if folder.layers else None
-        pooling = folder.max_pool is not None or folder.avg_pool is not None
-        if isinstance(module, nn.Unflatten):
-            if folder.layers or folder.shape is not None:
-                raise ConversionError(f"{where}: Unflatten is only supported as the first module")
-            folder.shape = tuple(int(s) for s in module.unflattened_size)
-            if len(folder.shape) != 3:
-                raise ConversionError(f"{where}: Unflatten must give (C, H, W), not {folder.shape}")
-            folder.size = int(np.prod(folder.shape))
-        elif isinstance(module, nn.Flatten):
-            folder.shape = None
-        elif isinstance(module, (nn.Linear, nn.Conv2d)):
-            if folder.shape is not None and isinstance(module, nn.Linear):
-                raise ConversionError(f"{where}: Linear after a 2-D map needs a Flatten first")
-            pending = folder.take_pending(where)
-            if isinstance(module, nn.Conv2d):
-                layer = _conv(module, folder, where, name)
-            else:
-                w = module.weight.detach().double().numpy().copy()
-                b = (module.bias.detach().double().numpy().copy() if module.bias is not None
-                     else np.zeros(module.out_features))
-                layer = FloatLayer(name, w, b, relu=False)
-                if pending[0] is not None and pending[0].shape[0] != layer.n_in:
-                    raise ConversionError(f"{layer.name}: expects {layer.n_in} inputs, the "
-                                          f"pooling before it gives {pending[0].shape[0]}")
-                if pending[0] is None and folder.size is not None and folder.size != layer.n_in:
-                    raise ConversionError(f"{layer.name}: expects {layer.n_in} inputs, "
-                                          f"previous layer gives {folder.size}")
-                folder.size = layer.n_out
-            folder.add(layer, *pending)
-        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            _batch_norm(module, None if pooling else last, where, kind)
-        elif isinstance(module, nn.ReLU):
-            if last is None or last.relu or pooling:
-                raise ConversionError(f"{where}: ReLU must follow a Linear or Conv2d "
-                                      "(or its batch norm)")
-            last.relu = True
-        elif isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-            if last is None or not last.relu or folder.shape is None:
-                raise ConversionError(f"{where}: {kind} must follow a ReLU on a 2-D map "
-                                      "(pooling the input image is not supported)")
-            _check_pool(module, where, kind)
-            stride = module.stride if module.stride is not None else module.kernel_size
-            kh, kw = pair(module.kernel_size)
-            if kh > folder.shape[1] or kw > folder.shape[2]:
-                raise ConversionError(f"{where}: window {kh}x{kw} is larger than the "
-                                      f"{folder.shape[1]}x{folder.shape[2]} map")
-            if isinstance(module, nn.MaxPool2d):
-                if folder.avg_pool is not None:
-                    raise ConversionError(f"{where}: MaxPool2d after AvgPool2d is not supported")
-                index, folder.shape = max_pool_index(folder.shape, module.kernel_size, stride)
-                folder.max_pool = index if folder.max_pool is None else \
-                    folder.max_pool[index].reshape(len(index), -1)
-            else:
-                before = folder.shape
-                matrix, folder.shape = avg_pool_matrix(folder.shape, module.kernel_size, stride)
-                folder.avg_pool = matrix if folder.avg_pool is None else matrix @ folder.avg_pool
-                folder.avg_windows.append(((kh, kw), before))
-            folder.size = int(np.prod(folder.shape))
-        else:
-            raise ConversionError(
-                f"{where}: unsupported layer type {kind} (supported: Unflatten, Flatten, "
-                "Conv2d, BatchNorm2d, Linear, BatchNorm1d, ReLU, AvgPool2d, MaxPool2d)")
+    fold_modules(folder, model, "")
     layers = folder.layers
     if not layers:
         raise ConversionError("the network has no Linear layer")
@@ -281,11 +299,9 @@ def fold_network(model: nn.Module) -> list[FloatLayer]:
 def forward(layers: list[FloatLayer], x: np.ndarray) -> list[np.ndarray]:
     """Activations of every layer (after ReLU for hidden layers) for inputs x (n, n_in)."""
     activations = []
-    for layer in layers:
-        x = pool_input(layer, x) @ layer.weight.T + layer.bias
-        if layer.relu:
-            x = np.maximum(x, 0.0)
-        activations.append(x)
+    for index, layer in enumerate(layers):
+        a = pool_input(layer, gather(layer, index, activations, x)) @ layer.weight.T + layer.bias
+        activations.append(np.maximum(a, 0.0) if layer.relu else a)
     return activations
 
 

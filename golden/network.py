@@ -7,6 +7,11 @@
   engines and a dense one).
 - `digits-cnn-maxpool`: the same with max pooling (every coding, golden and RTL: the
   max pooling unit `hdl/pool.py` applies each coding's rule, docs/codings.md §6).
+- `digits-resnet`: a conv 3x3 1→8 stem, a residual block with the identity shortcut (two
+  conv 3x3 8→8), one with a 1x1 stride-2 convolution shortcut (conv 3x3 8→16 stride 2,
+  conv 3x3 16→16; shortcut conv 1x1 8→16 stride 2), average pool 2, dense 64→10, with
+  batch norm (`golden.graph.Residual`; each block's sum is one merge layer, §7 of
+  docs/codings.md).
 - `mnist-mlp`: 784-128-10 with batch norm, the geometry of the Spiker+ MNIST design, on the
   bundled 5,000-image MNIST subset (28x28), trained on pixel/255 like a user's model.
 - `mnist-cnn`: LeNet-like: conv 5x5 1→6, average pool 2, conv 5x5 6→16, average pool 2,
@@ -30,6 +35,7 @@ from torch import nn
 
 from .codings import input_size_defaults
 from .data import DATASET_INPUTS, DATASETS, PIXEL_FRACTION, InputContract, Split
+from .graph import Residual
 
 LAYER_SIZES = (64, 64, 32, 10)
 TRAIN_SEED = 0
@@ -53,6 +59,20 @@ def digits_cnn(pool=nn.AvgPool2d) -> nn.Sequential:
         nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), pool(2),
         nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), pool(2),
         nn.Flatten(), nn.Linear(64, 10))
+
+
+def digits_resnet() -> nn.Sequential:
+    """Stem conv 3x3 1→8 + BN + ReLU; Residual(conv 3x3 8→8 + BN + ReLU, conv 3x3 8→8 + BN;
+    identity); Residual(conv 3x3 8→16 stride 2 + BN + ReLU, conv 3x3 16→16 + BN; conv 1x1
+    8→16 stride 2 + BN); avg pool 2, flatten, dense 64→10."""
+    def conv_bn(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:
+        return [nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1), nn.BatchNorm2d(c_out)]
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 8, 8)), *conv_bn(1, 8), nn.ReLU(),
+        Residual(nn.Sequential(*conv_bn(8, 8), nn.ReLU(), *conv_bn(8, 8))),
+        Residual(nn.Sequential(*conv_bn(8, 16, stride=2), nn.ReLU(), *conv_bn(16, 16)),
+                 nn.Sequential(nn.Conv2d(8, 16, 1, stride=2), nn.BatchNorm2d(16))),
+        nn.AvgPool2d(2), nn.Flatten(), nn.Linear(64, 10))
 
 
 def mnist_mlp() -> nn.Sequential:
@@ -106,6 +126,7 @@ NETWORKS = {
     "digits-cnn": Bundled(digits_cnn, "digits_cnn.npz", "digits", PIXEL_FRACTION),
     "digits-cnn-maxpool": Bundled(lambda: digits_cnn(nn.MaxPool2d), "digits_cnn_maxpool.npz",
                                   "digits", PIXEL_FRACTION),
+    "digits-resnet": Bundled(digits_resnet, "digits_resnet.npz", "digits", PIXEL_FRACTION),
     "mnist-mlp": Bundled(mnist_mlp, "mnist_mlp.npz", "mnist", InputContract(), epochs=30),
     "mnist-cnn": Bundled(mnist_cnn, "mnist_cnn.npz", "mnist", InputContract(), epochs=30,
                          coding_defaults=MNIST_DEFAULTS["mnist-cnn"]),

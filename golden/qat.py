@@ -11,6 +11,7 @@ import torch
 
 from .convert import FloatLayer
 from .data import Split, pixels_to_input
+from .graph import gather
 from .torch_threads import single_thread
 from .trainable import TrainableLayer
 
@@ -44,11 +45,12 @@ def _finetune(layers, calibration_max, split, T, epochs, batch, lr):
     order = torch.Generator().manual_seed(SEED)
     for _ in range(epochs):
         for index in torch.randperm(len(x_all), generator=order).split(batch):
-            a = x_all[index]
+            outputs = []
             for layer, t in enumerate(trainable):
-                a = t(a)
+                a = t(gather(t.layer, layer, outputs, x_all[index]))
                 if layer < len(steps):
                     a = _quantise(a, steps[layer], levels)
+                outputs.append(a)
             optimiser.zero_grad()
             torch.nn.functional.cross_entropy(a, y_all[index]).backward()
             optimiser.step()

@@ -24,11 +24,13 @@ from golden.codings import get_coding
 from golden.data import PIXEL_BITS
 
 from golden.geometry import lanes_per_layer
+from golden.graph import check_sources, is_merge, sources
 
 from .events import EventBuffer
 from .input_store import InputPlanes
 from .layer import LayerEngine, UnsupportedLayer  # noqa: F401  (UnsupportedLayer: re-exported)
 from .pool import max_pool_unit
+from .shortcut import EventConcat, ShortcutTap
 from .state_ram import SharedStateRam
 from .spram import STORE_NAME, SpramLayout, SpramStore, write_signature
 
@@ -52,6 +54,7 @@ class SnnTop(wiring.Component):
         self.event_parts = event_parts
         self.max_pool_rule = get_coding(network.coding).golden.MAX_POOL
         layers = network.layers
+        check_sources(layers)
         # Built here, not in elaborate: a layer the RTL cannot run raises UnsupportedLayer
         # (naming it) when the top is made, before any Verilog is written.
         names = [f"layer{i + 1}" for i in range(len(layers))]
@@ -88,6 +91,35 @@ class SnnTop(wiring.Component):
     def spram_roms(self):
         """The weight tables that live in the SPRAM store, in its order."""
         return [engine.weight_rom for engine in self.engines if engine.weights_in_spram]
+
+    def shortcut_input(self, m, consumer) -> EventConcat:
+        """The merge `consumer`'s input: its shortcut's spikes tapped from the block input's
+        engine into a buffer of their own, and both sources as one (`hdl.shortcut`); the
+        returned concatenation's `first` is for the branch's buffer."""
+        index = self.engines.index(consumer)
+        branch, shortcut = sources(consumer.layer, index)
+        source = self.engines[shortcut.layer]
+        assert branch.layer == index - 1 and shortcut.layer >= 0, consumer.name
+        schedule = source.schedule
+        tap = ShortcutTap(shortcut.select, source.layer.n_out, schedule.output_phases)
+        n_second = len(tap.select)
+        buffer = EventBuffer(n_second * schedule.max_spikes_per_neuron, n_second,
+                             schedule.output_phases, consumer.last_step,
+                             signed=schedule.signed_spikes, parts=self.event_parts)
+        concat = EventConcat(consumer.layer.n_in - n_second, n_second,
+                             schedule.output_phases, consumer.last_step)
+        m.submodules[f"{consumer.name}_shortcut"] = tap
+        m.submodules[f"{consumer.name}_shortcut_spikes"] = buffer
+        m.submodules[f"{consumer.name}_concat"] = concat
+        # the source's stream also goes to its own buffer: copied, not connected twice
+        spikes = source.spikes
+        m.d.comb += [tap.tap.clear.eq(spikes.clear),
+                     tap.tap.events.valid.eq(spikes.events.valid),
+                     tap.tap.events.payload.eq(spikes.events.payload)]
+        wiring.connect(m, tap.spikes, buffer.write)
+        wiring.connect(m, concat.second, buffer.read)
+        wiring.connect(m, consumer.events, concat.read)
+        return concat
 
     def elaborate(self, platform):
         m = Module()
@@ -128,6 +160,12 @@ class SnnTop(wiring.Component):
                                  signed=signed, parts=self.event_parts)
             m.submodules[f"{producer.name}_spikes"] = buffer
             wiring.connect(m, producer.spikes, buffer.write)
+            if is_merge(consumer.layer):
+                # a residual merge: this buffer, then the shortcut's (`hdl.shortcut`)
+                concat = self.shortcut_input(m, consumer)
+                wiring.connect(m, concat.first, buffer.read)
+                m.d.sync += consumer.start.eq(producer.done)
+                continue
             if streaming:
                 # a streaming max pool sees the spikes as the producer emits them (both
                 # sinks are always ready, so the stream is copied, not connected twice)

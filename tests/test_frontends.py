@@ -166,20 +166,24 @@ def test_unsupported_onnx_operator_is_named_before_anything_is_written(op, build
     assert not out.exists() and not (tmp_path / "build.incomplete").exists()
 
 
-def test_residual_graph_is_refused_naming_the_node(tmp_path):
-    class Residual(nn.Module):
+def test_branches_that_are_not_residual_blocks_are_refused_naming_the_node(tmp_path):
+    """Two paths that do not meet in one sum (a concatenation) are not a residual block
+    (those convert: tests/test_residual.py)."""
+    class Concatenating(nn.Module):
         def __init__(self):
             super().__init__()
-            self.fc1, self.fc2, self.out = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 2)
+            self.fc1, self.fc2, self.out = nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(16, 2)
 
         def forward(self, x):
             y = torch.relu(self.fc1(x))
-            return self.out(torch.relu(self.fc2(y)) + y)
-    path = export(randomised(Residual()), (8,), tmp_path / "res.onnx", False)
-    with pytest.raises(ConversionError, match="Add.*only chains of layers"):
+            return self.out(torch.cat([torch.relu(self.fc2(y)), y], 1))
+    module = randomised(Concatenating())
+    with pytest.raises(ConversionError, match="node cat .*joins two paths, but not by a sum"):
+        sequential_from_module(module, (8,))
+    path = export(module, (8,), tmp_path / "cat.onnx", False)
+    with pytest.raises(ConversionError, match="ONNX node .*Concat.*joins two paths, but "
+                                              "not by a sum"):
         sequential_from_onnx(path)
-    with pytest.raises(ConversionError, match="not a chain of layers"):
-        sequential_from_module(randomised(Residual()), (8,))
 
 
 def test_bad_onnx_and_npz_files_give_clear_errors(tmp_path, mnist):

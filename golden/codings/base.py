@@ -6,6 +6,7 @@ import numpy as np
 from ..conv import geometry_from_json, geometry_to_json
 from ..convert import ConversionError
 from ..data import PIXEL_BITS
+from ..graph import gather_spikes, sources_from_json, sources_to_json
 
 
 def check_ints(coding: str, params, limits: dict[str, tuple[int, int]]) -> None:
@@ -32,6 +33,7 @@ class LayerShape:
     input_pool: np.ndarray | None = None
     fan_out: np.ndarray | None = None
     conv = None       # golden.conv.ConvGeometry the RTL convolution engine runs, if any
+    sources = None    # golden.graph.Source each; None: the layer before (a merge reads two)
     ann_macs = None   # the float ANN's multiply-accumulates here (None: `connections`)
 
     @property
@@ -175,12 +177,14 @@ def copy_structure(layer, source) -> None:
     """Give an integer layer the pooling, fan-out and convolution of the layer it came from."""
     layer.input_pool, layer.fan_out = source.input_pool, source.fan_out
     layer.conv, layer.ann_macs = source.conv, source.ann_macs
+    layer.sources = source.sources
 
 
 def structure_to_json(layer) -> dict:
     arrays = {key: None if getattr(layer, key) is None else getattr(layer, key).tolist()
               for key in ("input_pool", "fan_out")}
-    return {**arrays, "conv": geometry_to_json(layer.conv), "ann_macs": layer.ann_macs}
+    return {**arrays, "conv": geometry_to_json(layer.conv), "ann_macs": layer.ann_macs,
+            "sources": sources_to_json(layer)}
 
 
 def structure_from_json(layer, data: dict):
@@ -189,6 +193,7 @@ def structure_from_json(layer, data: dict):
             setattr(layer, key, np.array(data[key], dtype=np.int64))
     layer.conv = geometry_from_json(data.get("conv"))
     layer.ann_macs = data.get("ann_macs")
+    layer.sources = sources_from_json(data.get("sources"))
     return layer
 
 
@@ -202,12 +207,14 @@ def simulate_network(network, pixels: np.ndarray, run_layer, encode=input_spikes
     (spike train (batch, phases, n_out) or None for the output layer, read-out
     (batch, n_out), synaptic additions per image). Each layer provides `schedule` and
     `fixed_ops()` (operations that do not depend on the data, per image). A layer with
-    `input_pool` sees the previous spikes max-pooled by the coding's `max_pool` rule.
+    `input_pool` sees the previous spikes max-pooled by the coding's `max_pool` rule; a
+    residual merge sees its two sources' spikes side by side (`golden.graph`).
     """
-    spikes = encode(pixels, network.layers[0].schedule.input_phases)
-    input_count = sum(np.abs(s).sum(1) for s in spikes)
-    counts = []
-    for layer in network.layers:
+    first = encode(pixels, network.layers[0].schedule.input_phases)
+    input_count = sum(np.abs(s).sum(1) for s in first)
+    counts, trains = [], []
+    for index, layer in enumerate(network.layers):
+        spikes = gather_spikes(layer, index, trains, first)
         if layer.input_pool is not None:
             spikes = max_pool_spikes(spikes, layer.input_pool, max_pool)
         spikes = spikes[:layer.schedule.input_phases]
@@ -219,13 +226,14 @@ def simulate_network(network, pixels: np.ndarray, run_layer, encode=input_spikes
             out_spikes = np.zeros(len(pixels), dtype=np.int64)
         else:
             out_spikes = np.abs(train).sum((1, 2))
-            spikes = [train[:, t].astype(np.int64) for t in range(train.shape[1])]
+        train = None if train is None else train.astype(np.int8)
+        trains.append(train)
         counts.append(LayerCounts(
             name=layer.name, neurons=layer.n_out, output_spikes=out_spikes,
             synaptic_adds=adds,
             other_ops={k: np.full(len(pixels), v) for k, v in layer.fixed_ops().items()},
             input_events_per_phase=in_events,
             input_events_per_neuron=in_per_neuron,
-            spike_train=None if train is None else train.astype(np.int8)))
+            spike_train=train))
     return SimResult(classes=classes, input_spikes=input_count, layers=counts,
                      final_potential=readout)

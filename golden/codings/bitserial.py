@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..convert import ConversionError, signed_width
+from ..graph import gather
 from .base import (LayerShape, Schedule, SimResult, simulate_network, spike_matmul,
                    structure_from_json, structure_to_json)
 
@@ -132,15 +133,15 @@ def run_layer(layer: BitSerialLayer, spikes: list[np.ndarray]):
 def quantised_ann(network: BitSerialNetwork, pixels: np.ndarray):
     """The ANN in closed form: S = clamp(floor((w·S_in + B)·2^T/θ), 0, 2^T - 1) per hidden
     layer, argmax(w·S + B) at the output. Returns (codes per hidden layer, classes)."""
-    codes, s = [], pixels.astype(np.int64)
-    for layer in network.layers:
+    codes = []
+    for index, layer in enumerate(network.layers):
+        s = gather(layer, index, codes, pixels.astype(np.int64))
         if layer.input_pool is not None:
             s = s[:, layer.input_pool].max(-1)     # the maximum of the codes (MSB first)
         z = s @ layer.weight + layer.bias
         if layer.is_output:
             return codes, np.argmax(z, axis=1)
-        s = np.clip((z << layer.T) // layer.theta, 0, (1 << layer.T) - 1)
-        codes.append(s)
+        codes.append(np.clip((z << layer.T) // layer.theta, 0, (1 << layer.T) - 1))
 
 
 def neuron_trace(bias: int, inputs: list[list[int]], table: list[int], input_phases: int):

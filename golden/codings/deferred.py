@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..convert import ConversionError, FloatLayer, pool_input
+from ..convert import ConversionError, FloatLayer, pool_input, pooled_scale
+from ..graph import gather
 from ..data import PIXEL_BITS, Split, pixels_to_input
 from ..torch_threads import single_thread
 from ..trainable import TrainableLayer
@@ -103,12 +104,13 @@ def _finetune(layers, calibration_max, split, params, batch, lr):
     order = torch.Generator().manual_seed(SEED)
     for _ in range(params.epochs):
         for index in torch.randperm(len(x_all), generator=order).split(batch):
-            a, sparsity = x_all[index], 0.0
+            sparsity, outputs = 0.0, []
             for layer, t in enumerate(trainable):
-                a = t(a)
+                a = t(gather(t.layer, layer, outputs, x_all[index]))
                 if layer < len(lams):
                     a, code = qcfs(a, lams[layer], params.T)
                     sparsity = sparsity + sparsity_loss(a, code, lams[layer], params.T)
+                outputs.append(a)
             loss = torch.nn.functional.cross_entropy(a, y_all[index]) + params.sparsity * sparsity
             optimiser.zero_grad()
             loss.backward()
@@ -120,13 +122,14 @@ def _finetune(layers, calibration_max, split, params, batch, lr):
 def qcfs_ann_forward(layers: list[FloatLayer], x: np.ndarray, T: int) -> np.ndarray:
     """The float QCFS ANN (after `finetune`): output-layer values."""
     with torch.no_grad():
-        a = torch.tensor(x, dtype=torch.float64)
-        for l in layers:
-            a = torch.tensor(pool_input(l, a.numpy())) @ torch.tensor(l.weight).T + \
-                torch.tensor(l.bias)
+        outputs = []
+        for index, l in enumerate(layers):
+            a = torch.tensor(pool_input(l, gather(l, index, outputs, x))) @ \
+                torch.tensor(l.weight).T + torch.tensor(l.bias)
             if l.activation_max is not None:
                 a, _ = qcfs(a, torch.tensor(l.activation_max, dtype=torch.float64), T)
-    return a.numpy()
+            outputs.append(a.numpy())
+    return outputs[-1]
 
 
 def convert(layers: list[FloatLayer], calibration_max: list[np.ndarray],
@@ -134,11 +137,14 @@ def convert(layers: list[FloatLayer], calibration_max: list[np.ndarray],
     """θ = λ in integer units, as large a multiple of 2^(T+1) as the weight bits allow."""
     T = params.T
     w_max = (1 << (params.weight_bits - 1)) - 1
-    in_scale = 1.0 / (1 << PIXEL_BITS)            # S_0 = pixel = 256·x
+    pixel_scale = np.full(layers[0].n_in, 1.0 / (1 << PIXEL_BITS))   # S_0 = pixel = 256·x
     out: list[BitSerialLayer] = []
+    scales: list[np.ndarray] = []                 # per layer, each neuron's code step
     for index, layer in enumerate(layers):
         is_output = index == len(layers) - 1
-        w_real = layer.weight.T * in_scale        # per unit of the input code
+        # a merge's inputs keep their own source's scale (docs/codings.md §7)
+        in_scale = pooled_scale(layer, gather(layer, index, scales, pixel_scale))
+        w_real = layer.weight.T * in_scale[:, None]   # per unit of the input code
         peak = float(np.abs(w_real).max())
         if peak == 0.0:
             raise ConversionError(f"{layer.name}: all weights are zero")
@@ -170,8 +176,7 @@ def convert(layers: list[FloatLayer], calibration_max: list[np.ndarray],
         copy_structure(deferred_layer, layer)
         deferred_layer.derive_widths()
         out.append(deferred_layer)
-        if lam is not None:
-            in_scale = lam / (1 << T)
+        scales.append(np.full(layer.n_out, np.nan if lam is None else lam / (1 << T)))
     return BitSerialNetwork(params, out, NAME)
 
 

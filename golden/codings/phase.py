@@ -36,6 +36,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..convert import ConversionError, FloatLayer, pooled_scale, quantise_weights, signed_width
+from ..graph import gather
 from ..data import PIXEL_BITS
 from .base import (  # noqa: F401
     BINARY_MAX_POOL,
@@ -331,9 +332,12 @@ def convert(layers: list[FloatLayer], calibration_max: list[np.ndarray],
     params = params.resolved()
     q = params.q_fixed
     q_real = float(q.value)
-    in_scale = np.ones(layers[0].n_in)          # pixel/256 is coded exactly in binary
+    pixel_scale = np.ones(layers[0].n_in)       # pixel/256 is coded exactly in binary
     out: list[PhaseLayer] = []
+    scales: list[np.ndarray] = []               # per layer, each neuron's scale
     for index, layer in enumerate(layers):
+        # a merge's inputs keep their own source's scale (docs/codings.md §7)
+        in_scale = pooled_scale(layer, gather(layer, index, scales, pixel_scale))
         is_output = index == len(layers) - 1
         peak = calibration_max[index]
         if is_output:
@@ -345,7 +349,7 @@ def convert(layers: list[FloatLayer], calibration_max: list[np.ndarray],
             layer_peak = float(peak.max()) if peak.max() > 0 else 1.0
             scale = q_real * np.where(peak > 0, peak, layer_peak)
         # (n_out, n_in)
-        w_norm = layer.weight * pooled_scale(layer, in_scale)[None, :] / scale[:, None]
+        w_norm = layer.weight * in_scale[None, :] / scale[:, None]
         b_norm = layer.bias / scale
         w_int, sigma = quantise_weights(w_norm, params.weight_bits, layer.name)
         theta = Fraction(sigma) * (1 << params.guard_bits)
@@ -362,7 +366,7 @@ def convert(layers: list[FloatLayer], calibration_max: list[np.ndarray],
         copy_structure(phase_layer, layer)
         phase_layer.derive_widths()
         out.append(phase_layer)
-        in_scale = scale
+        scales.append(scale)
     return PhaseNetwork(params, out)
 
 

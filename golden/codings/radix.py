@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..convert import ConversionError, FloatLayer, pooled_scale
+from ..graph import gather
 from ..data import PIXEL_BITS
 from .base import BINARY_MAX_POOL, check_ints, copy_structure
 from .bitserial import (  # noqa: F401
@@ -70,9 +71,12 @@ def convert(layers: list[FloatLayer], calibration_max: list[np.ndarray],
             params: RadixParams) -> BitSerialNetwork:
     levels = (1 << params.T) - 1
     w_max = (1 << (params.weight_bits - 1)) - 1
-    in_scale = np.full(layers[0].n_in, 1.0 / (1 << PIXEL_BITS))   # S_0 = pixel = 256·x
+    pixel_scale = np.full(layers[0].n_in, 1.0 / (1 << PIXEL_BITS))   # S_0 = pixel = 256·x
     out: list[BitSerialLayer] = []
+    scales: list[np.ndarray] = []               # per layer, each neuron's activation step
     for index, layer in enumerate(layers):
+        # a merge's inputs keep their own source's scale (docs/codings.md §7)
+        in_scale = pooled_scale(layer, gather(layer, index, scales, pixel_scale))
         is_output = index == len(layers) - 1
         if is_output:
             scale = np.ones(layer.n_out)      # argmax only: one scale for every class
@@ -81,7 +85,7 @@ def convert(layers: list[FloatLayer], calibration_max: list[np.ndarray],
             layer_peak = float(peak.max()) if peak.max() > 0 else 1.0
             scale = np.where(peak > 0, peak, layer_peak) / levels
         # (n_in, n_out)
-        w_real = (layer.weight * pooled_scale(layer, in_scale)[None, :] / scale[:, None]).T
+        w_real = (layer.weight * in_scale[None, :] / scale[:, None]).T
         peak_weight = float(np.abs(w_real).max())
         if peak_weight == 0.0:
             raise ConversionError(f"{layer.name}: all weights are zero")
@@ -103,7 +107,7 @@ def convert(layers: list[FloatLayer], calibration_max: list[np.ndarray],
         copy_structure(radix_layer, layer)
         radix_layer.derive_widths()
         out.append(radix_layer)
-        in_scale = scale
+        scales.append(scale)
     return BitSerialNetwork(params, out, NAME)
 
 

@@ -21,7 +21,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..convert import ConversionError, FloatLayer, forward, pool_input, signed_width
+from ..convert import ConversionError, FloatLayer, forward, pool_input, pooled_scale, signed_width
+from ..graph import gather, is_merge
 from ..data import PIXEL_BITS, pixels_to_input
 from .base import (COUNT_MAX_POOL, LayerShape, Schedule, SimResult, check_ints,
                    check_percentile, copy_structure, simulate_network, spike_matmul,
@@ -184,6 +185,10 @@ def finetune(layers: list[FloatLayer], calibration, split, params: RateParams):
     """norm 'rnl': train Rate Norm Layers (golden/rnl.py, Algorithm 1); else unchanged."""
     if params.norm != "rnl":
         return layers
+    merges = [layer.name for layer in layers if is_merge(layer)]
+    if merges:
+        raise ConversionError(f"rate: norm 'rnl' (Rate Norm Layers) does not train residual "
+                              f"networks ({merges[0]} is a merge); use norm 'robust' or 'max'")
     from ..rnl import train_rnl
     return train_rnl(layers, calibration, split)
 
@@ -214,10 +219,12 @@ def rate_units(layers: list[FloatLayer], calibration_x: np.ndarray | None, param
                 thresholds.append(lam if lam > 0 else 1.0)
             else:
                 thresholds.append(None)
-    out, in_scale = [], 1.0
-    for layer, lam in zip(layers, thresholds):
-        out.append((layer.weight * in_scale, layer.bias, lam))
-        in_scale = lam if lam is not None else in_scale
+    out, scales = [], []
+    for index, (layer, lam) in enumerate(zip(layers, thresholds)):
+        # a merge's inputs keep their own source's λ (docs/codings.md §7)
+        in_scale = pooled_scale(layer, gather(layer, index, scales, np.ones(layers[0].n_in)))
+        out.append((layer.weight * in_scale[None, :], layer.bias, lam))
+        scales.append(np.full(layer.n_out, np.nan if lam is None else lam))
     return out
 
 
@@ -301,13 +308,13 @@ def k_curve(network: RateNetwork, layers: list[FloatLayer], result: SimResult,
     the integer network (quantised weights, rounded thresholds) matches the float one."""
     if thresholds is None:
         thresholds = conversion_thresholds(network)
-    rates, a = [], pixels_to_input(pixels).astype(np.float64)
-    for (w_eff, b_eff, theta), layer in zip(rate_units(layers, None, network.params, thresholds),
-                                            layers):
+    rates, x = [], pixels_to_input(pixels).astype(np.float64)
+    for index, ((w_eff, b_eff, theta), layer) in enumerate(
+            zip(rate_units(layers, None, network.params, thresholds), layers)):
         if theta is None:
             break
-        a = np.clip((pool_input(layer, a) @ w_eff.T + b_eff) / theta, 0, 1)
-        rates.append(a)
+        a = pool_input(layer, gather(layer, index, rates, x))
+        rates.append(np.clip((a @ w_eff.T + b_eff) / theta, 0, 1))
     curves = []
     for counts, r_hat in zip(result.layers, rates):
         cumulative = np.cumsum(counts.spike_train, axis=1)

@@ -43,7 +43,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..convert import ConversionError, FloatLayer, forward, signed_width
+from ..convert import ConversionError, FloatLayer, forward, pooled_scale, signed_width
+from ..graph import gather, gather_spikes, is_merge, sources
 from ..data import PIXEL_BITS
 from .base import (TIME_ON_MAX_POOL, LayerShape, Schedule, SimResult, check_ints,
                    check_percentile, copy_structure, max_pool_spikes, simulate_network, spike_matmul,
@@ -343,17 +344,24 @@ def convert_with_alpha(layers: list[FloatLayer], activations: list[np.ndarray],
     """λ per layer over all calibration inputs (`activations`: the float layers' outputs on
     them; Max Norm or Robust Norm, `layer_scale`); V_in^max over the first
     `calibration_images`."""
-    spikes = encode_pixels(pixels[:params.calibration_images], params.T)
+    first = encode_pixels(pixels[:params.calibration_images], params.T)
     w_max = (1 << (params.weight_bits - 1)) - 1
-    out, in_scale = [], 1.0
+    out, trains, scales, units = [], [], [], []
     for index, (layer, a) in enumerate(zip(layers, activations)):
         is_output = index == len(layers) - 1
+        spikes = gather_spikes(layer, index, trains, first)
+        in_scale = pooled_scale(layer, gather(layer, index, scales, np.ones(layers[0].n_in)))
+        if is_merge(layer):
+            # each source in the activation an on-step of its trains stands for (measured),
+            # relative to the branch's, which keeps the chain's convention: docs/codings.md §7
+            branch = sources(layer, index)[0].layer
+            in_scale = gather(layer, index, units, None) * (scales[branch][0] / units[branch][0])
         if layer.input_pool is not None:
             spikes = max_pool_spikes(spikes, layer.input_pool, TIME_ON_MAX_POOL)
         # one λ per layer, convolutions too: channel-wise λ measured worse on the digits
         # CNN (89.2 % against 93.1 % at N = 8)
         lam = 1.0 if is_output else layer_scale(a, params.percentile)
-        w_norm = layer.weight.T * in_scale / lam
+        w_norm = layer.weight.T * in_scale[:, None] / lam
         peak = float(np.abs(w_norm).max())
         if peak == 0.0:
             raise ConversionError(f"{layer.name}: all weights are zero")
@@ -374,13 +382,23 @@ def convert_with_alpha(layers: list[FloatLayer], activations: list[np.ndarray],
         tsc_layer = TscLayer(layer.name, weight, bias, threshold, params.T, is_output,
                              params.runs, info=info)
         tsc_layer.derive_widths()
-        if not is_output:
-            train = run_layer(tsc_layer, spikes)[0]
-            spikes = [train[:, t].astype(np.int64) for t in range(params.T)]
+        trains.append(None if is_output else run_layer(tsc_layer, spikes)[0])
         copy_structure(tsc_layer, layer)
         out.append(tsc_layer)
-        in_scale = lam
+        scales.append(np.full(layer.n_out, lam))
+        units.append(None if is_output else np.full(layer.n_out, activation_per_step(
+            trains[-1], a[:params.calibration_images], lam)))
     return TscNetwork(params, out, alpha=alpha)
+
+
+def activation_per_step(train: np.ndarray, activations: np.ndarray, lam: float) -> float:
+    """The activation one on-step of a layer's trains stands for, measured on calibration
+    images: λ over the least-squares slope of the time on against a/λ (1 where nothing
+    was on)."""
+    time_on = np.cumsum(train, axis=1, dtype=np.int64).sum(axis=1)
+    normalised = activations / lam
+    slope = float((time_on * normalised).sum() / max(float((normalised ** 2).sum()), 1e-12))
+    return lam / slope if slope > 0 else lam
 
 
 def report_extras(network: TscNetwork, result: SimResult, pixels, labels) -> dict:

@@ -2,8 +2,9 @@
 
 The file is parsed with the `onnx` package (protobuf, no code executed, nothing
 unpickled); weights may be inline or in an external-data file beside the model, as
-`torch.onnx.export` writes them with either exporter. The graph must be a chain: every
-node's data input is the previous node's output (residual graphs are not supported yet).
+`torch.onnx.export` writes them with either exporter. The graph must be a chain (every
+node's data input is the previous node's output) except for residual blocks: an `Add` of
+two paths from one tensor, then a `Relu` (`golden.frontends.dataflow`).
 """
 from pathlib import Path
 
@@ -12,12 +13,14 @@ import torch
 from torch import nn
 
 from ..convert import ConversionError
+from .dataflow import walk
 
 MIN_OPSET = 13
 SUPPORTED_ONNX = ("Gemm, MatMul (+ Add), Conv, BatchNormalization, Relu, Flatten, Reshape to "
                   "(batch, features), AveragePool, MaxPool, GlobalAveragePool, ReduceMean over "
                   "H and W, Dropout and Identity (dropped), a final Softmax or LogSoftmax "
-                  "(dropped: the class is the argmax)")
+                  "(dropped: the class is the argmax), residual blocks: Add of two paths from "
+                  "one tensor, then Relu")
 def _attributes(node) -> dict:
     import onnx
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
@@ -174,23 +177,6 @@ def _is_flattening(shape_in, shape_out) -> bool:
             and None not in shape_in[1:] and shape_out[1] == int(np.prod(shape_in[1:])))
 
 
-def _data_chain(model, graph: _Graph, source: str) -> list:
-    """The nodes on the data path, in order. A node is on it when one of its inputs is data
-    (the image or a data node's output); Shape nodes and constant arithmetic stay beside it."""
-    data, chain = {source}, []
-    for node in model.graph.node:
-        if node.op_type == "Shape" or not any(name in data for name in node.input):
-            continue
-        data_inputs = [name for name in node.input if name in data]
-        if len(data_inputs) > 1:
-            raise ConversionError(f"{_where(node)}: adds or joins {len(data_inputs)} data "
-                                  "tensors; only chains of layers are supported (no residual "
-                                  "connections yet)")
-        chain.append((node, data_inputs[0]))
-        data.update(o for o in node.output if o)
-    return chain
-
-
 def _global_pool(node, graph: _Graph, shape, where: str) -> list[nn.Module]:
     """GlobalAveragePool, or ReduceMean over H and W: one average pool over the whole map."""
     if shape is None or len(shape) != 4:
@@ -228,29 +214,61 @@ def sequential_from_onnx(path) -> tuple[nn.Sequential, tuple]:
                               "with fixed sizes")
     image_shape = tuple(shape[1:]) if len(shape) != 3 else (1, *shape[1:])
     modules: list[nn.Module] = [nn.Unflatten(1, image_shape)] if len(image_shape) == 3 else []
-    current, output = inputs[0].name, model.graph.output[0].name
-    chain = _data_chain(model, graph, current)
-    position = 0
-    while position < len(chain):
-        node, data_input = chain[position]
-        where, step, op = _where(node), 1, node.op_type
-        if data_input != current or (op != "Add" and node.input[0] != current):
-            raise ConversionError(f"{where}: its input {data_input} is not the previous "
-                                  f"layer's output {current}; only chains of layers are "
-                                  "supported (no branches)")
-        readers = [n for n, _ in chain if current in n.input]
-        if len(readers) > 1:
-            raise ConversionError(f"{where}: tensor {current} feeds {len(readers)} nodes "
-                                  f"({', '.join(n.name for n in readers)}); only chains of "
-                                  "layers are supported (no branches)")
+    data_path = _OnnxDataPath(model, graph, inputs[0].name, model.graph.output[0].name)
+    modules += walk(data_path, inputs[0].name)[0]
+    return nn.Sequential(*modules).eval(), image_shape
+
+
+class _OnnxDataPath:
+    """The model's data path for `dataflow.walk`: values are tensor names. A node is on it
+    when one of its inputs is data (the image or a data node's output); Shape nodes and
+    constant arithmetic stay beside it."""
+
+    def __init__(self, model, graph: _Graph, source: str, output: str):
+        self.graph, self.output, self.data, self.nodes = graph, output, {source}, []
+        for node in model.graph.node:
+            if node.op_type == "Shape" or not any(name in self.data for name in node.input):
+                continue
+            self.nodes.append(node)
+            self.data.update(o for o in node.output if o)
+
+    def readers(self, value: str) -> list:
+        return [node for node in self.nodes if value in node.input]
+
+    def is_output(self, value: str) -> bool:
+        return value == self.output
+
+    def is_sum(self, node) -> bool:
+        return node.op_type == "Add" and sum(name in self.data for name in node.input) == 2
+
+    def joins(self, node) -> bool:
+        return sum(name in self.data for name in node.input) > 1
+
+    def output_of(self, node) -> str:
+        return node.output[0]
+
+    def where(self, node) -> str:
+        return _where(node)
+
+    def translate(self, node, current: str):
+        where, op, graph = _where(node), node.op_type, self.graph
+        if [name for name in node.input if name in self.data] != [current] or \
+                node.input[0] != current:
+            raise ConversionError(f"{where}: its input is not the previous layer's output "
+                                  f"{current}; only chains of layers and residual blocks are "
+                                  "supported")
         shape_in = graph.shapes.get(current)
+        modules = []
         if op == "Conv":
             modules.append(_conv(node, graph))
         elif op == "Gemm":
             modules.append(_gemm(node, graph))
         elif op == "MatMul":
-            following = chain[position + 1][0] if position + 1 < len(chain) else None
+            readers = self.readers(node.output[0])
+            following = readers[0] if len(readers) == 1 else None
             linear, step = _matmul(node, graph, following)
+            if step == 2:
+                node = following
             modules.append(linear)
         elif op == "BatchNormalization":
             modules.append(_batch_norm(node, graph, len(shape_in or [0, 0])))
@@ -273,15 +291,8 @@ def sequential_from_onnx(path) -> tuple[nn.Sequential, tuple]:
         elif op in ("Dropout", "Identity"):
             pass
         elif op in ("Softmax", "LogSoftmax"):
-            if node.output[0] != output:
-                raise ConversionError(f"{where}: {op} is supported only as the last node "
-                                      "(the class is the argmax of the scores before it)")
+            return "final", node.output[0]
         else:
             raise ConversionError(f"{where}: unsupported operator {op}; supported: "
                                   f"{SUPPORTED_ONNX}")
-        current = chain[position + step - 1][0].output[0]
-        position += step
-    if current != output:
-        raise ConversionError(f"--model {path}: the chain of layers ends at {current}, not "
-                              f"at the graph output {output}")
-    return nn.Sequential(*modules).eval(), image_shape
+        return modules, node.output[0]

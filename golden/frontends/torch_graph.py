@@ -4,10 +4,13 @@ computes, so that a module with `forward` code (not only `nn.Sequential`) conver
 The module is traced with `torch.fx` (its submodules are kept as they are, so batch norm
 and the layers keep their names in errors). A module `torch.fx` cannot trace (data-
 dependent Python in `forward`) goes through `torch.export`, by way of the ONNX exporter
-built on it, and then the ONNX front end: one internal layer list either way.
+built on it, and then the ONNX front end: one internal layer list either way. Residual
+blocks (a `+` of two paths from one value, then a ReLU) become `golden.graph.Residual`
+(`golden.frontends.dataflow`).
 """
 import contextlib
 import io
+import operator
 import tempfile
 import warnings
 from pathlib import Path
@@ -18,12 +21,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..convert import ConversionError
+from .dataflow import walk
 
 SUPPORTED_TORCH = ("Linear, Conv2d, BatchNorm1d/2d, ReLU (module, torch.relu, F.relu), "
                    "Flatten (module, torch.flatten, view/reshape to (batch, features)), "
                    "AvgPool2d, MaxPool2d (modules or F.avg_pool2d, F.max_pool2d), "
                    "AdaptiveAvgPool2d(1), Dropout and Identity "
-                   "(dropped), a final Softmax or LogSoftmax (dropped)")
+                   "(dropped), a final Softmax or LogSoftmax (dropped), residual blocks "
+                   "relu(F(x) + S(x)) with S the identity or a 1x1 Conv2d with batch norm")
 KEPT_MODULES = (nn.Linear, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.Flatten,
                 nn.AvgPool2d, nn.MaxPool2d)
 DROPPED_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity)
@@ -37,6 +42,7 @@ POOL_FUNCTIONS = {
     "avg_pool2d": (nn.AvgPool2d, ("kernel_size", "stride", "padding", "ceil_mode",
                                   "count_include_pad", "divisor_override"))}
 FINAL_FUNCTIONS = {torch.softmax, F.softmax, torch.log_softmax, F.log_softmax}
+SUM_FUNCTIONS = {operator.add, operator.iadd, torch.add}
 
 
 def _shape(node) -> tuple | None:
@@ -147,45 +153,62 @@ def sequential_from_module(module: nn.Module, input_shape: tuple) -> nn.Sequenti
         return _through_export(module, example)
     image_shape = tuple(input_shape) if len(input_shape) != 2 else (1, *input_shape)
     modules: list[nn.Module] = [nn.Unflatten(1, image_shape)] if len(image_shape) == 3 else []
-    nodes = list(traced.graph.nodes)
-    data, current, finished = set(), None, False
-    for node in nodes:
-        where = f"{type(module).__name__} node {node.name} ({node.op} {node.target})"
-        if node.op == "placeholder":
-            if current is not None:
-                raise ConversionError(f"{where}: the module takes more than one input")
-            data.add(node)
-            current = node
-            continue
-        if node.op == "get_attr":
-            continue
-        args = _data_args(node, data)
-        if node.op == "output":
-            if args != [current]:
-                raise ConversionError(f"{where}: the output is not the last layer's result")
-            break
-        if not args or _is_shape_query(node):
-            continue                     # shape arithmetic beside the data path
-        if args != [current] or len([u for u in current.users if u.op != "output"
-                                     and not _is_shape_query(u)]) > 1:
-            raise ConversionError(f"{where}: not a chain of layers (branches or residual "
-                                  "connections are not supported yet)")
-        if finished:
-            raise ConversionError(f"{where}: Softmax/LogSoftmax is supported only at the end")
-        shape_in = _shape(current)
-        if node.op == "call_module":
-            kept = _module_for(node, traced, shape_in, where)
-        elif node.op == "call_function":
-            kept = _function_for(node, shape_in, where)
-        else:
-            kept = _method_for(node, shape_in, where)
-        if kept == "final":
-            finished = True
-        elif kept is not None:
-            modules.append(kept)
-        data.add(node)
-        current = node
+    graph = _FxGraph(module, traced)
+    modules += walk(graph, graph.input)[0]
     return nn.Sequential(*modules).eval()
+
+
+class _FxGraph:
+    """A traced module's data path for `dataflow.walk`: its values are fx nodes. A node is
+    data when it reads data (the input or a data node); shape queries and the arithmetic
+    on their results stay beside the path."""
+
+    def __init__(self, module: nn.Module, traced):
+        self.name, self.traced = type(module).__name__, traced
+        placeholders = [n for n in traced.graph.nodes if n.op == "placeholder"]
+        if len(placeholders) != 1:
+            raise ConversionError(f"{self.name}: the module takes {len(placeholders)} inputs; "
+                                  "one image input is supported")
+        self.input = placeholders[0]
+        self.data = {self.input}
+        for node in traced.graph.nodes:
+            if node.op not in ("placeholder", "get_attr", "output") and \
+                    not _is_shape_query(node) and _data_args(node, self.data):
+                self.data.add(node)
+
+    def readers(self, value) -> list:
+        return [u for u in value.users if u in self.data]
+
+    def is_output(self, value) -> bool:
+        return any(u.op == "output" for u in value.users)
+
+    def is_sum(self, op) -> bool:
+        adds = (op.op == "call_function" and op.target in SUM_FUNCTIONS) or \
+            (op.op == "call_method" and op.target in ("add", "add_"))
+        return adds and len(_data_args(op, self.data)) == 2
+
+    def joins(self, op) -> bool:
+        return len(_data_args(op, self.data)) > 1
+
+    def output_of(self, op):
+        return op
+
+    def where(self, op) -> str:
+        return f"{self.name} node {op.name} ({op.op} {getattr(op.target, '__name__', op.target)})"
+
+    def translate(self, op, value):
+        where = self.where(op)
+        if _data_args(op, self.data) != [value]:
+            raise ConversionError(f"{where}: reads {len(_data_args(op, self.data))} data values; "
+                                  "only chains of layers and residual blocks are supported")
+        shape_in = _shape(value)
+        if op.op == "call_module":
+            kept = _module_for(op, self.traced, shape_in, where)
+        elif op.op == "call_function":
+            kept = _function_for(op, shape_in, where)
+        else:
+            kept = _method_for(op, shape_in, where)
+        return ("final" if kept == "final" else [] if kept is None else [kept]), op
 
 
 def _is_shape_query(node) -> bool:
