@@ -44,8 +44,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..convert import ConversionError, FloatLayer, forward, pooled_scale, signed_width
-from ..graph import gather, gather_spikes, is_merge, sources
 from ..data import PIXEL_BITS
+from ..graph import gather, gather_spikes, is_merge, sources
 from .base import (TIME_ON_MAX_POOL, LayerShape, Schedule, SimResult, check_ints,
                    check_percentile, copy_structure, max_pool_spikes, simulate_network, spike_matmul,
                    structure_from_json, structure_to_json)
@@ -393,8 +393,8 @@ def convert_with_alpha(layers: list[FloatLayer], activations: list[np.ndarray],
 
 def activation_per_step(train: np.ndarray, activations: np.ndarray, lam: float) -> float:
     """The activation one on-step of a layer's trains stands for, measured on calibration
-    images: λ over the least-squares slope of the time on against a/λ (1 where nothing
-    was on)."""
+    images: λ over the least-squares slope of the time on against a/λ (λ itself where
+    nothing was on)."""
     time_on = np.cumsum(train, axis=1, dtype=np.int64).sum(axis=1)
     normalised = activations / lam
     slope = float((time_on * normalised).sum() / max(float((normalised ** 2).sum()), 1e-12))
