@@ -138,6 +138,36 @@ def test_mnist_cnn_on_the_arty_with_compact_tables(coding):
             (3, 4.5), (9, 11)]
 
 
+@pytest.mark.parametrize("coding, needed", [
+    ("phase", 31.5), pytest.param("radix", 36.5, marks=pytest.mark.slow),
+    pytest.param("tsc", 43.5, marks=pytest.mark.slow),
+    pytest.param("deferred", 34.5, marks=pytest.mark.slow)])
+def test_mnist_resnet_fits_the_arty(coding, needed):
+    """mnist-resnet on the Arty, 4 lanes: its merges' shortcut buffers included (one per
+    block, x's spikes again: 12x12x8 and 6x6x8 neurons)."""
+    from boards.fit import fit_memories
+    from flows.design import convert
+    design = convert("mnist-resnet", coding=coding)
+    top = fit_memories(design.top(4), lambda *how, **plan: design.top(4, *how, **plan), "arty")
+    assert top.fit_estimates["arty"]["needed"] == needed
+    names = {m["name"].split(".")[0] for m in top.fit_estimates["arty"]["per_memory"]}
+    assert {"layer3_shortcut_spikes", "layer5_shortcut_spikes"} <= names
+
+
+@pytest.mark.slow
+def test_mnist_resnet_rate_fits_the_ulx3s_not_the_arty():
+    """rate on mnist-resnet at its T = 32 (golden.network.MNIST_DEFAULTS): five spike
+    buffers of up to 1,152 neurons x 32 events need 87 BRAM36, more than the Arty's 50;
+    the ULX3S's ECP5-85F takes it."""
+    from boards.fit import fit_memories
+    from flows.design import convert
+    design = convert("mnist-resnet", coding="rate")
+    with pytest.raises(DoesNotFit, match="needs 87 of 50 XC7A35T block RAMs"):
+        fit_memories(design.top(4), lambda *how, **plan: design.top(4, *how, **plan), "arty")
+    top = fit_memories(design.top(4), lambda *how, **plan: design.top(4, *how, **plan), "ulx3s")
+    assert top.fit_estimates["ulx3s"]["needed"] <= 208
+
+
 def test_a_design_that_does_not_fit_is_refused_with_its_largest_memories():
     """rate on mnist-cnn at T = 16 (the first layer's spike buffer: 3,456 neurons x 16
     events) needs more than the Arty's 50 BRAM36: said before any tool, with the figures."""

@@ -205,6 +205,24 @@ def test_bundled_digits_resnet_is_trained_with_both_shortcut_kinds(split):
     assert ann_accuracy(model, split.test_pixels, split.test_labels) > 0.98
 
 
+def test_bundled_mnist_resnet_has_digits_resnet_s_blocks_on_a_strided_stem():
+    """mnist-resnet: a conv 5x5 stride-2 stem (28x28 → 12x12), then the identity block and
+    the strided 1x1 block of digits-resnet (12x12 → 6x6), pooled to 3x3x16 for the dense
+    layer; trained on the MNIST subset (97.6 % float)."""
+    from golden.data import InputContract, load_mnist_split
+    model = load_bundled("mnist-resnet")
+    layers = fold_network(model)
+    assert layers[0].conv.out_shape == (8, 12, 12) and layers[0].conv.stride == (2, 2)
+    merges = [l for l in layers if is_merge(l)]
+    assert [len(l.sources[1].select) for l in merges] == [8 * 12 * 12, 8 * 6 * 6]
+    # the average pooling folds into the dense layer: 6x6x16 inputs, 144 products per class
+    assert all(l.conv is not None for l in merges) and layers[-1].n_in == 16 * 6 * 6
+    assert layers[-1].ann_macs == 144 * 10
+    mnist = load_mnist_split()
+    assert ann_accuracy(model, mnist.test_pixels, mnist.test_labels, InputContract(),
+                        mnist.image_shape) > 0.97
+
+
 def test_residual_refusals_name_what_is_at_fault(tmp_path):
     with pytest.raises(ConversionError, match="Residual at position 0: .*cannot be the image"):
         fold_network(nn.Sequential(Residual(nn.Sequential(nn.Linear(4, 4)))))
