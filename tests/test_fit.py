@@ -115,6 +115,12 @@ def test_packing_efficiency_counts_the_bits_of_the_blocks_taken():
     assert estimate["packing_efficiency_percent"] == round(100 * 2548 / 8192, 1)
 
 
+def fitted_top(design, board: str):
+    """The top, 4 lanes, that boards.fit.fit_memories makes of `design` to fit `board`."""
+    return fit.fit_memories(design.top(4), lambda *how, **plan: design.top(4, *how, **plan),
+                            board)
+
+
 @pytest.mark.parametrize("coding", [
     "phase", pytest.param("radix", marks=pytest.mark.slow),
     pytest.param("tsc", marks=pytest.mark.slow),
@@ -125,10 +131,9 @@ def test_mnist_cnn_on_the_arty_with_compact_tables(coding):
     as the XC7's block RAMs take them best, so mnist-cnn fits the Arty's 50 BRAM36 with
     one input bank in every coding (rate at its T = 13: the first layer's spike buffer,
     3,456 neurons x 13 events of 3 + 9 bits, takes 15.5)."""
-    from boards.fit import fit_memories
     from flows.design import convert
     design = convert("mnist-cnn", coding=coding)
-    top = fit_memories(design.top(4), lambda *how, **plan: design.top(4, *how, **plan), "arty")
+    top = fitted_top(design, "arty")
     assert top.fit_estimates["arty"]["needed"] <= 50
     names = {m["name"]: m for m in top.fit_estimates["arty"]["per_memory"]}
     assert names["layer1.receptive"]["depth"] == 81 * 25
@@ -145,10 +150,9 @@ def test_mnist_cnn_on_the_arty_with_compact_tables(coding):
 def test_mnist_resnet_fits_the_arty(coding, needed):
     """mnist-resnet on the Arty, 4 lanes: its merges' shortcut buffers included (one per
     block, x's spikes again: 12x12x8 and 6x6x8 neurons)."""
-    from boards.fit import fit_memories
     from flows.design import convert
     design = convert("mnist-resnet", coding=coding)
-    top = fit_memories(design.top(4), lambda *how, **plan: design.top(4, *how, **plan), "arty")
+    top = fitted_top(design, "arty")
     assert top.fit_estimates["arty"]["needed"] == needed
     names = {m["name"].split(".")[0] for m in top.fit_estimates["arty"]["per_memory"]}
     assert {"layer3_shortcut_spikes", "layer5_shortcut_spikes"} <= names
@@ -159,23 +163,21 @@ def test_mnist_resnet_rate_fits_the_ulx3s_not_the_arty():
     """rate on mnist-resnet at its T = 32 (golden.network.MNIST_DEFAULTS): five spike
     buffers of up to 1,152 neurons x 32 events need 87 BRAM36, more than the Arty's 50;
     the ULX3S's ECP5-85F takes it."""
-    from boards.fit import fit_memories
     from flows.design import convert
     design = convert("mnist-resnet", coding="rate")
     with pytest.raises(DoesNotFit, match="needs 87 of 50 XC7A35T block RAMs"):
-        fit_memories(design.top(4), lambda *how, **plan: design.top(4, *how, **plan), "arty")
-    top = fit_memories(design.top(4), lambda *how, **plan: design.top(4, *how, **plan), "ulx3s")
+        fitted_top(design, "arty")
+    top = fitted_top(design, "ulx3s")
     assert top.fit_estimates["ulx3s"]["needed"] <= 208
 
 
 def test_a_design_that_does_not_fit_is_refused_with_its_largest_memories():
     """rate on mnist-cnn at T = 16 (the first layer's spike buffer: 3,456 neurons x 16
     events) needs more than the Arty's 50 BRAM36: said before any tool, with the figures."""
-    from boards.fit import fit_memories
     from flows.design import convert
     design = convert("mnist-cnn", coding="rate", T=16)
     with pytest.raises(DoesNotFit) as error:
-        fit_memories(design.top(4), lambda *how, **plan: design.top(4, *how, **plan), "arty")
+        fitted_top(design, "arty")
     assert "of 50 XC7A35T block RAMs" in str(error.value)
     assert "layer1_spikes.events_1 9x55296 (13.5 BRAM36)" in str(error.value)
 
