@@ -24,7 +24,7 @@ def test_mnist_subset_is_the_documented_split():
 
 # mnist-mlp on Verilator in CI: tests/test_frontends.py (its ONNX export, flows.simulate
 # --rtl); the mnist-cnn sample (~2.5 min of Verilator build and run) in the full regression
-# (mnist-resnet: each coding 1 to 3 minutes)
+# (mnist-resnet: each coding 1 to 8 minutes, tsc the longest)
 @pytest.mark.parametrize("name, coding", [
     pytest.param("mnist-cnn", "phase", marks=pytest.mark.slow),
     pytest.param("mnist-mlp", "radix", marks=pytest.mark.slow),

@@ -12,7 +12,7 @@ from flows.common import FlowError
 from flows.design import convert
 from golden.codings import REGISTRY, get_coding
 from golden.convert import ConversionError, calibrate, fold_network, forward
-from golden.data import pixels_to_input
+from golden.data import InputContract, load_mnist_split, pixels_to_input
 from golden.frontends.onnx_graph import sequential_from_onnx
 from golden.frontends.torch_graph import sequential_from_module
 from golden.graph import Residual, is_merge
@@ -209,7 +209,6 @@ def test_bundled_mnist_resnet_has_digits_resnet_s_blocks_on_a_strided_stem():
     """mnist-resnet: a conv 5x5 stride-2 stem (28x28 → 12x12), then the identity block and
     the strided 1x1 block of digits-resnet (12x12 → 6x6), pooled to 3x3x16 for the dense
     layer; trained on the MNIST subset (97.6 % float)."""
-    from golden.data import InputContract, load_mnist_split
     model = load_bundled("mnist-resnet")
     layers = fold_network(model)
     assert layers[0].conv.out_shape == (8, 12, 12) and layers[0].conv.stride == (2, 2)
