@@ -26,7 +26,7 @@ from pathlib import Path
 
 from boards import TARGETS
 from golden.codings import LARGE_INPUT, REGISTRY, get_coding, input_size_defaults
-from golden.network import DEFAULT_NETWORK, MNIST_DEFAULTS, network_names
+from golden.network import DEFAULT_NETWORK, NETWORK_DEFAULTS, network_names
 
 from .common import FlowError, Progress, run_flow
 from .design import convert
@@ -136,7 +136,7 @@ def own_defaults() -> str:
     large = [f"{coding} with {options(input_size_defaults(coding, LARGE_INPUT))}"
              for coding in REGISTRY if input_size_defaults(coding, LARGE_INPUT)]
     said = [f"{name} runs {coding} with {options(values)}"
-            for name, codings in MNIST_DEFAULTS.items() for coding, values in codings.items()]
+            for name, codings in NETWORK_DEFAULTS.items() for coding, values in codings.items()]
     return (f"a network of {LARGE_INPUT} or more inputs per image (bundled or --model) runs "
             f"{', '.join(large)}; " + "; ".join(said) + " unless given otherwise")
 

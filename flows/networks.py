@@ -33,7 +33,8 @@ def networks_table(comparisons: list[dict]) -> str:
                 continue
             lut, ff, bram, dsp, _ = resources_cells(row["resources"])
             params = ", ".join(f"{k}={v}" for k, v in row["params"].items()
-                               if k in ("T", "Q", "wait", "alpha", "runs"))
+                               if k in ("T", "Q", "wait", "alpha", "runs")
+                               or (k == "finetune_epochs" and v))
             lines.append(f"| {comparison['network']} | {coding} | {params} | "
                          f"{row['ann_float_percent']:.2f} | {row['snn_golden_percent']:.2f} | "
                          f"{row['cycles_per_inference']:.0f} | {lut} | {ff} | {bram} | {dsp} | "

@@ -160,7 +160,7 @@ def test_mnist_resnet_fits_the_arty(coding, needed):
 
 @pytest.mark.slow
 def test_mnist_resnet_rate_fits_the_ulx3s_not_the_arty():
-    """rate on mnist-resnet at its T = 32 (golden.network.MNIST_DEFAULTS): five spike
+    """rate on mnist-resnet at its T = 32 (golden.network.NETWORK_DEFAULTS): five spike
     buffers of up to 1,152 neurons x 32 events need 87 BRAM36, more than the Arty's 50;
     the ULX3S's ECP5-85F takes it."""
     from flows.design import convert

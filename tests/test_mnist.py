@@ -39,14 +39,13 @@ def test_mnist_rtl_equals_golden_on_a_sample(name, coding, tmp_path):
 PAIRS = [(name, coding) for name in ("mnist-mlp", "mnist-cnn") for coding in sorted(BOUNDS)]
 
 
-# mnist-resnet's tsc is not among them: 75.4 % against the float 97.6 % (depth, as on
-# digits-resnet: docs/codings.md §7)
-RESNET_PAIRS = [("mnist-resnet", coding) for coding in sorted(BOUNDS) if coding != "tsc"]
+RESNET_PAIRS = [("mnist-resnet", coding) for coding in sorted(BOUNDS)]
 
 
 # at each network's defaults (golden.codings.input_size_defaults: rate and tsc Robust Norm;
-# golden.network.MNIST_DEFAULTS: mnist-cnn rate T = 13, mnist-resnet rate T = 32 with
-# v(0) = θ/2), measured 2026-12-03 and (mnist-resnet) 2026-12-04: every pair within its bound
+# golden.network.NETWORK_DEFAULTS: mnist-cnn rate T = 13, mnist-resnet rate T = 32 with
+# v(0) = θ/2 and tsc trained through its steps), measured 2026-12-03 and (mnist-resnet)
+# 2026-12-04: every pair within its bound
 @pytest.mark.slow
 @pytest.mark.parametrize("name, coding", PAIRS + RESNET_PAIRS)
 def test_mnist_accuracy_within_the_bound(name, coding):
@@ -78,6 +77,10 @@ def test_a_bundled_network_s_own_defaults_yield_to_the_user_s_options():
     assert coding_params("tsc", {}, "mnist-mlp").percentile == 99.9
     assert coding_params("tsc", {"percentile": 100.0}, "mnist-mlp").percentile == 100.0
     assert coding_params("tsc", {}, "digits-mlp").percentile == 100.0
+    assert coding_params("tsc", {}, "digits-resnet").finetune_epochs == 10
+    assert coding_params("tsc", {"finetune_epochs": 0}, "digits-resnet").finetune_epochs == 0
+    assert coding_params("tsc", {}, "mnist-resnet").finetune_epochs == 10
+    assert coding_params("tsc", {}, "digits-cnn").finetune_epochs == 0
     assert coding_params("tsc", {}, "digits-mlp").T == coding_params("tsc", {}).T == 8
 
 
