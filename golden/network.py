@@ -133,7 +133,7 @@ class Bundled:
 # float 94.6 %; mnist-cnn rate 96.7 and tsc 95.9 against 98.4). Two of the three were the
 # input size (golden.codings.input_size_defaults: rate and tsc take Robust Norm at the
 # 99.5th and 99.9th percentile from 784 inputs on, as a user's model of that size does),
-# one the tsc α search's tie-break (output_fidelity). What is left is mnist-cnn's own:
+# one the tsc α search's tie-break (output_fidelity). What is left is each network's own:
 # - rate, mnist-cnn: T = 13 and the 98.5th percentile (97.3 %), so that it fits the Arty
 #   (49 of 50 BRAM36; its first layer's spike buffer holds 3,456 neurons x T events):
 #   T = 16 at the 99.5th gave 97.9 % but needs 53.5, T = 14 at the 99th 97.3 % with no

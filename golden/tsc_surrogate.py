@@ -3,13 +3,13 @@
 A TSC neuron's current changes over its N steps (its inputs' runs all start at t = 1 and
 end at different steps), so its time on is not the ReLU of its summed input: a neuron that
 gains early and loses late fires for the peak of its running sum. Threshold balancing
-(§4.1) cannot fix that, and the error grows layer by layer (docs/codings.md §7: 95.0 % on
+(the TSC paper's §4.1) cannot fix that, and the error grows layer by layer (docs/codings.md §7: 95.0 % on
 the five hidden layers of digits-resnet against the float 98.61 %). With
 `finetune_epochs`, the converter (`golden.codings.tsc.convert`) converts as always, then
 runs the network as a float TSC network at that conversion's normalisation and thresholds
 (held fixed) and trains its weights by backpropagation through the N steps, toward the
-float ANN's outputs on the calibration images; the firing's step function passes the
-surrogate gradient 1/(1 + (k·(V - θ)/θ)²). The trained layers are quantised at the same
+float ANN's outputs on the training images (the calibration set, all of it); the firing's
+step function of (V - θ)/θ passes the surrogate derivative 1/(1 + (k·(V - θ)/θ)²). The trained layers are quantised at the same
 normalisation and thresholds: the integer network and its RTL are exact as ever, only the
 weights differ, and the float ANN the SNN is held against stays the user's.
 
@@ -53,21 +53,22 @@ def on_steps(switch_steps: np.ndarray, N: int) -> torch.Tensor:
 
 
 class FloatTsc(torch.nn.Module):
-    """The network as float TSC layers: `scales[l]` = (the activation one on-step of each
-    input stands for, λ_l, θ_l in normalised units), as the first conversion set them."""
+    """The network as float TSC layers: `normalisation[l]` = (the activation one on-step of
+    each input stands for, λ_l, θ_l in normalised units), as a conversion set them."""
 
-    def __init__(self, layers: list[FloatLayer], scales: list[tuple]):
+    def __init__(self, layers: list[FloatLayer], normalisation: list[tuple]):
         super().__init__()
         self.trainable = torch.nn.ModuleList(TrainableLayer(layer) for layer in layers)
-        self.scales = [(torch.from_numpy(np.asarray(unit, dtype=np.float64)), lam, theta)
-                       for unit, lam, theta in scales]
+        self.normalisation = [(torch.from_numpy(np.asarray(unit, dtype=np.float64)), lam, theta)
+                              for unit, lam, theta in normalisation]
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Output potentials after step N (batch, classes) for on-step trains (N, batch, n):
         with integer weights, λ = 1 and no cap on runs, golden's `final_potential` exactly."""
         N, batch = inputs.shape[:2]
         trains = []
-        for index, (layer, (unit, lam, theta)) in enumerate(zip(self.trainable, self.scales)):
+        for index, (layer, (unit, lam, theta)) in enumerate(zip(self.trainable,
+                                                                self.normalisation)):
             x = gather(layer.layer, index, trains, inputs) * unit
             current = layer(x.reshape(N * batch, -1)).reshape(N, batch, -1)
             # the always-on input's -1 at step N takes the bias off for the last step
@@ -84,7 +85,7 @@ class FloatTsc(torch.nn.Module):
         raise AssertionError("a network has an output layer")
 
 
-def normalisation(layers: list[FloatLayer], network) -> list[tuple]:
+def normalisation_of(layers: list[FloatLayer], network) -> list[tuple]:
     """Per layer of a converted `network`: (the activation one on-step of each input
     stands for, λ, θ in normalised units = threshold/σ), what `FloatTsc` takes."""
     from .codings.tsc import input_units
@@ -103,14 +104,15 @@ def retrained(layers: list[FloatLayer], first, pixels: np.ndarray, ann_outputs: 
               params):
     """`first` (the conversion of `layers` at its α) made again from layers trained through
     the N steps at its normalisation and thresholds, toward the float ANN's outputs on the
-    calibration images (`pixels`, `ann_outputs`), and quantised at those thresholds."""
+    calibration images (`pixels`, `ann_outputs`: every training image), and quantised at
+    those thresholds. Its α and α-search figures stay `first`'s: they chose the thresholds."""
     from .codings.base import copy_structure
     from .codings.tsc import TscLayer, TscNetwork, quantised_weights, switch_step
-    scales = normalisation(layers, first)
-    trained = finetune(layers, scales, switch_step(pixels, params.T), ann_outputs, params.T,
-                       params.finetune_epochs)
+    normalisation = normalisation_of(layers, first)
+    trained = train_through_steps(layers, normalisation, switch_step(pixels, params.T),
+                                  ann_outputs, params.T, params.finetune_epochs)
     out = []
-    for layer, converted, (unit, lam, theta) in zip(trained, first.layers, scales):
+    for layer, converted, (unit, lam, theta) in zip(trained, first.layers, normalisation):
         weight, bias, sigma = quantised_weights(layer, pooled_scale(layer, unit), lam,
                                                 params.weight_bits)
         info = {"weight_scale_sigma": sigma, "lambda": lam}
@@ -126,15 +128,16 @@ def retrained(layers: list[FloatLayer], first, pixels: np.ndarray, ann_outputs: 
                       alpha_fidelity=first.alpha_fidelity)
 
 
-def finetune(layers: list[FloatLayer], scales: list[tuple], switch_steps: np.ndarray,
-             ann_outputs: np.ndarray, N: int, epochs: int) -> list[FloatLayer]:
+def train_through_steps(layers: list[FloatLayer], normalisation: list[tuple],
+                        switch_steps: np.ndarray, ann_outputs: np.ndarray, N: int,
+                        epochs: int) -> list[FloatLayer]:
     """`epochs` passes over the calibration images (`switch_steps`: their pixels' p*), the
     loss the cross-entropy of the output potentials against the float ANN's softmax
     (`ann_outputs`): the SNN learns to follow the ANN it is held against, not the labels.
     The learning rate falls from LEARNING_RATE to 0 on a cosine over the run."""
     with single_thread():
         torch.manual_seed(SEED)
-        model = FloatTsc(layers, scales)
+        model = FloatTsc(layers, normalisation)
         optimiser = torch.optim.Adam([p for layer in model.trainable
                                       for p in (layer.weight_param, layer.bias_param)],
                                      lr=LEARNING_RATE)

@@ -37,7 +37,7 @@ converts at every α of `ALPHA_GRID` and keeps the one whose SNN agrees with the
 ANN's class on most calibration images; among equal agreements (a network that fits its
 training images agrees on all of them at many α), the one whose output potentials follow
 the float outputs closest (`output_fidelity`). No labels, no test images involved.
-With `finetune_epochs` (the residual networks' default) the float weights then train
+With `finetune_epochs` (the bundled residual networks' default) the float weights then train
 through the N steps at those thresholds and are quantised at them (golden/tsc_surrogate.py):
 a deep network's error, which no α fixes, mostly goes (docs/codings.md §4, §7).
 Spike rate R (Eq. 8) = spikes / (neurons · N) · 100 %.
