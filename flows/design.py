@@ -73,6 +73,17 @@ class Design:
         from hdl.export import build_top
         return build_top(self.network, lanes, spram_layers, **memory_plan)
 
+    def fitted_top(self, board: str, lanes: int | list[int] = 4, weights_in: str = "auto",
+                   memory: str = "auto", top=None):
+        """The top that fits `board`'s block RAM (`boards.fit.fit_memories`: the memory
+        plans in turn, then weight tables in SPRAM as `weights_in` allows); `top`, this
+        design's top with the FAST plan if already built. DoesNotFit, with the figures,
+        when nothing fits."""
+        from boards.fit import fit_memories
+        return fit_memories(self.top(lanes) if top is None else top,
+                            lambda *how, **plan: self.top(lanes, *how, **plan), board,
+                            weights_in, memory, label=f"{self.name} ({self.coding}, lanes {lanes})")
+
     def simulate_rtl(self, images: np.ndarray, lanes: int | list[int] = 4,
                      directory=None) -> np.ndarray:
         """Classes of `images` from snn_top's Verilog on Verilator, checked against the golden
@@ -114,8 +125,7 @@ class Design:
             raise FlowError(str(error)) from None
         if golden_only and board != "none":
             raise FlowError(f"--golden-only makes no board build; drop --board {board}")
-        from boards.fit import BOARDS as FPGAS, LEAN, FAST, MEMORY_PLANS, WEIGHTS_IN, \
-            fit_memories
+        from boards.fit import BOARDS as FPGAS, LEAN, FAST, MEMORY_PLANS, WEIGHTS_IN
         if memory not in MEMORY_PLANS:
             raise FlowError(f"--memory: {memory!r} is none of {', '.join(MEMORY_PLANS)}")
         if weights_in not in WEIGHTS_IN:
@@ -142,9 +152,7 @@ class Design:
                 raise FlowError(f"{self.name}: {error}. Use --golden-only for the golden "
                                 "model's figures") from None
         if top is not None and board in FPGAS:  # does not fit: said now, before any tool runs
-            top = fit_memories(top, lambda *how, **plan: self.top(lanes, *how, **plan), board,
-                               weights_in, memory,
-                               label=f"{self.name} ({self.coding}, lanes {lanes})")
+            top = self.fitted_top(board, lanes, weights_in, memory, top)
         progress.step(f"golden simulation of {len(self.split.test_labels)} test images")
         report = {"coding": self.coding, "network_name": self.name, "source": self.source,
                   "image_shape": list(self.image_shape),

@@ -115,12 +115,6 @@ def test_packing_efficiency_counts_the_bits_of_the_blocks_taken():
     assert estimate["packing_efficiency_percent"] == round(100 * 2548 / 8192, 1)
 
 
-def fitted_top(design, board: str):
-    """The top, 4 lanes, that boards.fit.fit_memories makes of `design` to fit `board`."""
-    return fit.fit_memories(design.top(4), lambda *how, **plan: design.top(4, *how, **plan),
-                            board)
-
-
 @pytest.mark.parametrize("coding", [
     "phase", pytest.param("radix", marks=pytest.mark.slow),
     pytest.param("tsc", marks=pytest.mark.slow),
@@ -133,7 +127,7 @@ def test_mnist_cnn_on_the_arty_with_compact_tables(coding):
     3,456 neurons x 13 events of 3 + 9 bits, takes 15.5)."""
     from flows.design import convert
     design = convert("mnist-cnn", coding=coding)
-    top = fitted_top(design, "arty")
+    top = design.fitted_top("arty")
     assert top.fit_estimates["arty"]["needed"] <= 50
     names = {m["name"]: m for m in top.fit_estimates["arty"]["per_memory"]}
     assert names["layer1.receptive"]["depth"] == 81 * 25
@@ -152,7 +146,7 @@ def test_mnist_resnet_fits_the_arty(coding, needed):
     block, x's spikes again: 12x12x8 and 6x6x8 neurons)."""
     from flows.design import convert
     design = convert("mnist-resnet", coding=coding)
-    top = fitted_top(design, "arty")
+    top = design.fitted_top("arty")
     assert top.fit_estimates["arty"]["needed"] == needed
     names = {m["name"].split(".")[0] for m in top.fit_estimates["arty"]["per_memory"]}
     assert {"layer3_shortcut_spikes", "layer5_shortcut_spikes"} <= names
@@ -166,8 +160,8 @@ def test_mnist_resnet_rate_fits_the_ulx3s_not_the_arty():
     from flows.design import convert
     design = convert("mnist-resnet", coding="rate")
     with pytest.raises(DoesNotFit, match="needs 87 of 50 XC7A35T block RAMs"):
-        fitted_top(design, "arty")
-    top = fitted_top(design, "ulx3s")
+        design.fitted_top("arty")
+    top = design.fitted_top("ulx3s")
     assert top.fit_estimates["ulx3s"]["needed"] <= 208
 
 
@@ -177,7 +171,7 @@ def test_a_design_that_does_not_fit_is_refused_with_its_largest_memories():
     from flows.design import convert
     design = convert("mnist-cnn", coding="rate", T=16)
     with pytest.raises(DoesNotFit) as error:
-        fitted_top(design, "arty")
+        design.fitted_top("arty")
     assert "of 50 XC7A35T block RAMs" in str(error.value)
     assert "layer1_spikes.events_1 9x55296 (13.5 BRAM36)" in str(error.value)
 

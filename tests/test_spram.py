@@ -96,8 +96,7 @@ def test_mnist_mlp_moves_its_large_tables_to_spram():
     share one memory, and the layers one state RAM)."""
     for coding in ("tsc", "phase", "rate"):
         design = convert("mnist-mlp", coding=coding)
-        top = fit_memories(design.top(1), lambda *how, **plan: design.top(1, *how, **plan),
-                           "icebreaker")
+        top = design.fitted_top("icebreaker", 1)
         assert [e.name for e in top.engines if e.weights_in_spram] == ["layer1"], coding
         assert top.fit_estimates["icebreaker"]["needed"] <= 30
         assert top.spram_layout.sprams <= 4
