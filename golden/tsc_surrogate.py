@@ -141,7 +141,6 @@ def train_through_steps(layers: list[FloatLayer], normalisation: list[tuple],
         optimiser = torch.optim.Adam([p for layer in model.trainable
                                       for p in (layer.weight_param, layer.bias_param)],
                                      lr=LEARNING_RATE)
-        inputs = on_steps(switch_steps, N)
         targets = torch.softmax(torch.from_numpy(np.asarray(ann_outputs, np.float64)), dim=1)
         batches = epochs * -(-len(targets) // BATCH)
         schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -150,8 +149,9 @@ def train_through_steps(layers: list[FloatLayer], normalisation: list[tuple],
         for _ in range(epochs):
             for index in torch.randperm(len(targets), generator=order).split(BATCH):
                 # output potentials sum N - 1 steps of current: per step, the ANN's scale
+                # the batch's trains only: all of them at once would hold N × images × inputs
                 loss = torch.nn.functional.cross_entropy(
-                    model(inputs[:, index]) / (N - 1), targets[index])
+                    model(on_steps(switch_steps[index.numpy()], N)) / (N - 1), targets[index])
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
