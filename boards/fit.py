@@ -14,15 +14,22 @@ from typing import NamedTuple
 
 from amaranth.hdl import Fragment, MemoryInstance, Shape
 
-from hdl.spram import STORE_NAME, UP5K_SPRAMS, SpramFull
+from hdl.spram import SPRAM_WIDTH, SPRAM_WORDS, STORE_NAME, UP5K_SPRAMS, SpramFull
 
 from .targets import StepError
 
 MUX, DEMUX, EMU = 0.5, 0.5, 2       # memory_libmap's weights of its soft-logic scores
+SPRAM_BITS = SPRAM_WORDS * SPRAM_WIDTH
 
 
 class DoesNotFit(StepError):
-    """The design needs more block RAM than the board's device has (exit status 1)."""
+    """The design needs more block RAM than the board's device has (exit status 1);
+    `estimate`: `check_fit`'s figures of the last design tried (None when none was
+    estimated)."""
+
+    def __init__(self, message: str, estimate: dict | None = None):
+        super().__init__(message)
+        self.estimate = estimate
 
 
 class DesignMemory(NamedTuple):
@@ -212,8 +219,8 @@ def check_fit(top, board_name: str, lanes: int | None = None, label: str | None 
                           f"{board['unit'].split()[0]})" for m in largest[:4])
         raise DoesNotFit(
             f"{label} needs {needed:g} of {board['available']} {board['device']}: "
-            f"largest memories: {named}; fewer lanes or narrower weights (--weight-bits) "
-            f"reduce them" + (f"; {board['note']}" if board["note"] else ""))
+            f"largest memories: {named}" + (f"; {board['note']}" if board["note"] else ""),
+            estimate)
     return {"block_ram": estimate}
 
 
@@ -288,7 +295,7 @@ def fit_memories(top, make_top, board_name: str, weights_in: str = "auto",
     if len(tries) == 1:
         raise last
     raise DoesNotFit(f"{last} (that is {describe_plan(*tries[-1], top, board)}; "
-                     f"{first_plan} it needs {as_built:g})") from None
+                     f"{first_plan} it needs {as_built:g})", last.estimate) from None
 
 
 def _spram_top(make_top, layers, plan, label, first=None):
@@ -296,4 +303,11 @@ def _spram_top(make_top, layers, plan, label, first=None):
         return make_top(tuple(layers), **plan)
     except SpramFull as error:
         raise DoesNotFit(("" if first is None else f"{first}. ")
-                         + f"{label or 'the design'}: {error}") from None
+                         + f"{label or 'the design'}: {error}",
+                         None if first is None else first.estimate) from None
+
+
+def capacity_bits(board_name: str) -> int:
+    """The bits a board's block RAMs hold, its SPRAMs' included (`BOARDS`)."""
+    board = BOARDS[board_name]
+    return board["available"] * board["block_bits"] + board["sprams"] * SPRAM_BITS

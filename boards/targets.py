@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sysconfig
 from pathlib import Path
@@ -49,11 +50,34 @@ def tool(name: str) -> str:
 
 
 def run_logged(command: list[str], cwd: Path, log: Path, step: str, env=None) -> None:
+    """Run a tool with its output in `log`; StepError naming `step` if it fails. The tool
+    runs in a process group of its own, ended with everything it started when this
+    process stops waiting for it (Ctrl-C, any error)."""
     with open(log, "w") as out:
-        result = subprocess.run(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env=env)
-    if result.returncode != 0:
+        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+                                   env=env, start_new_session=True)
+        try:
+            returncode = process.wait()
+        except BaseException:
+            end_process_group(process)
+            raise
+    if returncode != 0:
         tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-15:])
-        raise StepError(f"{step} failed (exit {result.returncode}); log: {log}\n{tail}")
+        raise StepError(f"{step} failed (exit {returncode}); log: {log}\n{tail}")
+
+
+def end_process_group(process: subprocess.Popen) -> None:
+    """Stop `process` and every process it started (its own process group)."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        os.killpg(process.pid, signal.SIGKILL)   # what the tool started and left running
+    except ProcessLookupError:                   # the group has ended
+        pass
 
 
 def check_block_ram(top, board: str, progress) -> dict:
@@ -84,17 +108,13 @@ class Arty:
     oscillator_mhz = 100.0
 
     def build(self, top, out: Path, progress, timing_proxy: bool = True) -> dict:
-        from amaranth_boards.arty_a7 import ArtyA7_35Platform
-
         estimate = check_block_ram(top, self.name, progress)
         directory = out / "arty"
         timing = self.clock_plan(top, out, progress) if timing_proxy else {
             "clock_mhz": self.oscillator_mhz, "clock_source": "clk100 (no timing proxy run)",
             "timing_proxy": None}
         progress(f"Vivado build plan for Arty A7-35T at {timing['clock_mhz']:.2f} MHz")
-        platform = ArtyA7_35Platform(toolchain="Vivado")
-        plan = platform.prepare(BoardTop(top, clock=timing.pop("mmcm", None)), name=BOARD_NAME)
-        relative_plan(plan).extract(directory)
+        write_vivado_plan(top, directory, mmcm=timing.pop("mmcm", None))
         progress("Yosys synth_xilinx estimate (takes a minute or two)")
         # Yosys' BUFGCTRL model lacks Vivado's SIM_DEVICE parameter; the estimate reads a
         # copy without it (the Vivado plan keeps the original).
@@ -142,6 +162,29 @@ class Arty:
         return {**timing, "clock_mhz": round(settings.output_mhz, 3), "mmcm": settings,
                 "clock_source": f"MMCME2_BASE: clk100 × {settings.multiply} / "
                                 f"{settings.divide_input} / {settings.divide_output}"}
+
+
+def write_vivado_plan(top, directory: Path, mmcm=None) -> Path:
+    """The Arty's Vivado build plan (Amaranth's) extracted into `directory`; returns its
+    script, build_snn_board.sh: executable, and changing to its own directory before
+    Vivado runs (the plan names its files relative to it), so it runs from anywhere."""
+    from amaranth_boards.arty_a7 import ArtyA7_35Platform
+    plan = ArtyA7_35Platform(toolchain="Vivado").prepare(BoardTop(top, clock=mmcm),
+                                                         name=BOARD_NAME)
+    script = f"build_{BOARD_NAME}.sh"
+    lines = plan.files[script].splitlines(keepends=True)
+    vivado_line = next((i for i, line in enumerate(lines) if line.startswith('"$VIVADO"')),
+                       None)
+    if vivado_line is None:
+        raise StepError(f"Amaranth's {script} has no line that runs \"$VIVADO\"; this "
+                        f"Amaranth version writes a script this toolkit does not know")
+    # after the script has read $AMARANTH_ENV_VIVADO, which may be relative to the caller
+    lines.insert(vivado_line, '# snn-hw: the plan\'s files are relative to this directory\n'
+                              'cd "$(dirname "$0")"\n')
+    plan.files[script] = "".join(lines)
+    relative_plan(plan).extract(directory)
+    (directory / script).chmod(0o755)
+    return directory / script
 
 
 def nextpnr_build(top, make_platform, directory: Path, tools: dict, bitstream: str,

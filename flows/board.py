@@ -31,7 +31,7 @@ from boards import commands
 from boards.targets import StepError
 from boards.top import BAUD
 
-from .common import FlowError, load_network, network_image_shape, run_flow
+from .common import FlowError, load_network, network_image_shape, rate_text, run_flow
 from .simulate import load_images, load_labels
 
 PROGRAMMERS = {     # board → bitstream in the build directory, programmer command lines
@@ -222,7 +222,7 @@ def run(args) -> None:
         else:
             classes, seconds = talk(args.port, args.timeout, images, n_classes, weights)
     sys.stdout.write("".join(f"{int(c)}\n" for c in classes))
-    print(f"{len(images)} images in {seconds:.2f} s: {len(images) / seconds:.1f} images/s "
+    print(f"{len(images)} images in {seconds:.2f} s: {rate_text(len(images), seconds)} "
           f"(UART {BAUD} baud)", file=sys.stderr)
     if labels is not None:
         correct = int((classes == labels).sum())

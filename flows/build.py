@@ -30,6 +30,7 @@ from golden.network import DEFAULT_NETWORK, NETWORK_DEFAULTS, network_names
 
 from .common import FlowError, Progress, run_flow
 from .design import convert
+from .outputs import check_output_path
 
 
 def base_q(text: str):
@@ -95,6 +96,12 @@ def parse_args(argv=None):
                              "and one state RAM for all layers (fewer block RAMs, no load "
                              "overlap); auto (default): lean on the icebreaker, else fast, "
                              "and lean when the design does not fit the board")
+    parser.add_argument("--no-hint-trials", dest="hint_trials", action="store_false",
+                        help="name advice untried: by default an SNN outside its coding's "
+                             "accuracy bound is converted and simulated again with each "
+                             "setting that may win the points back, and a design that does "
+                             "not fit the board is estimated with fewer lanes, the lean plan "
+                             "and narrower weights, and only what helps is named")
     parser.add_argument("--clock-mhz", type=float,
                         help="asic: the clock constraint of snn_top.sdc in MHz (default 100)")
     parser.add_argument("--inline-roms", action="store_true",
@@ -214,6 +221,8 @@ def build(args) -> Path:
             raise FlowError(f"--clock-mhz must be a positive frequency, not {args.clock_mhz:g}")
         board_options = {"inline_roms": args.inline_roms,
                          **({"clock_mhz": args.clock_mhz} if args.clock_mhz else {})}
+    if args.out is not None:            # a folder that may not be replaced: said before any work
+        check_output_path(args.out)
     progress = Progress(1 + (3 if args.golden_only else 4 if args.board == "none" else 5))
     progress.step(f"converting {args.model or args.network} to {args.coding} coding")
     design = convert(args.model if args.model is not None else args.network, args.data,
@@ -222,7 +231,7 @@ def build(args) -> Path:
     return design.build(args.out, board=args.board, lanes=args.lanes,
                         golden_only=args.golden_only, progress=progress,
                         board_options=board_options, weights_in=args.weights_in,
-                        memory=args.memory)
+                        memory=args.memory, hint_trials=args.hint_trials)
 
 
 def main(argv=None) -> int:

@@ -1,15 +1,21 @@
-"""Pieces the flows share: the bundled network, coding parameters, safe build directories."""
+"""Pieces the flows share: the bundled network, coding parameters, errors and progress."""
 import dataclasses
 import json
-import shutil
+import signal
 import sys
+import threading
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
+
+from amaranth.hdl import UnusedElaboratable
 
 from golden.codings import get_coding, input_size_defaults
 from golden.convert import ConversionError
 from golden.network import DEFAULT_NETWORK, NETWORKS, coding_defaults, load_bundled
+
+from . import INTERRUPTED
 
 NETWORK_FILE = "network.json"
 
@@ -18,19 +24,60 @@ class FlowError(RuntimeError):
     """An error to show the user as one clear message, without a traceback."""
 
 
-def run_flow(flow, args) -> int:
+def run_flow(flow, args, failures: tuple = ()) -> int:
     """Run a flow's main step; exit status 0, 2 for bad input (FlowError), 1 for a failed
-    tool step (boards.targets.StepError), each with one clear message on stderr."""
+    tool step (boards.targets.StepError) or one of `failures`, 130 for Ctrl-C (SIGINT),
+    each with one clear message on stderr and no traceback."""
     from boards.targets import StepError
     try:
-        flow(args)
+        with watching_interrupts():
+            flow(args)
     except FlowError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except StepError as error:
+    except (StepError, *failures) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt as error:   # flows.outputs.Interrupted says what was kept
+        # designs left half-built are dropped on purpose: no warning for each at exit
+        warnings.simplefilter("ignore", UnusedElaboratable)
+        print(str(error) or "interrupted; nothing was written", file=sys.stderr)
+        return INTERRUPTED
     return 0
+
+
+_pending_interrupt = threading.Event()
+
+
+@contextmanager
+def watching_interrupts():
+    """SIGINT raises KeyboardInterrupt and is remembered: Python drops an exception raised
+    while a finaliser (`__del__`) runs, so a remembered one is raised again at the next
+    progress line (`raise_pending_interrupt`), and the dropped one is not printed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield                            # signals reach the main thread only
+        return
+
+    def interrupt(signum, frame):
+        _pending_interrupt.set()
+        raise KeyboardInterrupt
+
+    def unraisable(dropped) -> None:
+        if not isinstance(dropped.exc_value, KeyboardInterrupt):
+            previous_hook(dropped)
+    previous_handler = signal.signal(signal.SIGINT, interrupt)
+    previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+        sys.unraisablehook = previous_hook
+        _pending_interrupt.clear()
+
+
+def raise_pending_interrupt() -> None:
+    if _pending_interrupt.is_set():
+        raise KeyboardInterrupt
 
 
 def coding_params(coding_name: str, given: dict, network_name: str | None = None,
@@ -112,48 +159,27 @@ def load_network(directory: Path):
                         f"({type(error).__name__}: {error}); build again") from None
 
 
-def check_output_path(out: Path) -> None:
-    """Before any work: `out` (and its staging directory) must be directories or absent."""
-    out = Path(out)
-    for path in (out, out.with_name(out.name + ".incomplete")):
-        if path.exists() and not path.is_dir():
-            raise FlowError(f"--out {out}: {path} is an existing file, not a directory; "
-                            "choose another path or remove the file")
-
-
 class Progress:
     """Numbered steps with elapsed time, on stderr so stdout stays machine-readable."""
 
     def __init__(self, total: int):
         self.total, self.number, self.started = total, 0, time.monotonic()
+        self.current = ""                # the step under way, for FAILED.txt
 
     def step(self, text: str) -> None:
+        raise_pending_interrupt()
         self.number += 1
+        self.current = text
         elapsed = time.monotonic() - self.started
         print(f"[{self.number}/{self.total} {elapsed:6.1f}s] {text}", file=sys.stderr, flush=True)
 
     def note(self, text: str) -> None:
+        raise_pending_interrupt()
         print(f"          {text}", file=sys.stderr, flush=True)
 
 
-@contextmanager
-def staged_directory(out: Path):
-    """Build into `<out>.incomplete`; only a complete build is renamed to `<out>`.
-
-    On failure the staging directory stays for inspection, with FAILED.txt naming the
-    error, and an earlier finished `<out>` is left untouched.
-    """
-    out = Path(out)
-    check_output_path(out)
-    staging = out.with_name(out.name + ".incomplete")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    try:
-        yield staging
-    except BaseException as error:
-        (staging / "FAILED.txt").write_text(f"{type(error).__name__}: {error}\n")
-        raise
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
+def rate_text(count: int, seconds: float, unit: str = "image") -> str:
+    """How fast `count` items took `seconds`: per second, or seconds each when slower."""
+    if count and seconds > count:
+        return f"{seconds / count:.1f} s per {unit}"
+    return f"{count / max(seconds, 1e-9):,.1f} {unit}s/s"

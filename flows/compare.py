@@ -31,7 +31,8 @@ from golden.network import network_names
 
 from . import energy
 from .build import add_model_options
-from .common import FlowError, Progress, check_output_path, run_flow, staged_directory
+from .common import FlowError, Progress, run_flow
+from .outputs import check_output_path, interrupts_named, staged_directory
 from .plots import write_plots
 from .sweep import DEFAULT_CACHE, run_points
 from .sweep_point import user_source
@@ -144,45 +145,46 @@ def compare(args) -> Path:
     prefix = "" if args.network == "digits-mlp" else f"{args.network}-"
     out = args.out or Path("build") / f"compare-{prefix}{args.board}"
     check_output_path(out)
-    progress = Progress(3)
-    progress.step(f"{len(codings)} default builds and the golden sweep points "
-                  "(the flows.sweep engine)")
-    outcomes = run_points(compare_points(codings, args, lanes), cache_dir=args.cache,
-                          workers=args.workers, scheduler=args.scheduler)
-    rows, sweeps = [], {coding: [] for coding in codings}
-    for outcome in outcomes:
-        point = outcome["point"]
-        coding = point["coding"]
-        if point["run"] == "build":
-            if "error" in outcome:
-                raise FlowError(f"{coding}: the default build failed: {outcome['error']}")
-            rows.append(default_row(coding, outcome["row"]["report"], outcome["row"]))
-        elif "error" in outcome:
-            if not outcome.get("refused"):       # a crash is a bug, not a skipped point
-                raise FlowError(f"{coding}: sweep point {point['params']} failed: "
-                                f"{outcome['error']}")
-            progress.note(f"{coding}: sweep point {point['params']} skipped: "
-                          f"{outcome['error']}")
-            sweeps[coding].append({"varied": point["params"], "skipped": outcome["error"]})
-        else:
-            sweeps[coding].append({"varied": point["params"], **outcome["row"]})
-    with staged_directory(out) as staging:
-        progress.step("tables and plots")
-        comparison = {
-            "network": args.network, "board": args.board, "lanes": lanes,
-            "rows": rows, "sweeps": sweeps, "energy_constants": energy.CONSTANTS,
-            "generated": {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                timespec="seconds"), "host": platform.node(),
-                "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
-                           f"Python {platform.python_version()}",
-                "command": ["python", "-m", "flows.compare", *sys.argv[1:]]},
-        }
-        (staging / "comparison.json").write_text(json.dumps(comparison, indent=2))
-        (staging / "comparison.md").write_text(markdown_table(comparison))
-        write_plots(comparison, staging)
-        progress.step("done")
-    print((out / "comparison.md").read_text())
-    return out
+    with interrupts_named(out):
+        progress = Progress(3)
+        progress.step(f"{len(codings)} default builds and the golden sweep points "
+                      "(the flows.sweep engine)")
+        outcomes = run_points(compare_points(codings, args, lanes), cache_dir=args.cache,
+                              workers=args.workers, scheduler=args.scheduler)
+        rows, sweeps = [], {coding: [] for coding in codings}
+        for outcome in outcomes:
+            point = outcome["point"]
+            coding = point["coding"]
+            if point["run"] == "build":
+                if "error" in outcome:
+                    raise FlowError(f"{coding}: the default build failed: {outcome['error']}")
+                rows.append(default_row(coding, outcome["row"]["report"], outcome["row"]))
+            elif "error" in outcome:
+                if not outcome.get("refused"):       # a crash is a bug, not a skipped point
+                    raise FlowError(f"{coding}: sweep point {point['params']} failed: "
+                                    f"{outcome['error']}")
+                progress.note(f"{coding}: sweep point {point['params']} skipped: "
+                              f"{outcome['error']}")
+                sweeps[coding].append({"varied": point["params"], "skipped": outcome["error"]})
+            else:
+                sweeps[coding].append({"varied": point["params"], **outcome["row"]})
+        with staged_directory(out, progress) as staging:
+            progress.step("tables and plots")
+            comparison = {
+                "network": args.network, "board": args.board, "lanes": lanes,
+                "rows": rows, "sweeps": sweeps, "energy_constants": energy.CONSTANTS,
+                "generated": {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                    timespec="seconds"), "host": platform.node(),
+                    "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
+                               f"Python {platform.python_version()}",
+                    "command": ["python", "-m", "flows.compare", *sys.argv[1:]]},
+            }
+            (staging / "comparison.json").write_text(json.dumps(comparison, indent=2))
+            (staging / "comparison.md").write_text(markdown_table(comparison))
+            write_plots(comparison, staging)
+            progress.step("done")
+        print((out / "comparison.md").read_text())
+        return out
 
 
 def main(argv=None) -> int:

@@ -7,6 +7,8 @@ and build. The command-line flows call it; one path, not two.
     design.predict(images)             # classes from the bit-exact golden model
     design.simulate_rtl(images[:20])   # snn_top on Verilator, checked against golden
     design.build("build/mine", board="arty")
+    design.input_contract_warning      # None, or the --input-mean/--input-std that score
+                                       # clearly higher (golden.contract; the build says so)
 
 `model` is an ONNX file, any `torch.nn.Module` that torch.fx or torch.export can trace, or
 the name of a bundled network; `data` an .npz with x_train, y_train, x_test, y_test (uint8
@@ -17,12 +19,14 @@ import json
 import platform
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 from torch import nn
 
 from golden.codings import convert_network
+from golden.contract import ContractCheck, check_contract, contract_record
 from golden.convert import ConversionError, calibrate, fold_input_contract, fold_network
 from golden.data import DataError, InputContract, Split, check_images, load_npz, \
     pixels_to_input
@@ -31,18 +35,61 @@ from golden.geometry import lanes_per_layer
 from golden.network import DEFAULT_NETWORK, NETWORKS, ann_classes, bundled, load_bundled, \
     load_split
 
-from .common import FlowError, Progress, check_output_path, coding_params, jsonable, \
-    save_network, staged_directory
+from .common import FlowError, Progress, coding_params, jsonable, save_network
+from .outputs import check_output_path, claim_directory, interrupts_named, staged_directory
 from .report import evaluate, rom_report
 
 
 class Design:
     """A converted network: the coding's integer network (`network`), the float layers it
-    was converted from (`layers`), the data (`split`) and the float model's classifier."""
+    was converted from (`layers`), the data (`split`), the float model's classifier, its
+    input contract (`contract`, `contract_given_by`: the default, the options or the
+    bundled network) and, for a user's model, the contract check (`golden.contract`)."""
 
-    def __init__(self, name, coding, network, layers, split, float_classes, source):
+    def __init__(self, name, coding, network, layers, split, float_classes, source,
+                 contract: InputContract | None = None, contract_given_by: str = "",
+                 contract_check: ContractCheck | None = None, *, params=None, folded=None,
+                 conversion_seconds: float | None = None):
         self.name, self.coding, self.network, self.layers = name, coding, network, layers
         self.split, self.float_classes, self.source = split, float_classes, source
+        self.contract, self.contract_given_by = contract, contract_given_by
+        self.contract_check = contract_check
+        # for converting again (flows.advice): the coding's parameters as given (phase's
+        # Q perhaps "auto"), the folded float layers before any fine-tuning, and how long
+        # the conversion took (calibration, fine-tuning, conversion)
+        self.params = network.params if params is None else params
+        self.folded, self.conversion_seconds = folded, conversion_seconds
+
+    def calibration(self):
+        """The calibration of the folded layers on the training images, as `convert`'s."""
+        if self.folded is None:
+            raise FlowError(f"{self.name}: this design keeps no folded layers to convert again")
+        return calibrate(self.folded, pixels_to_input(self.split.train_pixels))
+
+    def converted_with(self, params, calibration=None) -> "Design":
+        """This design converted again with the coding's parameter object `params`, the
+        way `convert` converted it (the coding's fine-tuning, then its conversion), from
+        `calibration` (None: computed again). ConversionError for parameters it refuses."""
+        started = time.monotonic()
+        calibration = self.calibration() if calibration is None else calibration
+        network, layers = convert_network(self.coding, self.folded, calibration, self.split,
+                                          params)
+        return Design(self.name, self.coding, network, layers, self.split,
+                      self.float_classes, self.source, self.contract, self.contract_given_by,
+                      self.contract_check, params=params, folded=self.folded,
+                      conversion_seconds=time.monotonic() - started)
+
+    @property
+    def input_contract_warning(self) -> str | None:
+        """Set when another input contract scores clearly higher than the one given."""
+        return None if self.contract_check is None else self.contract_check.warning
+
+    def input_contract(self) -> dict | None:
+        """report.json's `input_contract`."""
+        if self.contract is None:
+            return None
+        return contract_record(self.contract, self.image_shape, self.contract_given_by,
+                               self.contract_check)
 
     @property
     def image_shape(self) -> tuple:
@@ -74,34 +121,46 @@ class Design:
         return build_top(self.network, lanes, spram_layers, **memory_plan)
 
     def fitted_top(self, board: str, lanes: int | list[int] = 4, weights_in: str = "auto",
-                   memory: str = "auto", top=None):
+                   memory: str = "auto", top=None, advise: bool = True, note=None):
         """The top that fits `board`'s block RAM (`boards.fit.fit_memories`: the memory
         plans in turn, then weight tables in SPRAM as `weights_in` allows); `top`, this
         design's top with the FAST plan if already built. DoesNotFit, with the figures,
-        when nothing fits."""
-        from boards.fit import fit_memories
-        return fit_memories(self.top(lanes) if top is None else top,
-                            lambda *how, **plan: self.top(lanes, *how, **plan), board,
-                            weights_in, memory, label=f"{self.name} ({self.coding}, lanes {lanes})")
+        when nothing fits, and (`advise`) what does, estimated (`flows.advice.fit_advice`,
+        each estimate a `note`)."""
+        from boards.fit import DoesNotFit, fit_memories
+        try:
+            return fit_memories(self.top(lanes) if top is None else top,
+                                lambda *how, **plan: self.top(lanes, *how, **plan), board,
+                                weights_in, memory,
+                                label=f"{self.name} ({self.coding}, lanes {lanes})")
+        except DoesNotFit as error:
+            if not advise:
+                raise
+            from .advice import fit_advice
+            advice = fit_advice(self, board, lanes, weights_in, memory, error.estimate, note)
+            raise DoesNotFit(f"{error}. {advice[0].upper()}{advice[1:]}",
+                             error.estimate) from None
 
     def simulate_rtl(self, images: np.ndarray, lanes: int | list[int] = 4,
                      directory=None) -> np.ndarray:
         """Classes of `images` from snn_top's Verilog on Verilator, checked against the golden
         model in class and cycle count (RtlMismatch on any difference). Simulator files go
-        to a scratch directory unless `directory` is given."""
+        to a scratch directory unless `directory` is given (absent, empty or written by
+        this toolkit before: `flows.outputs`)."""
         from hdl.export import top_verilog
         from .simulate import check_rtl
         images = check_images(images, self.image_shape)
+        kept = None if directory is None else claim_directory(directory, "directory")
         with tempfile.TemporaryDirectory(prefix="snn-design-") as scratch:
             verilog = Path(scratch) / "snn_top.v"
             verilog.write_text(top_verilog(self.top(lanes)))
             return check_rtl(verilog, self.network, images, lanes,
-                             Path(directory) if directory else Path(scratch) / "rtl_sim")
+                             kept or Path(scratch) / "rtl_sim")
 
     def build(self, out=None, board: str = "none", lanes: int | list[int] | str | None = None,
               golden_only: bool = False, command=None, progress=None,
               board_options: dict | None = None, weights_in: str = "auto",
-              memory: str = "auto") -> Path:
+              memory: str = "auto", hint_trials: bool = True) -> Path:
         """Write a build directory (network.json, report.json; unless `golden_only`, Verilog
         and ROM files; with a board, its build) and return its path. `lanes`: a count, one
         per layer, or "auto" (as many lanes in all as the board's default count on every
@@ -109,7 +168,13 @@ class Design:
         target (`timing_proxy=False`: the Arty build skips its ECP5 proxy). `weights_in`
         (iCEBreaker): "auto" (weight tables that do not fit block RAM go to SPRAM, loaded
         at run time by `flows.board`), "block-ram" or "spram" (every layer's). `memory`:
-        the memory plan, "auto", "fast" or "lean" (`boards.fit.memory_steps`)."""
+        the memory plan, "auto", "fast" or "lean" (`boards.fit.memory_steps`).
+        `hint_trials`: an SNN that loses more than its coding's bound converts again with
+        each of the coding's candidate settings and names those that help
+        (`flows.advice.accuracy_trials`: a conversion and a test-split simulation each),
+        and a design that does not fit the board is estimated with other settings
+        (`fit_advice`); False (for callers that build many points) names the accuracy
+        settings untried and gives the fit's figures alone."""
         from boards import get_target
         from hdl.network import UnsupportedLayer
         from hdl.export import top_verilog
@@ -136,74 +201,86 @@ class Design:
         suffix = "golden" if golden_only else board
         prefix = "" if self.name == DEFAULT_NETWORK else f"{self.name}-"
         out = Path(out) if out else Path("build") / f"{prefix}{self.coding}-{suffix}"
-        check_output_path(out)          # a file in the way is an error now, not after the build
-        steps = 3 if golden_only else 4 if board == "none" else 5
-        if progress is None:
-            progress = Progress(steps)
-        else:                            # a flow's progress, continued
-            progress.total = progress.number + steps
-        top = None
-        if not golden_only:
-            try:
-                # refuses layers the RTL cannot run
-                top = self.top(lanes, **(LEAN if memory == "lean" and board not in FPGAS
-                                         else FAST))
-            except UnsupportedLayer as error:
-                raise FlowError(f"{self.name}: {error}. Use --golden-only for the golden "
-                                "model's figures") from None
-        if top is not None and board in FPGAS:  # does not fit: said now, before any tool runs
-            top = self.fitted_top(board, lanes, weights_in, memory, top)
-        progress.step(f"golden simulation of {len(self.split.test_labels)} test images")
-        report = {"coding": self.coding, "network_name": self.name, "source": self.source,
-                  "image_shape": list(self.image_shape),
-                  "layer_shapes": [layer.describe() for layer in self.layers],
-                  "params": self.network.describe()["params"], "lanes": requested_lanes,
-                  "board": board,
-                  # what each engine really runs: a layer has no more lanes than neurons
-                  "lanes_per_layer": [e.lanes for e in top.engines] if top is not None
-                  else lanes if requested_lanes == "auto" else None,
-                  # layers whose weights are loaded at run time (flows.board sends them)
-                  "spram_layers": [] if top is None or top.spram_layout is None else
-                  [e.name for e in top.engines if e.weights_in_spram],
-                  # --memory: input banks (2: the next image loads while the layers run)
-                  # and whether the layers share one state RAM
-                  "memory_plan": None if top is None else {
-                      "input_banks": top.input_banks, "shared_state_ram": top.shared_state},
-                  **evaluate(self.network, self.float_classes, self.split, lanes, self.layers,
-                             hardware=not golden_only,
-                             input_banks=top.input_banks if top is not None else 2)}
-        with staged_directory(out) as staging:
-            save_network(self.network, staging, self.image_shape)
-            resources = {}
+        # a folder the toolkit did not write, or a file in the way: an error now, not after
+        # the build; Ctrl-C from here on says what became of `out`
+        check_output_path(out)
+        with interrupts_named(out):
+            steps = 3 if golden_only else 4 if board == "none" else 5
+            if progress is None:
+                progress = Progress(steps)
+            else:                            # a flow's progress, continued
+                progress.total = progress.number + steps
+            if self.input_contract_warning:
+                progress.note(f"warning: {self.input_contract_warning}")
+            top = None
             if not golden_only:
-                progress.step("generating Verilog of snn_top and the ROM files")
-                (staging / "snn_top.v").write_text(top_verilog(top))
-                (staging / "roms").mkdir()
-                for rom in top.roms():
-                    rom.write_hex(staging / "roms")
-                resources = rom_report(top)
-                if top.spram_layout is not None:
-                    resources["run_time_weights"] = write_weight_image(top.spram_layout,
-                                                                       staging)
-            if board != "none":
-                progress.step(f"board build: {board}")
-                # a target that checks its output on test images (asic) gets some
-                inputs = {"test_images": self.split.test_pixels} \
-                    if getattr(target, "needs_test_images", False) else {}
-                resources.update(target.build(top, staging, progress.note, **inputs,
-                                              **(board_options or {})))
-                # paths relative to the build directory, so that a build can be moved
-                resources = _relative(resources, staging)
-            progress.step("writing report.json")
-            report.update({
-                "network": self.network.describe(), "resources": resources,
-                "generated": {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                    timespec="seconds"), "host": platform.node(),
-                    "command": command if command is not None else invocation()}})
-            (staging / "report.json").write_text(json.dumps(report, indent=2, default=jsonable))
-        progress.step("done")
-        print_summary(report, out)
-        return out
+                try:
+                    # refuses layers the RTL cannot run
+                    top = self.top(lanes, **(LEAN if memory == "lean" and board not in FPGAS
+                                             else FAST))
+                except UnsupportedLayer as error:
+                    raise FlowError(f"{self.name}: {error}. Use --golden-only for the golden "
+                                    "model's figures") from None
+            if top is not None and board in FPGAS:  # does not fit: said now, before any tool runs
+                top = self.fitted_top(board, lanes, weights_in, memory, top,
+                                      advise=hint_trials, note=progress.note)
+            progress.step(f"golden simulation of {len(self.split.test_labels)} test images")
+            report = {"coding": self.coding, "network_name": self.name, "source": self.source,
+                      "image_shape": list(self.image_shape),
+                      "input_contract": self.input_contract(),
+                      "layer_shapes": [layer.describe() for layer in self.layers],
+                      "params": self.network.describe()["params"], "lanes": requested_lanes,
+                      "board": board,
+                      # what each engine really runs: a layer has no more lanes than neurons
+                      "lanes_per_layer": [e.lanes for e in top.engines] if top is not None
+                      else lanes if requested_lanes == "auto" else None,
+                      # layers whose weights are loaded at run time (flows.board sends them)
+                      "spram_layers": [] if top is None or top.spram_layout is None else
+                      [e.name for e in top.engines if e.weights_in_spram],
+                      # --memory: input banks (2: the next image loads while the layers run)
+                      # and whether the layers share one state RAM
+                      "memory_plan": None if top is None else {
+                          "input_banks": top.input_banks, "shared_state_ram": top.shared_state},
+                      **evaluate(self.network, self.float_classes, self.split, lanes, self.layers,
+                                 hardware=not golden_only,
+                                 input_banks=top.input_banks if top is not None else 2)}
+            accuracy = report["accuracy"]
+            if hint_trials and "outside_bound" in accuracy:   # named where measured to help
+                from .advice import accuracy_trials
+                accuracy.update(accuracy_trials(self, accuracy["ann_float_percent"],
+                                                accuracy["snn_golden_percent"], progress.note))
+            with staged_directory(out, progress) as staging:
+                save_network(self.network, staging, self.image_shape)
+                resources = {}
+                if not golden_only:
+                    progress.step("generating Verilog of snn_top and the ROM files")
+                    (staging / "snn_top.v").write_text(top_verilog(top))
+                    (staging / "roms").mkdir()
+                    for rom in top.roms():
+                        rom.write_hex(staging / "roms")
+                    resources = rom_report(top)
+                    if top.spram_layout is not None:
+                        resources["run_time_weights"] = write_weight_image(top.spram_layout,
+                                                                           staging)
+                if board != "none":
+                    progress.step(f"board build: {board}")
+                    # a target that checks its output on test images (asic) gets some
+                    inputs = {"test_images": self.split.test_pixels} \
+                        if getattr(target, "needs_test_images", False) else {}
+                    resources.update(target.build(top, staging, progress.note, **inputs,
+                                                  **(board_options or {})))
+                    # paths relative to the build directory, so that a build can be moved
+                    resources = _relative(resources, staging)
+                progress.step("writing report.json")
+                report.update({
+                    "network": self.network.describe(), "resources": resources,
+                    "generated": {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                        timespec="seconds"), "host": platform.node(),
+                        "command": command if command is not None else invocation()}})
+                (staging / "report.json").write_text(json.dumps(report, indent=2, default=jsonable))
+            progress.step("done")
+            print_summary(report, out)
+            return out
 
 
 def write_weight_image(layout, directory: Path) -> dict:
@@ -270,12 +347,13 @@ def _model_shapes(shape: tuple) -> list[tuple]:
 def _front_end(model, split: Split):
     """(nn.Sequential on flat inputs, float classifier, source text, image shape)."""
     if isinstance(model, nn.Module):
-        from golden.frontends.torch_graph import sequential_from_module
+        from golden.frontends.torch_graph import InputShapeError, sequential_from_module
         failures = []
         for shape in _model_shapes(split.image_shape):
             try:
                 sequential = sequential_from_module(model, shape)
-            except ConversionError as error:
+            except InputShapeError as error:
+                # another shape may suit it; any other fault is the model's, said at once
                 failures.append(f"as (n, {', '.join(map(str, shape))}): {error}")
                 continue
             image = split.image_shape if len(shape) == 1 else \
@@ -328,7 +406,8 @@ def _convert(model, data, coding, name, input_mean, input_std, input_scale, para
         split = _data(data, network_name)
         entry, sequential = bundled(network_name), load_bundled(network_name)
         contract, image_shape = entry.contract, split.image_shape
-        source = f"bundled network {network_name}"
+        source = given_by = f"bundled network {network_name}"
+        check = None
 
         def float_classes(pixels):
             return ann_classes(sequential, pixels, contract, image_shape)
@@ -351,12 +430,26 @@ def _convert(model, data, coding, name, input_mean, input_std, input_scale, para
         float_model = model if isinstance(model, nn.Module) else sequential
         shape = model_shape if isinstance(model, nn.Module) else None
 
+        def classes_under(pixels, under: InputContract):
+            return ann_classes(float_model, pixels, under, image_shape, shape)
+
         def float_classes(pixels):
-            return ann_classes(float_model, pixels, contract, image_shape, shape)
+            return classes_under(pixels, contract)
+        given = [v is not None for v in (input_mean, input_std, input_scale)]
+        given_by = ("the default: no --input-mean/--input-std" if not any(given) else
+                    "input_scale, input_mean, input_std" if given[2] else
+                    "--input-mean/--input-std")
+        # before converting: does another contract suit the float model clearly better?
+        check = check_contract(classes_under, split.train_pixels, split.train_labels,
+                               image_shape, contract, explicit=any(given))
     if parameters is None:
         parameters = coding_params(coding, options, inputs=int(np.prod(image_shape)))
     layers = fold_network(sequential)
     fold_input_contract(layers, contract, image_shape)
+    started = time.monotonic()
+    folded = layers
     calibration = calibrate(layers, pixels_to_input(split.train_pixels))
     network, layers = convert_network(coding, layers, calibration, split, parameters)
-    return Design(name or network_name, coding, network, layers, split, float_classes, source)
+    return Design(name or network_name, coding, network, layers, split, float_classes, source,
+                  contract, given_by, check, params=parameters, folded=folded,
+                  conversion_seconds=time.monotonic() - started)

@@ -50,7 +50,11 @@ def show(args) -> None:
             missing.append(f"{network} (run python -m flows.compare --network {network} "
                            f"--board {args.board})")
             continue
-        comparisons.append(json.loads(path.read_text()))
+        try:
+            comparisons.append(json.loads(path.read_text()))
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            raise FlowError(f"{path} is not valid JSON ({error}); run python -m flows.compare "
+                            f"--network {network} --board {args.board} again") from None
     if missing and (args.networks or not comparisons):
         raise FlowError(f"no comparison report on {args.board} for: {'; '.join(missing)}")
     if missing:

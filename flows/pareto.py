@@ -8,7 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
-from .common import staged_directory  # noqa: E402
+from .outputs import staged_directory  # noqa: E402
 from .sweep_point import flat_row  # noqa: E402
 
 

@@ -72,18 +72,40 @@ def cycle_report(network, result, lanes: int, input_banks: int = 2) -> dict:
     }
 
 
-def accuracy_bound(coding: str, ann: float, snn: float) -> dict:
+def accuracy_bound(coding: str, ann: float, snn: float, network=None) -> dict:
     """The points the coding may lose against the float ANN (`ACCURACY_BOUND` of its golden
-    module: what the bundled networks meet) and, when this network loses more, the
-    parameters that usually win them back."""
+    module: what the bundled networks meet) and, when this network loses more, what
+    usually wins them back: the coding's `ACCURACY_HINT` and, given the `network`, its
+    candidate settings from the ones in use on, untried (`flows.advice.accuracy_trials`,
+    which a build runs, measures them)."""
+    from .advice import untried_hint
     golden = get_coding(coding).golden
     bound = {"bound_points": golden.ACCURACY_BOUND}
     lost = round(ann - snn, 3)        # at the percentages' own precision, no float residue
     if lost > golden.ACCURACY_BOUND:
-        bound["outside_bound"] = (f"the SNN loses {lost:.2f} points against the float "
-                                  f"ANN, more than {coding}'s {golden.ACCURACY_BOUND:g}: try "
-                                  f"{golden.ACCURACY_HINT}")
+        bound["outside_bound"] = untried_hint(
+            coding, lost, None if network is None else network.params, network)
     return bound
+
+
+def fine_tuning_check(network, layers, split, ann: float) -> dict:
+    """For a coding that fine-tunes with these parameters (its `fine_tuning`): that the
+    hardware computes the fine-tuned network, why, and both accuracies, the float ANN's
+    (the user's network) and the fine-tuned ANN's (its `fine_tuned_ann`; without one, the
+    fine-tuned network is the SNN itself)."""
+    golden = get_coding(network.coding).golden
+    why = golden.fine_tuning(network.params) if hasattr(golden, "fine_tuning") else None
+    if why is None:
+        return {}
+    tuned = None
+    if hasattr(golden, "fine_tuned_ann"):
+        tuned = percent(golden.fine_tuned_ann(network, layers, split.test_pixels),
+                        split.test_labels)
+    return {"fine_tuned": {
+        "note": "the hardware computes the fine-tuned network, not the float ANN given",
+        "why": why, "ann_float_percent": ann, "ann_fine_tuned_percent": tuned,
+        "fine_tuned_ann": "its ANN as trained" if tuned is not None else
+                          "none apart from the SNN: the SNN is what was trained"}}
 
 
 def evaluate(network, ann_classes, split, lanes: int, layers=None,
@@ -98,8 +120,9 @@ def evaluate(network, ann_classes, split, lanes: int, layers=None,
         "accuracy": {
             "test_images": int(len(split.test_labels)),
             "ann_float_percent": ann, "snn_golden_percent": snn,
-            **accuracy_bound(network.coding, ann, snn),
+            **accuracy_bound(network.coding, ann, snn, network),
             **quantised_ann_check(network, result, split),
+            **(fine_tuning_check(network, layers, split, ann) if layers is not None else {}),
         },
         "spikes_per_inference": {
             "input": summary["input_spikes"],
@@ -132,10 +155,23 @@ def print_summary(report: dict, out: Path) -> None:
           f"SNN (golden) {acc['snn_golden_percent']:.2f} %   on {acc['test_images']} test images")
     if "outside_bound" in acc:
         print(f"  note       {acc['outside_bound']}")
+    if "fine_tuned" in acc:
+        tuned = acc["fine_tuned"]
+        figure = (f"the fine-tuned ANN {tuned['ann_fine_tuned_percent']:.2f} %"
+                  if tuned["ann_fine_tuned_percent"] is not None else
+                  f"the fine-tuned network (the SNN) {acc['snn_golden_percent']:.2f} %")
+        print(f"  fine-tuned the hardware computes the fine-tuned network, not the float ANN "
+              f"given: float ANN {tuned['ann_float_percent']:.2f} %, {figure}")
+        print(f"             ({tuned['why']})")
     if "ann_quantised_percent" in acc:
         print(f"             quantised ANN {acc['ann_quantised_percent']:.2f} %, SNN differs from "
               f"it in {acc['snn_vs_quantised_ann_class_mismatches']} classes and "
               f"{acc['snn_vs_quantised_ann_spike_mismatches']} spikes")
+    contract = report.get("input_contract")
+    if contract:
+        print(f"  input      {contract['model_input']} ({contract['given_by']})")
+        if (contract.get("check") or {}).get("warning"):
+            print(f"  warning    {contract['check']['warning']}")
     layers = "  ".join(f"{l['layer'].split(' (')[0]}: {l['spikes']:.1f}" for l in spikes["per_layer"])
     print(f"  spikes     input {spikes['input']:.1f}   {layers}")
     print(f"  synaptic   {report['operations_per_inference']['total_synaptic_adds']:.0f} "

@@ -20,7 +20,8 @@ import numpy as np
 from golden.cycles import inference_cycles
 from golden.data import check_images
 
-from .common import FlowError, load_network, network_image_shape
+from .common import FlowError, load_network, network_image_shape, run_flow
+from .outputs import claim_directory
 
 NPY_MAGIC = b"\x93NUMPY"
 
@@ -39,7 +40,7 @@ def load_array(path: Path, option: str) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as error:
-        if "pickled" in str(error):
+        if "pickled" in str(error) or "Object arrays" in str(error):
             raise FlowError(f"{option}: {path} holds Python objects (pickled data), which are "
                             "not loaded; save a plain uint8 array") from None
         raise FlowError(f"{option}: {path} is a damaged .npy file ({error})") from None
@@ -80,7 +81,8 @@ def rtl_check(build_dir: Path, network, images: np.ndarray, keep_sim: bool) -> n
         raise FlowError(f"{build_dir} has no snn_top.v (a --golden-only build?)")
     lanes = build_lanes(build_dir)
     if keep_sim:
-        return check_rtl(verilog, network, images, lanes, build_dir / "rtl_sim")
+        kept = claim_directory(build_dir / "rtl_sim", "--keep-sim")
+        return check_rtl(verilog, network, images, lanes, kept)
     with tempfile.TemporaryDirectory(prefix="snn-simulate-") as scratch:
         return check_rtl(verilog, network, images, lanes, Path(scratch) / "rtl_sim")
 
@@ -133,22 +135,18 @@ def main(argv=None) -> int:
                              "model, and check it against the golden model")
     parser.add_argument("--keep-sim", action="store_true",
                         help="with --rtl: keep the simulator files in BUILD_DIR/rtl_sim")
-    args = parser.parse_args(argv)
-    try:
-        classes = classify(args.build_dir, args.images, args.rtl, args.keep_sim)
-        labels = None if args.labels is None else load_labels(args.labels, len(classes))
-    except FlowError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except RtlMismatch as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    return run_flow(run, parser.parse_args(argv), failures=(RtlMismatch,))
+
+
+def run(args) -> None:
+    """Classes on stdout; the accuracy on stderr when labels are given."""
+    classes = classify(args.build_dir, args.images, args.rtl, args.keep_sim)
+    labels = None if args.labels is None else load_labels(args.labels, len(classes))
     sys.stdout.write("".join(f"{int(c)}\n" for c in classes))
     if labels is not None:
         correct = int((classes == labels).sum())
         print(f"accuracy {100 * correct / len(labels):.2f} % ({correct} of {len(labels)})",
               file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":

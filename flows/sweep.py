@@ -44,7 +44,8 @@ from pathlib import Path
 from golden.codings import REGISTRY, get_coding
 from golden.network import network_names
 
-from .common import FlowError, check_output_path, jsonable, run_flow
+from .common import FlowError, jsonable, run_flow
+from .outputs import check_output_path, interrupts_named
 from .sweep_point import RUNS, evaluate_point, user_source
 
 PACKAGES = ("golden", "hdl", "flows", "boards", "sim")
@@ -414,9 +415,10 @@ def sweep(args) -> Path:
     check_output_path(out)
     print(f"{len(points)} points: {spec.network}, {', '.join(spec.codings)}, run {spec.run}",
           file=sys.stderr)
-    outcomes = run_points(points, cache_dir=args.cache, workers=args.workers,
-                          scheduler=args.scheduler)
-    written = write_results(outcomes, out)
+    with interrupts_named(out):
+        outcomes = run_points(points, cache_dir=args.cache, workers=args.workers,
+                              scheduler=args.scheduler)
+        written = write_results(outcomes, out)
     failed = [o for o in outcomes if "error" in o]
     for outcome in failed:
         point = outcome["point"]

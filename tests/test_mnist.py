@@ -111,11 +111,18 @@ def test_a_user_s_module_takes_them_through_the_api():
 def test_a_build_outside_its_coding_s_bound_says_what_to_try():
     """Where the SNN loses more than the coding's bound against the float ANN (tsc at
     N = 8 under Max Norm on an MNIST-size MLP before the α search's tie-break: 91.7 %
-    against 94.6 %), the report and the summary say so and name the parameters to try."""
+    against 94.6 %), the report and the summary say so and name the settings to try from
+    the ones in use on (a build measures them: tests/test_advice.py)."""
+    from types import SimpleNamespace
     from flows.report import accuracy_bound
-    outside = accuracy_bound("tsc", 94.6, 91.7)
+    from golden.codings.tsc import TscParams
+    network = SimpleNamespace(params=TscParams(), layers=[])
+    outside = accuracy_bound("tsc", 94.6, 91.7, network)
     assert outside["bound_points"] == 1.5
     assert "loses 2.90 points" in outside["outside_bound"]
-    assert "--percentile 99.9" in outside["outside_bound"]
+    assert "--T 16" in outside["outside_bound"] and "--percentile 99.9" in outside["outside_bound"]
+    at_99_9 = SimpleNamespace(params=TscParams(T=16, percentile=99.9), layers=[])
+    hint = accuracy_bound("tsc", 94.6, 91.7, at_99_9)["outside_bound"]
+    assert "--T 32" in hint and "--percentile 99.5" in hint and "--percentile 99.9" not in hint
     assert accuracy_bound("phase", 98.4, 97.9) == {"bound_points": 1.0}
     assert accuracy_bound("deferred", 98.4, 96.9) == {"bound_points": 1.5}

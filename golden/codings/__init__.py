@@ -6,11 +6,17 @@ a network with `simulate(pixels)` and `describe()`, `network_to_json`/`network_f
 and optionally `finetune(layers, calibration, split, params)` (its ANN side, run before
 `convert`) and `quantised_ann(network, pixels)` (an ANN the SNN must equal exactly), and
 `ACCURACY_BOUND`, the points its SNN may lose against the float ANN (what the bundled
-networks meet), with `ACCURACY_HINT`, the parameters to try when a network loses more (a
-build says so: `flows.report.accuracy_bound`), and optionally `LARGE_INPUT_DEFAULTS`, the
-parameters a model of 784 or more values per image (bundled or a user's; measured on
-28x28 networks) takes instead of the dataclass defaults (`input_size_defaults`). The core module provides the per-lane
-datapath used by the layer engine (`hdl/cores/`).
+networks meet), with `ACCURACY_HINT`, what usually wins them back when a network loses
+more, and `accuracy_candidates(params, network)`, those as settings (option dicts such as
+{"T": 24}) from the ones in use on, a few at most: a build outside the bound converts
+with each and names those that measurably help (`flows.advice.accuracy_trials`). A coding
+that fine-tunes provides `fine_tuning(params)`, the one line why (None where these
+parameters do not fine-tune), and optionally `fine_tuned_ann(network, layers, pixels)`,
+the classes of the fine-tuned ANN (a build reports both accuracies:
+`flows.report.fine_tuning_check`). Optionally `LARGE_INPUT_DEFAULTS`, the parameters a
+model of 784 or more values per image (bundled or a user's; measured on 28x28 networks)
+takes instead of the dataclass defaults (`input_size_defaults`). The core module provides
+the per-lane datapath used by the layer engine (`hdl/cores/`).
 """
 from dataclasses import dataclass
 from importlib import import_module

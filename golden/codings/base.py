@@ -25,6 +25,15 @@ def check_percentile(coding: str, value) -> None:
         raise ConversionError(f"{coding}: percentile must lie in [50, 100], not {value!r}")
 
 
+# Robust Norm percentiles an accuracy hint steps down through (`lower_percentile`)
+PERCENTILE_STEPS = (99.9, 99.5, 99.0, 98.5, 98.0, 97.0, 95.0)
+
+
+def lower_percentile(value: float) -> float | None:
+    """The next Robust Norm percentile below `value` (`PERCENTILE_STEPS`), None below them."""
+    return next((step for step in PERCENTILE_STEPS if step < value), None)
+
+
 class LayerShape:
     """For layer dataclasses holding `weight` as (n_in, n_out). `input_pool` (n_in, window),
     set by the converter, max-pools the previous layer's spikes (`max_pool_spikes`);

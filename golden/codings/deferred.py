@@ -44,12 +44,23 @@ from .bitserial import network_from_json as _from_json
 
 NAME = "deferred"
 ACCURACY_BOUND = 1.5
-ACCURACY_HINT = "more bits (--T 6)"
+ACCURACY_HINT = "more bits per activation or longer QCFS fine-tuning"
+
+
+def accuracy_candidates(params: "DeferredParams", network) -> list[dict]:
+    """ACCURACY_HINT as settings from the ones in use: 1 and 2 bits per activation more,
+    twice the fine-tuning epochs (within DeferredParams' limits). `flows.advice` measures
+    each."""
+    return ([{"T": params.T + more} for more in (1, 2) if params.T + more <= MAX_T]
+            + [{"epochs": 2 * params.epochs}] * (0 < 2 * params.epochs <= MAX_EPOCHS))
+
+
 MAX_POOL = BINARY_MAX_POOL       # docs/codings.md §6
 MAX_POOL_NOTE = ("the bit-serial maximum of the MSB-first trains (an extension: the deferred-fire "
                  "paper uses average pooling)")
 T_SWEEP = (2, 3, 4, 5, 6)      # flows.compare sweeps these T
 SEED = 0
+MAX_T, MAX_EPOCHS = 16, 1000
 
 
 @dataclass(frozen=True)
@@ -60,7 +71,8 @@ class DeferredParams:
     epochs: int = 30             # QCFS fine-tuning epochs
 
     def __post_init__(self):
-        check_ints(NAME, self, {"T": (1, 16), "weight_bits": (2, 16), "epochs": (0, 1000)})
+        check_ints(NAME, self, {"T": (1, MAX_T), "weight_bits": (2, 16),
+                                "epochs": (0, MAX_EPOCHS)})
         if not isinstance(self.sparsity, (int, float)) or self.sparsity < 0:
             raise ConversionError(f"deferred: sparsity must be a number ≥ 0, not {self.sparsity!r}")
 
@@ -117,6 +129,20 @@ def _finetune(layers, calibration_max, split, params, batch, lr):
             optimiser.step()
     return [t.to_float_layer(float(lams[index].detach()) if index < len(lams) else None)
             for index, t in enumerate(trainable)]
+
+
+def fine_tuning(params: DeferredParams) -> str:
+    """Why the hardware computes a fine-tuned network (flows.report says so)."""
+    return (f"deferred trains its ANN side with QCFS activations of T = {params.T} bits "
+            f"({params.epochs} epochs, with the L_SP sparsity term), so that each activation "
+            "bit is one spike")
+
+
+def fine_tuned_ann(network: BitSerialNetwork, layers: list[FloatLayer],
+                   pixels: np.ndarray) -> np.ndarray:
+    """Classes of the fine-tuned ANN as trained: the float QCFS ANN (`qcfs_ann_forward`)."""
+    x = pixels_to_input(pixels).astype(np.float64)          # the layers' own precision
+    return np.argmax(qcfs_ann_forward(layers, x, network.params.T), axis=1)
 
 
 def qcfs_ann_forward(layers: list[FloatLayer], x: np.ndarray, T: int) -> np.ndarray:

@@ -54,13 +54,26 @@ from .base import (  # noqa: F401
 
 NAME = "phase"
 ACCURACY_BOUND = 1.0
-ACCURACY_HINT = "more phases (--T 24) or the base of least round-off (--Q auto)"
+ACCURACY_HINT = "more phases or the base of least round-off"
+
+
+def accuracy_candidates(params: "PhaseParams", network) -> list[dict]:
+    """ACCURACY_HINT as settings from the ones in use (`params` as given, Q perhaps
+    "auto"): 8 phases more, the base of least round-off (Q auto), both; with Q auto
+    already, 8 and 16 phases more. `flows.advice` measures each; none repeats `params`."""
+    more = [{"T": params.T + step} for step in (8, 16) if params.T + step <= MAX_T]
+    if params.Q == Q_AUTO or params.Q_auto:        # as given, or resolved (`resolved`)
+        return more
+    return more[:1] + [{"Q": Q_AUTO}] + [{**more[0], "Q": Q_AUTO}] * bool(more)
+
+
 MAX_POOL = BINARY_MAX_POOL       # docs/codings.md §6
 MAX_POOL_NOTE = ("the earliest spike in the window passes (One-Spike §III-C: from the paper)")
 T_SWEEP = (4, 8, 12, 16, 24)   # flows.compare sweeps these T, and Q at the default T
 Q_SWEEP = (1.125, 1.25, 1.5, 2.0)
 Q_AUTO = "auto"
 Q_AUTO_GRID = tuple(round(1 + 0.05 * i, 2) for i in range(1, 21))   # 1.05, 1.10, ..., 2.0
+MAX_T = 64
 GOLDEN_INT_BITS = 62   # the NumPy model computes in int64; v·Q_num must stay below 2^63
 
 
@@ -181,7 +194,7 @@ class PhaseParams:
     # Q_auto: Q was chosen by "auto" (set by `resolved`, shown in reports)
 
     def __post_init__(self):
-        check_ints(NAME, self, {"T": (2, 64), "wait": (0, 64), "weight_bits": (2, 16),
+        check_ints(NAME, self, {"T": (2, MAX_T), "wait": (0, 64), "weight_bits": (2, 16),
                                 "q_frac_bits": (1, 16), "guard_bits": (0, 16)})
         if not isinstance(self.Q_auto, bool):
             raise ConversionError(f"phase: Q_auto must be true or false, not {self.Q_auto!r}")

@@ -44,11 +44,21 @@ from .bitserial import network_from_json as _from_json
 
 NAME = "radix"
 ACCURACY_BOUND = 1.0
-ACCURACY_HINT = "more bits (--T 8)"
+ACCURACY_HINT = "more bits per activation or wider weights"
+
+
+def accuracy_candidates(params: "RadixParams", network) -> list[dict]:
+    """ACCURACY_HINT as settings from the ones in use: 2 and 4 bits per activation more,
+    2 weight bits more (within RadixParams' limits). `flows.advice` measures each."""
+    return ([{"T": params.T + more} for more in (2, 4) if params.T + more <= MAX_BITS]
+            + [{"weight_bits": params.weight_bits + 2}] * (params.weight_bits + 2 <= MAX_BITS))
+
+
 MAX_POOL = BINARY_MAX_POOL       # docs/codings.md §6
 MAX_POOL_NOTE = ("the bit-serial maximum of the MSB-first trains (an extension: the radix paper "
                  "defines no max pooling)")
 T_SWEEP = (2, 3, 4, 6, 8)      # flows.compare sweeps these T
+MAX_BITS = 16                  # of T and of weight_bits
 
 
 @dataclass(frozen=True)
@@ -57,7 +67,7 @@ class RadixParams:
     weight_bits: int = 8     # signed weight width in the ROMs
 
     def __post_init__(self):
-        check_ints(NAME, self, {"T": (2, 16), "weight_bits": (2, 16)})
+        check_ints(NAME, self, {"T": (2, MAX_BITS), "weight_bits": (2, MAX_BITS)})
 
 
 def finetune(layers: list[FloatLayer], calibration_max: list[np.ndarray], split,
@@ -65,6 +75,17 @@ def finetune(layers: list[FloatLayer], calibration_max: list[np.ndarray], split,
     """The ANN side: fine-tune with activations quantised to T bits (STE, golden/qat.py)."""
     from ..qat import finetune as quantisation_aware
     return quantisation_aware(layers, calibration_max, split, params.T)
+
+
+def fine_tuning(params: RadixParams) -> str:
+    """Why the hardware computes a fine-tuned network (flows.report says so)."""
+    return (f"radix trains its ANN side with activations quantised to T = {params.T} bits "
+            "(golden/qat.py), so that they are the codes its spike trains carry")
+
+
+def fine_tuned_ann(network: BitSerialNetwork, layers, pixels: np.ndarray) -> np.ndarray:
+    """Classes of the fine-tuned ANN as trained, T-bit activations: the quantised ANN."""
+    return quantised_ann(network, pixels)[1]
 
 
 def convert(layers: list[FloatLayer], calibration_max: list[np.ndarray],

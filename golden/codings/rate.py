@@ -25,12 +25,29 @@ from ..convert import ConversionError, FloatLayer, forward, pool_input, pooled_s
 from ..graph import gather, is_merge
 from ..data import PIXEL_BITS, pixels_to_input
 from .base import (COUNT_MAX_POOL, LayerShape, Schedule, SimResult, check_ints,
-                   check_percentile, copy_structure, simulate_network, spike_matmul,
-                   structure_from_json, structure_to_json)
+                   check_percentile, copy_structure, lower_percentile, simulate_network,
+                   spike_matmul, structure_from_json, structure_to_json)
 
 NAME = "rate"
 ACCURACY_BOUND = 1.5
-ACCURACY_HINT = "more steps (--T 32) or another robust-norm percentile (--percentile 99.5 or 99)"
+ACCURACY_HINT = "more steps, a lower Robust Norm percentile or a half-charged start (v(0) = θ/2)"
+
+
+def accuracy_candidates(params: "RateParams", network) -> list[dict]:
+    """ACCURACY_HINT as settings from the ones in use: twice the steps; the next lower
+    percentile (`base.lower_percentile`; Robust Norm instead of Max Norm; none with Rate
+    Norm Layers, whose thresholds are learned); v(0) = θ/2 where it starts at 0.
+    `flows.advice` measures each."""
+    candidates = [{"T": 2 * params.T}] if 2 * params.T <= MAX_T else []
+    if params.norm == "max":
+        candidates.append({"norm": "robust"})
+    elif params.norm == "robust" and lower_percentile(params.percentile) is not None:
+        candidates.append({"percentile": lower_percentile(params.percentile)})
+    if not params.half_init:
+        candidates.append({"half_init": True})
+    return candidates
+
+
 # A model of 784 or more inputs (golden.codings.input_size_defaults): at the 99.9th
 # percentile a LeNet-like MNIST CNN lost 1.7 points at T = 16, at the 99.5th 0.5; the
 # 784-128-10 MLP 0.1 (2026-12-03). bench.mnist_defaults: within the bound on two other MLPs
@@ -42,6 +59,7 @@ MAX_POOL_NOTE = ("the running maximum of the spike counts (an extension: the Rat
 GOLDEN_INT_BITS = 62
 NORMS = ("robust", "max", "rnl")
 T_SWEEP = (4, 8, 16, 32, 64, 128)
+MAX_T = 4096
 
 
 @dataclass(frozen=True)
@@ -53,7 +71,7 @@ class RateParams:
     half_init: bool = False       # v(0) = θ/2 instead of 0
 
     def __post_init__(self):
-        check_ints(NAME, self, {"T": (1, 4096), "weight_bits": (2, 16)})
+        check_ints(NAME, self, {"T": (1, MAX_T), "weight_bits": (2, 16)})
         if self.norm not in NORMS:
             raise ConversionError(f"rate: norm must be one of {', '.join(NORMS)}, "
                                   f"not {self.norm!r}")
@@ -191,6 +209,22 @@ def finetune(layers: list[FloatLayer], calibration, split, params: RateParams):
                               f"networks ({merges[0]} is a merge); use norm 'robust' or 'max'")
     from ..rnl import train_rnl
     return train_rnl(layers, calibration, split)
+
+
+def fine_tuning(params: RateParams) -> str | None:
+    """Why the hardware computes a fine-tuned network (flows.report says so); None
+    unless Rate Norm Layers are trained (norm 'rnl')."""
+    if params.norm != "rnl":
+        return None
+    return ("rate with norm rnl trains Rate Norm Layers into the network (golden/rnl.py), "
+            "so that its thresholds are learned for rates")
+
+
+def fine_tuned_ann(network: "RateNetwork", layers: list[FloatLayer],
+                   pixels: np.ndarray) -> np.ndarray:
+    """Classes of the fine-tuned ANN as trained: the Rate Norm Layer network in float."""
+    from ..rnl import rnl_forward
+    return np.argmax(rnl_forward(layers, pixels_to_input(pixels)), axis=1)
 
 
 def rate_units(layers: list[FloatLayer], calibration_x: np.ndarray | None, params: RateParams,

@@ -50,14 +50,29 @@ from ..convert import ConversionError, FloatLayer, forward, pooled_scale, signed
 from ..data import PIXEL_BITS
 from ..graph import gather, gather_spikes, is_merge, sources
 from .base import (TIME_ON_MAX_POOL, LayerShape, Schedule, SimResult, check_ints,
-                   check_percentile, copy_structure, max_pool_spikes, simulate_network, spike_matmul,
-                   structure_from_json, structure_to_json)
+                   check_percentile, copy_structure, lower_percentile, max_pool_spikes,
+                   simulate_network, spike_matmul, structure_from_json, structure_to_json)
 
 NAME = "tsc"
 ACCURACY_BOUND = 1.5
-ACCURACY_HINT = ("more steps (--T 16), Robust Norm (--percentile 99.9; 99.5 where 99.9, "
-                 "the default from 784 inputs per image on, is not enough), or, for a deep "
-                 "network, training through the steps (--finetune-epochs 10)")
+ACCURACY_HINT = ("more steps, Robust Norm or a lower percentile, or, for a residual "
+                 "network, training through the steps")
+FINETUNE_CANDIDATE_EPOCHS = 10     # the bundled residual networks' (golden.network)
+
+
+def accuracy_candidates(params: "TscParams", network) -> list[dict]:
+    """ACCURACY_HINT as settings from the ones in use: twice the steps; Robust Norm at
+    the next lower percentile (`base.lower_percentile`: 99.9 after Max Norm's 100); for a
+    residual network not trained through the steps, 10 epochs of it (minutes on a large
+    network: only where the error is a deep network's). `flows.advice` measures each."""
+    candidates = [{"T": 2 * params.T}] if 2 * params.T <= MAX_T else []
+    if lower_percentile(params.percentile) is not None:
+        candidates.append({"percentile": lower_percentile(params.percentile)})
+    if params.finetune_epochs == 0 and any(is_merge(layer) for layer in network.layers):
+        candidates.append({"finetune_epochs": FINETUNE_CANDIDATE_EPOCHS})
+    return candidates
+
+
 # A model of 784 or more inputs (golden.codings.input_size_defaults): on mnist-cnn one
 # outlier among its first layer's activations set every threshold of the layer under Max
 # Norm (95.9 % against the float 98.4); Robust Norm left mnist-mlp as it was (94.0 %).
@@ -70,6 +85,7 @@ MAX_POOL_NOTE = ("the running maximum of the time spent on (an extension: the TS
 GOLDEN_INT_BITS = 62
 INPUT_WRITES_PER_PIXEL = 2         # a pixel enters the +1 list and the -1 list of its p* (Eq. 2)
 T_SWEEP = (4, 6, 8, 12, 16, 32)
+MAX_T = 1024
 RUNS_SWEEP = (1, 2, 3, 0)          # caps the report tries at the build's thresholds
 ALPHA_GRID = tuple(round(0.15 + 0.05 * k, 2) for k in range(18))     # 0.15 .. 1.0, with 0.8
 IDLE, FIRING, DONE = 0, 1, 2
@@ -91,7 +107,7 @@ class TscParams:
                                   # at the thresholds set (golden/tsc_surrogate.py)
 
     def __post_init__(self):
-        check_ints(NAME, self, {"T": (2, 1024), "weight_bits": (2, 16),
+        check_ints(NAME, self, {"T": (2, MAX_T), "weight_bits": (2, 16),
                                 "calibration_images": (1, 100000), "runs": (0, 512),
                                 "finetune_epochs": (0, 1000)})
         if self.alpha is not None and (not isinstance(self.alpha, (int, float))
@@ -316,6 +332,17 @@ def convert(layers: list[FloatLayer], calibration, params: TscParams) -> TscNetw
         return network
     from ..tsc_surrogate import retrained
     return retrained(layers, network, pixels, activations[-1], params)
+
+
+def fine_tuning(params: TscParams) -> str | None:
+    """Why the hardware computes a fine-tuned network (flows.report says so); None
+    without `finetune_epochs`. The network trained through the steps is the SNN itself:
+    no ANN of its own to measure (no `fine_tuned_ann`)."""
+    if params.finetune_epochs == 0:
+        return None
+    return (f"tsc with finetune_epochs {params.finetune_epochs} trains the converted "
+            f"network's weights through its N = {params.T} steps (golden/tsc_surrogate.py), "
+            "so that its spikes follow the float ANN's outputs")
 
 
 def search_alpha(layers: list[FloatLayer], activations: list[np.ndarray], pixels: np.ndarray,

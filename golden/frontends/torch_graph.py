@@ -29,6 +29,9 @@ SUPPORTED_TORCH = ("Linear, Conv2d, BatchNorm1d/2d, ReLU (module, torch.relu, F.
                    "AdaptiveAvgPool2d(1), Dropout and Identity "
                    "(dropped), a final Softmax or LogSoftmax (dropped), residual blocks "
                    "relu(F(x) + S(x)) with S the identity or a 1x1 Conv2d with batch norm")
+SUPPORTED_MODULES = ("Linear, Conv2d, BatchNorm1d/2d, ReLU, Flatten, AvgPool2d, MaxPool2d, "
+                     "AdaptiveAvgPool2d(1), Dropout and Identity (dropped), a final Softmax or "
+                     "LogSoftmax (dropped), residual blocks relu(F(x) + S(x))")
 KEPT_MODULES = (nn.Linear, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.Flatten,
                 nn.AvgPool2d, nn.MaxPool2d)
 DROPPED_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity)
@@ -43,6 +46,10 @@ POOL_FUNCTIONS = {
                                   "count_include_pad", "divisor_override"))}
 FINAL_FUNCTIONS = {torch.softmax, F.softmax, torch.log_softmax, F.log_softmax}
 SUM_FUNCTIONS = {operator.add, operator.iadd, torch.add}
+
+
+class InputShapeError(ConversionError):
+    """The module does not take inputs of the shape tried; another shape may suit it."""
 
 
 def _shape(node) -> tuple | None:
@@ -64,7 +71,10 @@ def _flatten_ok(node, shape_in) -> bool:
 
 
 def _adaptive(output_size, shape_in, where: str) -> nn.AvgPool2d:
-    if output_size not in (1, (1, 1), [1, 1]) or shape_in is None or len(shape_in) != 4:
+    if output_size in (1, (1, 1), [1, 1]) and (shape_in is None or len(shape_in) != 4):
+        raise InputShapeError(f"{where}: global average pooling of a value of shape "
+                              f"{shape_in}; it pools (batch, C, H, W)")
+    if output_size not in (1, (1, 1), [1, 1]):
         raise ConversionError(f"{where}: adaptive average pooling is supported to 1x1 only "
                               f"(global average pooling), not {output_size}")
     return nn.AvgPool2d(tuple(shape_in[2:]))
@@ -75,7 +85,7 @@ def _module_for(node, traced, shape_in, where: str):
     module = traced.get_submodule(node.target)
     if isinstance(module, KEPT_MODULES):
         if isinstance(module, nn.Flatten) and not _flatten_ok(node, shape_in):
-            raise ConversionError(f"{where}: Flatten must give (batch, features)")
+            raise InputShapeError(f"{where}: Flatten must give (batch, features)")
         return module
     if isinstance(module, nn.AdaptiveAvgPool2d):
         return _adaptive(module.output_size, shape_in, where)
@@ -83,8 +93,7 @@ def _module_for(node, traced, shape_in, where: str):
         return None
     if isinstance(module, FINAL_MODULES):
         return "final"
-    raise ConversionError(f"{where}: unsupported module {type(module).__name__}; supported: "
-                          f"{SUPPORTED_TORCH}")
+    raise ConversionError(f"{where}: not supported; supported modules: {SUPPORTED_MODULES}")
 
 
 def _function_for(node, shape_in, where: str):
@@ -93,7 +102,7 @@ def _function_for(node, shape_in, where: str):
         return nn.ReLU()
     if target in FLATTEN_FUNCTIONS:
         if not _flatten_ok(node, shape_in):
-            raise ConversionError(f"{where}: torch.flatten must give (batch, features)")
+            raise InputShapeError(f"{where}: torch.flatten must give (batch, features)")
         return nn.Flatten()
     if target in DROPPED_FUNCTIONS:
         return None
@@ -115,7 +124,7 @@ def _function_for(node, shape_in, where: str):
 def _method_for(node, shape_in, where: str):
     if node.target in ("view", "reshape", "flatten"):
         if not _flatten_ok(node, shape_in):
-            raise ConversionError(f"{where}: .{node.target}() to {_shape(node)}; only "
+            raise InputShapeError(f"{where}: .{node.target}() to {_shape(node)}; only "
                                   "flattening to (batch, features) is supported")
         return nn.Flatten()
     if node.target in ("relu", "relu_"):
@@ -135,14 +144,15 @@ def _trace(module: nn.Module, example: torch.Tensor):
 
 def sequential_from_module(module: nn.Module, input_shape: tuple) -> nn.Sequential:
     """`module` (eval mode, inputs of per-image `input_shape`) as a `nn.Sequential` that takes
-    flat inputs (n, C·H·W); raises ConversionError naming the node at fault."""
+    flat inputs (n, C·H·W); raises ConversionError naming the node at fault, InputShapeError
+    when the fault is the input's shape."""
     module = module.eval()
     example = torch.zeros((2, *input_shape))
     try:
         with torch.no_grad():
             module(example)
     except Exception as error:
-        raise ConversionError(f"{type(module).__name__} does not run on inputs of shape "
+        raise InputShapeError(f"{type(module).__name__} does not run on inputs of shape "
                               f"(n, {', '.join(map(str, input_shape))}) "
                               f"({type(error).__name__}: {error})") from None
     try:
@@ -171,10 +181,12 @@ class _FxGraph:
                                   "one image input is supported")
         self.input = placeholders[0]
         self.data = {self.input}
+        self.position = {}             # data-path operations in forward order, from 1
         for node in traced.graph.nodes:
             if node.op not in ("placeholder", "get_attr", "output") and \
                     not _is_shape_query(node) and _data_args(node, self.data):
                 self.data.add(node)
+                self.position[node] = len(self.position) + 1
 
     def readers(self, value) -> list:
         return [u for u in value.users if u in self.data]
@@ -194,7 +206,12 @@ class _FxGraph:
         return op
 
     def where(self, op) -> str:
-        return f"{self.name} node {op.name} ({op.op} {getattr(op.target, '__name__', op.target)})"
+        """`Net layer 3 (model.4): Sigmoid` as `print(module)` names a submodule; a function
+        or method by its node: `Net layer 5, node cat (call_function cat)`."""
+        layer = f"{self.name} layer {self.position.get(op, '?')}"
+        if op.op == "call_module":
+            return f"{layer} ({op.target}): {type(self.traced.get_submodule(op.target)).__name__}"
+        return f"{layer}, node {op.name} ({op.op} {getattr(op.target, '__name__', op.target)})"
 
     def translate(self, op, value):
         where = self.where(op)
