@@ -17,13 +17,14 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
+from hdl.export import REPOSITORY
+
 from .common import FlowError
 
 MARKER = ".snn-hw-output"
 MARKER_TEXT = ("Written by snn-hw. The toolkit replaces this directory when asked to write "
                "here again; remove this file to keep the directory from being replaced.\n")
 STAGING_SUFFIX, REPLACED_SUFFIX = ".incomplete", ".replaced"
-REPOSITORY = Path(__file__).resolve().parent.parent
 
 
 class Interrupted(KeyboardInterrupt):
