@@ -141,12 +141,14 @@ def fine_tuning(params: DeferredParams) -> str:
 def fine_tuned_ann(network: BitSerialNetwork, layers: list[FloatLayer],
                    pixels: np.ndarray) -> np.ndarray:
     """Classes of the fine-tuned ANN as trained: the float QCFS ANN (`qcfs_ann_forward`)."""
-    x = pixels_to_input(pixels).astype(np.float64)          # the layers' own precision
-    return np.argmax(qcfs_ann_forward(layers, x, network.params.T), axis=1)
+    return np.argmax(qcfs_ann_forward(layers, pixels_to_input(pixels), network.params.T),
+                     axis=1)
 
 
 def qcfs_ann_forward(layers: list[FloatLayer], x: np.ndarray, T: int) -> np.ndarray:
-    """The float QCFS ANN (after `finetune`): output-layer values."""
+    """The float QCFS ANN (after `finetune`): output-layer values, in float64 (the layers'
+    precision) whatever the precision of `x`."""
+    x = np.asarray(x, dtype=np.float64)
     with torch.no_grad():
         outputs = []
         for index, l in enumerate(layers):
